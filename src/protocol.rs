@@ -1,0 +1,409 @@
+//! Wire protocol v1: every JSON message a client sends or receives over `/ws/{code}`.
+//!
+//! This module owns the *shape* of the wire and nothing else: serde types, their
+//! documentation, and the parse function that turns a text frame into a [`ClientMsg`] with a
+//! specific error. It holds no room logic and performs no I/O. `docs/protocol.md` is the prose
+//! version of this file; keep them in step.
+//!
+//! Anonymity is a property of these types: no server message carries the author of an idea.
+//! Ideas and sheets have opaque ids; participant ids appear only in a participant's own
+//! `welcome` and in the facilitator's `roster`, never next to an idea.
+
+use serde::{Deserialize, Serialize};
+
+/// A message from a client. The first message on a socket must be `join`, `facilitate` or
+/// `watch`; it picks the connection's role for the rest of its life.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Join as a participant, or resume an earlier seat with its `token`.
+    Join {
+        /// Display name shown to the facilitator only (1–40 characters after trimming).
+        #[serde(default)]
+        name: Option<String>,
+        /// Resume token from an earlier `welcome`; resumes that seat and its draft.
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// Drive the session as its facilitator.
+    Facilitate {
+        /// The `facilitator_token` returned when the room was created.
+        token: String,
+    },
+    /// Watch the room as a board (projector or remote screen); read-only.
+    Watch,
+    /// Set the text of one slot of this round's row on the sheet the participant holds.
+    Write {
+        /// 0-based slot, below the room's `ideas_per_round`.
+        slot: u32,
+        /// The idea text; empty clears the slot. At most 500 characters.
+        text: String,
+        /// The round the client believes it is writing in; any other round is `not_writing`.
+        #[serde(default)]
+        round: Option<u32>,
+        /// Client sequence number echoed in the `ack` (and in an `error`) for this write.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// The participant has finished this round's row. A later `write` in the same round
+    /// withdraws it.
+    Done {
+        /// The round the client believes it is in; any other round is `not_writing`.
+        #[serde(default)]
+        round: Option<u32>,
+    },
+    /// Facilitator: seat everyone in the lobby and start round 1.
+    Start,
+    /// Facilitator: freeze the clock.
+    Pause,
+    /// Facilitator: restart the clock with the time that was left.
+    Resume,
+    /// Facilitator: add time to the running (or paused) round.
+    Extend {
+        /// Seconds to add, 1–3600.
+        seconds: u32,
+    },
+    /// Facilitator: end the round now and pass the sheets.
+    Advance,
+    /// Facilitator: end the session now; the current row is kept and every sheet revealed.
+    Finish,
+    /// Anyone: ask for the server's clock.
+    Ping,
+}
+
+/// The role a connection took with its first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A writer, seated in a ring.
+    Participant,
+    /// The session's facilitator.
+    Facilitator,
+    /// A read-only board display.
+    Board,
+}
+
+/// The phase of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseName {
+    /// Waiting for the facilitator to start.
+    Lobby,
+    /// A round is running.
+    Writing,
+    /// A round is frozen by the facilitator.
+    Paused,
+    /// All rounds are over; every sheet is revealed.
+    Finished,
+}
+
+/// A message from the server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The answer to the first message: the role taken.
+    Welcome {
+        /// The role this connection has.
+        role: Role,
+        /// The participant's own opaque id (participants only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        participant_id: Option<String>,
+        /// The participant's resume token (participants only): keep it, send it in `join`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// The participant's display name, if it gave one (participants only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// The public state of the room, sent on join and whenever it changes.
+    Room(RoomView),
+    /// The participant's own state: whether it is seated and whether it said `done`.
+    Me {
+        /// Seated in a ring (false in the lobby and for a participant who joined too late).
+        seated: bool,
+        /// Said `done` in the current round.
+        done: bool,
+    },
+    /// The sheet a participant holds this round, with its own draft row.
+    Sheet {
+        /// The round this sheet is held in.
+        round: u32,
+        /// The sheet and the rows already on it.
+        sheet: SheetView,
+        /// The participant's draft for this round, one string per slot.
+        draft: Vec<String>,
+    },
+    /// A `write` was accepted (and, when a journal is on, made durable).
+    Ack {
+        /// The `seq` of the write, if it had one.
+        seq: Option<u64>,
+        /// The round written in.
+        round: u32,
+        /// The slot written.
+        slot: u32,
+    },
+    /// Facilitator only: who is in the room.
+    Roster {
+        /// Every participant, in join order.
+        participants: Vec<RosterEntry>,
+    },
+    /// Facilitator and boards: how far the round has got, as counts only.
+    Progress(ProgressView),
+    /// Everyone, when the session is finished: every sheet with all its rows.
+    Reveal {
+        /// All sheets.
+        sheets: Vec<SheetView>,
+    },
+    /// The answer to `ping`.
+    Pong {
+        /// Server time, epoch milliseconds.
+        now: u64,
+    },
+    /// A message was rejected; nothing changed. The connection stays open.
+    Error {
+        /// Stable machine-readable code.
+        code: ErrorCode,
+        /// Human-readable explanation.
+        message: String,
+        /// The `seq` of the rejected write, if it had one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+}
+
+/// The public state of a room: the same bytes go to everyone in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomView {
+    /// The room code (8 characters of Crockford base32).
+    pub code: String,
+    /// The problem statement at the head of every sheet.
+    pub topic: String,
+    /// Where the session is.
+    pub phase: PhaseName,
+    /// The current round, 1-based; 0 in the lobby.
+    pub round: u32,
+    /// The number of rounds: planned from the lobby's size before the start, fixed after it.
+    pub rounds: u32,
+    /// Slots per row.
+    pub ideas_per_round: u32,
+    /// Length of a round in seconds.
+    pub round_seconds: u32,
+    /// When the running round ends, server epoch milliseconds; null unless writing.
+    pub deadline: Option<u64>,
+    /// Time left in the round while paused, milliseconds; null otherwise.
+    pub remaining_ms: Option<u64>,
+    /// Server time when this state was sent, epoch milliseconds (for clock offset).
+    pub now: u64,
+    /// Participants in the room (seated or waiting).
+    pub participants: u32,
+    /// Participants connected right now.
+    pub connected: u32,
+    /// Seated participants who said `done` this round.
+    pub done: u32,
+    /// Seated participants in this session.
+    pub seated: u32,
+}
+
+/// One sheet: its opaque id and its rows, oldest first. No author anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SheetView {
+    /// Opaque sheet id.
+    pub id: String,
+    /// The rows written so far, one per round that left at least one idea.
+    pub rows: Vec<RowView>,
+}
+
+/// One row: the ideas one (unnamed) participant wrote on a sheet in one round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowView {
+    /// The round the row was written in.
+    pub round: u32,
+    /// The non-empty ideas of the row, in slot order.
+    pub ideas: Vec<IdeaView>,
+}
+
+/// One idea.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdeaView {
+    /// Opaque idea id.
+    pub id: String,
+    /// The idea text.
+    pub text: String,
+}
+
+/// A participant as the facilitator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RosterEntry {
+    /// The participant's opaque id.
+    pub id: String,
+    /// Display name, or null.
+    pub name: Option<String>,
+    /// Has at least one open connection.
+    pub connected: bool,
+    /// Seated in a ring.
+    pub seated: bool,
+    /// Said `done` this round.
+    pub done: bool,
+}
+
+/// Round progress in counts only: never text while writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgressView {
+    /// The round these counts are for.
+    pub round: u32,
+    /// Seated participants who said `done`.
+    pub done: u32,
+    /// Seated participants.
+    pub seated: u32,
+    /// Per sheet: ideas already on it and ideas drafted on it this round.
+    pub sheets: Vec<SheetProgress>,
+}
+
+/// How full one sheet is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SheetProgress {
+    /// Opaque sheet id.
+    pub id: String,
+    /// Ideas in the rows already on the sheet.
+    pub ideas: u32,
+    /// Non-empty slots in this round's draft on the sheet.
+    pub drafted: u32,
+    /// Ideas the sheet can hold when every round is full.
+    pub capacity: u32,
+}
+
+/// Stable error codes. Clients switch on these, so never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A command that needs a role was sent before `join`/`facilitate`/`watch`.
+    NotJoined,
+    /// The sender's role may not do this, or a token was wrong.
+    Forbidden,
+    /// No round is open for writing (lobby, paused, finished, late, or another round).
+    NotWriting,
+    /// The slot is outside the row.
+    InvalidSlot,
+    /// The text is longer than allowed.
+    TooLong,
+    /// The session has already started (or a second role message was sent).
+    AlreadyStarted,
+    /// `start` with fewer than 2 participants.
+    NotEnoughParticipants,
+    /// Unparseable JSON, unknown type, or a field of the wrong shape.
+    BadMessage,
+    /// A value is out of its range (extend seconds, name length).
+    InvalidValue,
+    /// The command does not fit the current phase (pause when not writing, ...).
+    WrongPhase,
+    /// The session is already finished.
+    Finished,
+    /// The room is full.
+    RoomFull,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotWriting => "not_writing",
+            ErrorCode::InvalidSlot => "invalid_slot",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::AlreadyStarted => "already_started",
+            ErrorCode::NotEnoughParticipants => "not_enough_participants",
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::InvalidValue => "invalid_value",
+            ErrorCode::WrongPhase => "wrong_phase",
+            ErrorCode::Finished => "finished",
+            ErrorCode::RoomFull => "room_full",
+        }
+    }
+}
+
+/// Parse one text frame into a client message, with a message that says what was wrong.
+pub fn parse_client(text: &str) -> Result<ClientMsg, String> {
+    serde_json::from_str::<ClientMsg>(text).map_err(|e| {
+        // serde's message names the field or the unknown variant; drop the position noise
+        // for single-line input but keep it for anything longer.
+        let msg = e.to_string();
+        format!("could not read message: {msg}")
+    })
+}
+
+impl ServerMsg {
+    /// Serialise to the JSON text sent in one frame.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys, no
+        // user-implemented Serialize. Fall back to an error frame rather than panicking.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal","message":"serialise: {e}"}}"#)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_message() {
+        assert_eq!(
+            parse_client(r#"{"type":"join"}"#),
+            Ok(ClientMsg::Join {
+                name: None,
+                token: None
+            })
+        );
+        assert_eq!(
+            parse_client(r#"{"type":"write","slot":1,"text":"hi","round":2,"seq":7}"#),
+            Ok(ClientMsg::Write {
+                slot: 1,
+                text: "hi".into(),
+                round: Some(2),
+                seq: Some(7)
+            })
+        );
+        assert_eq!(
+            parse_client(r#"{"type":"extend","seconds":60}"#),
+            Ok(ClientMsg::Extend { seconds: 60 })
+        );
+        for t in [
+            "start", "pause", "resume", "advance", "finish", "ping", "watch",
+        ] {
+            assert!(parse_client(&format!(r#"{{"type":"{t}"}}"#)).is_ok(), "{t}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_shapes_with_a_reason() {
+        let e = parse_client(r#"{"type":"fly"}"#).unwrap_err();
+        assert!(e.contains("fly"), "{e}");
+        let e = parse_client(r#"{"type":"write","slot":-1,"text":"x"}"#).unwrap_err();
+        assert!(e.contains("-1") || e.contains("invalid value"), "{e}");
+        assert!(parse_client(r#"{"type":"write","slot":0,"text":"x","extra":1}"#).is_err());
+        assert!(parse_client("not json").is_err());
+        assert!(parse_client("[]").is_err());
+    }
+
+    #[test]
+    fn server_messages_are_tagged_snake_case() {
+        let s = ServerMsg::Error {
+            code: ErrorCode::NotEnoughParticipants,
+            message: "x".into(),
+            seq: None,
+        }
+        .to_json();
+        assert_eq!(
+            s,
+            r#"{"type":"error","code":"not_enough_participants","message":"x"}"#
+        );
+        assert_eq!(
+            ServerMsg::Pong { now: 5 }.to_json(),
+            r#"{"type":"pong","now":5}"#
+        );
+        let code: serde_json::Value = serde_json::to_value(ErrorCode::InvalidSlot).unwrap();
+        assert_eq!(code, ErrorCode::InvalidSlot.as_str());
+    }
+}

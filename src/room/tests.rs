@@ -1,0 +1,606 @@
+//! Engine tests: rotation, phases, the clock, rejections, and property tests over random
+//! command sequences. No sockets, no runtime.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+const T0: Millis = 1_700_000_000_000;
+
+fn room_with(n: usize, settings: Settings) -> (Room, Vec<Pid>) {
+    let mut room = Room::new(settings, 42);
+    let mut pids = Vec::new();
+    for i in 0..n {
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let ev = room
+            .handle(
+                Command::Join {
+                    token_hash: h,
+                    name: Some(format!("P{i}")),
+                },
+                T0,
+            )
+            .unwrap();
+        let Some(Event::Joined(pid)) = ev.first().cloned() else {
+            panic!("no Joined event: {ev:?}")
+        };
+        room.handle(Command::Connect(pid), T0).unwrap();
+        pids.push(pid);
+    }
+    (room, pids)
+}
+
+fn settings(group: u32, per: u32, secs: u32) -> Settings {
+    Settings {
+        ideas_per_round: per,
+        round_seconds: secs,
+        group_size: group,
+        ..Settings::classic("How might we?")
+    }
+}
+
+fn held_id(room: &Room, pid: Pid) -> String {
+    room.held_sheet(pid).expect("holds a sheet").0.id
+}
+
+fn write(
+    room: &mut Room,
+    pid: Pid,
+    slot: u32,
+    text: &str,
+    now: Millis,
+) -> Result<Vec<Event>, RoomError> {
+    room.handle(
+        Command::Write {
+            pid,
+            slot,
+            text: text.into(),
+            round: None,
+        },
+        now,
+    )
+}
+
+#[test]
+fn classic_six_person_session_gives_108_ideas() {
+    let (mut room, pids) = room_with(6, Settings::classic("Better onboarding"));
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.ring_sizes(), vec![6]);
+    assert_eq!(room.rounds(), 6);
+    let mut now = T0;
+    let mut holds: HashMap<Pid, Vec<String>> = HashMap::new();
+    for round in 1..=6 {
+        assert_eq!(room.round(), round);
+        for &p in &pids {
+            holds.entry(p).or_default().push(held_id(&room, p));
+            for slot in 0..3 {
+                write(
+                    &mut room,
+                    p,
+                    slot,
+                    &format!("r{round} {p:?} s{slot}"),
+                    now + 1,
+                )
+                .unwrap();
+            }
+        }
+        now += 300_000;
+        let ev = room.tick(now);
+        assert!(ev.contains(&Event::State));
+    }
+    assert_eq!(room.phase(), Phase::Finished);
+    assert_eq!(room.idea_count(), 108);
+    for (p, sheets) in holds {
+        let distinct: HashSet<_> = sheets.iter().collect();
+        assert_eq!(distinct.len(), 6, "{p:?} held a sheet twice: {sheets:?}");
+    }
+    let reveal = room.reveal().unwrap();
+    assert_eq!(reveal.len(), 6);
+    for s in &reveal {
+        assert_eq!(s.rows.len(), 6);
+        assert_eq!(
+            s.rows.iter().map(|r| r.round).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 6]
+        );
+    }
+}
+
+#[test]
+fn rotation_for_ring_sizes_2_to_12() {
+    for n in 2..=12usize {
+        let (mut room, _) = room_with(n, settings(12, 1, 10));
+        room.handle(Command::Start, T0).unwrap();
+        assert_eq!(room.rounds(), n as u32);
+        let order: Vec<Pid> = room.seated().collect();
+        // Seat i's own sheet in round 1.
+        let own: Vec<String> = order.iter().map(|&p| held_id(&room, p)).collect();
+        let mut now = T0;
+        for round in 1..=n as u32 {
+            for (seat, &p) in order.iter().enumerate() {
+                assert_eq!(
+                    held_id(&room, p),
+                    own[(seat + round as usize - 1) % n],
+                    "n={n} round={round} seat={seat}"
+                );
+                write(&mut room, p, 0, &format!("{round}-{seat}"), now).unwrap();
+            }
+            now += 10_000;
+            room.tick(now);
+        }
+        assert_eq!(room.phase(), Phase::Finished);
+        assert_eq!(room.idea_count(), n * n);
+        // The row of round r on the sheet of seat s was written by seat (s - r + 1) mod n.
+        let reveal = room.reveal().unwrap();
+        for (s, sheet) in reveal.iter().enumerate() {
+            assert_eq!(sheet.id, own[s]);
+            for row in &sheet.rows {
+                let writer = (s + n * 2 - (row.round as usize - 1)) % n;
+                assert_eq!(row.ideas[0].text, format!("{}-{writer}", row.round));
+            }
+        }
+    }
+}
+
+#[test]
+fn uneven_splits_make_rings_and_rounds_from_the_smallest() {
+    for (n, g, sizes, rounds) in [
+        (8, 6, vec![4, 4], 4),
+        (13, 6, vec![5, 4, 4], 4),
+        (3, 2, vec![3], 3),
+        (7, 3, vec![3, 2, 2], 2),
+    ] {
+        let (mut room, _) = room_with(n, settings(g, 3, 60));
+        let lobby = room.view("C", T0);
+        assert_eq!(lobby.rounds, rounds, "planned rounds shown in the lobby");
+        room.handle(Command::Start, T0).unwrap();
+        assert_eq!(room.ring_sizes(), sizes);
+        assert_eq!(room.rounds(), rounds);
+    }
+}
+
+#[test]
+fn rounds_setting_only_lowers() {
+    let (mut room, _) = room_with(
+        6,
+        Settings {
+            max_rounds: Some(2),
+            ..settings(6, 3, 60)
+        },
+    );
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.rounds(), 2);
+    let (mut room, _) = room_with(
+        3,
+        Settings {
+            max_rounds: Some(12),
+            ..settings(6, 3, 60)
+        },
+    );
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.rounds(), 3);
+}
+
+#[test]
+fn start_rules() {
+    let (mut room, _) = room_with(1, settings(6, 3, 60));
+    assert_eq!(
+        room.handle(Command::Start, T0),
+        Err(RoomError::NotEnoughParticipants(1))
+    );
+    let (mut room, _) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(
+        room.handle(Command::Start, T0),
+        Err(RoomError::AlreadyStarted)
+    );
+}
+
+#[test]
+fn pause_freezes_and_extend_adds() {
+    let (mut room, pids) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.next_deadline(), Some(T0 + 60_000));
+    room.handle(Command::Pause, T0 + 20_000).unwrap();
+    assert_eq!(room.phase(), Phase::Paused { remaining: 40_000 });
+    assert_eq!(room.next_deadline(), None);
+    // Time passes while paused: nothing ends.
+    assert!(room.tick(T0 + 500_000).is_empty());
+    assert!(matches!(
+        write(&mut room, pids[0], 0, "x", T0 + 500_000),
+        Err(RoomError::NotWriting(_))
+    ));
+    room.handle(Command::Extend(30), T0 + 500_000).unwrap();
+    assert_eq!(room.phase(), Phase::Paused { remaining: 70_000 });
+    room.handle(Command::Resume, T0 + 600_000).unwrap();
+    assert_eq!(room.next_deadline(), Some(T0 + 670_000));
+    room.handle(Command::Extend(60), T0 + 600_001).unwrap();
+    assert_eq!(room.next_deadline(), Some(T0 + 730_000));
+    assert_eq!(room.view("C", T0).deadline, Some(T0 + 730_000));
+    assert!(matches!(
+        room.handle(Command::Extend(0), T0),
+        Err(RoomError::InvalidValue(_))
+    ));
+    assert!(matches!(
+        room.handle(Command::Extend(3601), T0),
+        Err(RoomError::InvalidValue(_))
+    ));
+    assert!(matches!(
+        room.handle(Command::Resume, T0 + 600_002),
+        Err(RoomError::WrongPhase(_))
+    ));
+    room.tick(T0 + 730_000);
+    assert_eq!(room.round(), 2);
+    // Round 2 is timed from the old deadline.
+    assert_eq!(room.next_deadline(), Some(T0 + 790_000));
+}
+
+#[test]
+fn early_end_when_every_connected_participant_is_done() {
+    let (mut room, pids) = room_with(3, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    write(&mut room, pids[0], 0, "a", T0 + 1).unwrap();
+    room.handle(
+        Command::Done {
+            pid: pids[0],
+            round: Some(1),
+        },
+        T0 + 2,
+    )
+    .unwrap();
+    room.handle(
+        Command::Done {
+            pid: pids[1],
+            round: None,
+        },
+        T0 + 3,
+    )
+    .unwrap();
+    assert_eq!(room.round(), 1);
+    assert_eq!(room.view("C", T0).done, 2);
+    // Writing again withdraws done.
+    write(&mut room, pids[1], 0, "b", T0 + 4).unwrap();
+    assert_eq!(room.view("C", T0).done, 1);
+    room.handle(
+        Command::Done {
+            pid: pids[1],
+            round: None,
+        },
+        T0 + 5,
+    )
+    .unwrap();
+    // The last one disconnects instead of finishing: everyone connected is done.
+    let ev = room.handle(Command::Disconnect(pids[2]), T0 + 6).unwrap();
+    assert!(ev.contains(&Event::Dealt));
+    assert_eq!(room.round(), 2);
+    assert_eq!(room.next_deadline(), Some(T0 + 6 + 60_000));
+    assert_eq!(room.idea_count(), 2);
+    // Done for the wrong round is refused.
+    assert!(matches!(
+        room.handle(
+            Command::Done {
+                pid: pids[0],
+                round: Some(1)
+            },
+            T0 + 7
+        ),
+        Err(RoomError::NotWriting(_))
+    ));
+}
+
+#[test]
+fn nobody_connected_does_not_end_the_round() {
+    let (mut room, pids) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    room.handle(Command::Disconnect(pids[0]), T0 + 1).unwrap();
+    room.handle(Command::Disconnect(pids[1]), T0 + 2).unwrap();
+    assert_eq!(room.round(), 1);
+}
+
+#[test]
+fn late_writes_are_refused_and_change_nothing() {
+    let (mut room, pids) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    write(&mut room, pids[0], 0, "in time", T0 + 59_999).unwrap();
+    // Without a tick the engine still treats the round as closed.
+    assert!(matches!(
+        write(&mut room, pids[0], 1, "late", T0 + 60_000),
+        Err(RoomError::NotWriting(_))
+    ));
+    room.tick(T0 + 60_000);
+    assert_eq!(room.round(), 2);
+    assert_eq!(room.idea_count(), 1);
+    assert!(matches!(
+        room.handle(
+            Command::Write {
+                pid: pids[0],
+                slot: 0,
+                text: "old".into(),
+                round: Some(1)
+            },
+            T0 + 60_001
+        ),
+        Err(RoomError::NotWriting(_))
+    ));
+    assert_eq!(room.held_sheet(pids[0]).unwrap().1, vec!["", "", ""]);
+}
+
+#[test]
+fn write_validation() {
+    let (mut room, pids) = room_with(2, settings(6, 3, 60));
+    assert!(matches!(
+        write(&mut room, pids[0], 0, "x", T0),
+        Err(RoomError::NotWriting(_))
+    ));
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(
+        write(&mut room, pids[0], 3, "x", T0),
+        Err(RoomError::InvalidSlot { slot: 3, max: 2 })
+    );
+    assert!(matches!(
+        write(&mut room, pids[0], 0, &"x".repeat(501), T0),
+        Err(RoomError::TooLong { len: 501, .. })
+    ));
+    // Idempotent, and control characters are stripped.
+    write(&mut room, pids[0], 0, "a\u{202E}b", T0).unwrap();
+    write(&mut room, pids[0], 0, "a\u{202E}b", T0).unwrap();
+    assert_eq!(room.held_sheet(pids[0]).unwrap().1[0], "ab");
+    // Empty text clears.
+    write(&mut room, pids[0], 0, "", T0).unwrap();
+    assert_eq!(room.held_sheet(pids[0]).unwrap().1[0], "");
+}
+
+#[test]
+fn late_joiner_waits_unseated() {
+    let (mut room, _) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    let ev = room
+        .handle(
+            Command::Join {
+                token_hash: [9; 32],
+                name: None,
+            },
+            T0,
+        )
+        .unwrap();
+    let Some(Event::Joined(late)) = ev.first().cloned() else {
+        panic!()
+    };
+    assert_eq!(room.me(late), Some((false, false)));
+    assert!(room.held_sheet(late).is_none());
+    assert!(matches!(
+        write(&mut room, late, 0, "x", T0),
+        Err(RoomError::NotWriting(_))
+    ));
+    assert_eq!(room.find_by_token(&[9; 32]), Some(late));
+    assert_eq!(room.find_by_token(&[8; 32]), None);
+}
+
+#[test]
+fn finish_keeps_the_current_row_and_reveals() {
+    let (mut room, pids) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    write(&mut room, pids[0], 0, "kept", T0 + 1).unwrap();
+    let ev = room.handle(Command::Finish, T0 + 2).unwrap();
+    assert!(ev.contains(&Event::Revealed));
+    assert_eq!(room.idea_count(), 1);
+    assert_eq!(
+        room.handle(Command::Start, T0 + 3),
+        Err(RoomError::Finished)
+    );
+    assert_eq!(
+        room.handle(Command::Pause, T0 + 3),
+        Err(RoomError::Finished)
+    );
+}
+
+#[test]
+fn names_are_validated_and_room_fills() {
+    let mut room = Room::new(
+        Settings {
+            max_participants: 1,
+            ..settings(6, 3, 60)
+        },
+        1,
+    );
+    assert!(matches!(
+        room.handle(
+            Command::Join {
+                token_hash: [1; 32],
+                name: Some("n".repeat(41))
+            },
+            T0
+        ),
+        Err(RoomError::TooLong { what: "name", .. })
+    ));
+    assert_eq!(room.participant_count(), 0);
+    room.handle(
+        Command::Join {
+            token_hash: [1; 32],
+            name: Some("  ".into()),
+        },
+        T0,
+    )
+    .unwrap();
+    assert_eq!(room.participant_name(Pid(0)), None);
+    assert_eq!(
+        room.handle(
+            Command::Join {
+                token_hash: [2; 32],
+                name: None
+            },
+            T0
+        ),
+        Err(RoomError::RoomFull(1))
+    );
+}
+
+#[test]
+fn progress_counts_without_text() {
+    let (mut room, pids) = room_with(3, settings(6, 2, 60));
+    room.handle(Command::Start, T0).unwrap();
+    write(&mut room, pids[0], 0, "secret", T0).unwrap();
+    write(&mut room, pids[0], 1, "   ", T0).unwrap();
+    let p = room.progress();
+    assert_eq!(p.sheets.iter().map(|s| s.drafted).sum::<u32>(), 1);
+    assert!(p.sheets.iter().all(|s| s.capacity == 6));
+    room.handle(Command::Advance, T0 + 1).unwrap();
+    let p = room.progress();
+    assert_eq!(p.sheets.iter().map(|s| s.ideas).sum::<u32>(), 1);
+    assert_eq!(p.round, 2);
+}
+
+#[test]
+fn same_seed_same_session() {
+    let run = || {
+        let (mut room, pids) = room_with(7, settings(3, 2, 60));
+        room.handle(Command::Start, T0).unwrap();
+        for &p in &pids {
+            write(&mut room, p, 0, "x", T0).unwrap();
+        }
+        room.handle(Command::Advance, T0 + 5).unwrap();
+        (
+            room.ring_sizes(),
+            room.reveal(),
+            room.progress(),
+            pids.iter().map(|&p| held_id(&room, p)).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(run(), run());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Join,
+    Connect(usize),
+    Disconnect(usize),
+    Write(usize, u32, String),
+    Done(usize),
+    Start,
+    Pause,
+    Resume,
+    Extend(u32),
+    Advance,
+    Finish,
+    Wait(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => Just(Op::Join),
+        1 => (0..16usize).prop_map(Op::Connect),
+        1 => (0..16usize).prop_map(Op::Disconnect),
+        8 => (0..16usize, 0..4u32, "[a-z ]{0,12}").prop_map(|(p, s, t)| Op::Write(p, s, t)),
+        2 => (0..16usize).prop_map(Op::Done),
+        2 => Just(Op::Start),
+        1 => Just(Op::Pause),
+        1 => Just(Op::Resume),
+        1 => (0..5u32).prop_map(Op::Extend),
+        1 => Just(Op::Advance),
+        1 => Just(Op::Finish),
+        3 => (0..90_000u64).prop_map(Op::Wait),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Random command sequences: nobody ever holds the same sheet twice, every accepted
+    /// non-empty write that was still in the draft at its round's end lands on exactly one
+    /// sheet, refused commands change nothing, and the clock never runs backwards.
+    #[test]
+    fn invariants_hold_under_random_commands(
+        group in 2..7u32,
+        per in 1..4u32,
+        seed in any::<u64>(),
+        ops in prop::collection::vec(op(), 1..120),
+    ) {
+        let mut room = Room::new(Settings { max_participants: 16, ..settings(group, per, 60) }, seed);
+        let mut pids: Vec<Pid> = Vec::new();
+        let mut now = T0;
+        let mut held: HashMap<Pid, Vec<String>> = HashMap::new();
+        // The text each participant has in each slot of its current draft, by round.
+        let mut drafts: HashMap<(Pid, u32, u32), String> = HashMap::new();
+        let mut committed: Vec<(u32, String)> = Vec::new();
+        let mut counter = 0u64;
+        let mut last_round = 0;
+        let record = |room: &Room, held: &mut HashMap<Pid, Vec<String>>, last_round: &mut u32| {
+            if room.round() != *last_round {
+                *last_round = room.round();
+                for p in room.seated().collect::<Vec<_>>() {
+                    if let Some((s, _)) = room.held_sheet(p) {
+                        held.entry(p).or_default().push(s.id);
+                    }
+                }
+            }
+        };
+        for op in ops {
+            let before_round = room.round();
+            let before_ideas = room.idea_count();
+            let pick = |i: usize| pids.get(i % pids.len().max(1)).copied();
+            let res = match op {
+                Op::Wait(ms) => { now += ms; Ok(room.tick(now)) }
+                Op::Join => {
+                    let mut h = [0u8; 32];
+                    h[..8].copy_from_slice(&(pids.len() as u64).to_le_bytes());
+                    let r = room.handle(Command::Join { token_hash: h, name: None }, now);
+                    if let Ok(ev) = &r {
+                        if let Some(Event::Joined(p)) = ev.first() { pids.push(*p); }
+                    }
+                    r
+                }
+                Op::Connect(i) => match pick(i) { Some(p) => room.handle(Command::Connect(p), now), None => continue },
+                Op::Disconnect(i) => match pick(i) { Some(p) => room.handle(Command::Disconnect(p), now), None => continue },
+                Op::Write(i, slot, t) => match pick(i) {
+                    Some(p) => {
+                        counter += 1;
+                        let text = if t.trim().is_empty() { t } else { format!("{t}#{counter}") };
+                        let round = room.round();
+                        let r = room.handle(Command::Write { pid: p, slot, text: text.clone(), round: None }, now);
+                        if r.is_ok() { drafts.insert((p, round, slot), text); }
+                        r
+                    }
+                    None => continue,
+                },
+                Op::Done(i) => match pick(i) { Some(p) => room.handle(Command::Done { pid: p, round: None }, now), None => continue },
+                Op::Start => room.handle(Command::Start, now),
+                Op::Pause => room.handle(Command::Pause, now),
+                Op::Resume => room.handle(Command::Resume, now),
+                Op::Extend(s) => room.handle(Command::Extend(s), now),
+                Op::Advance => room.handle(Command::Advance, now),
+                Op::Finish => room.handle(Command::Finish, now),
+            };
+            if res.is_err() {
+                prop_assert_eq!(room.round(), before_round);
+                prop_assert_eq!(room.idea_count(), before_ideas);
+            }
+            // When a round ended, the drafts of that round became rows.
+            if room.round() != before_round || (room.phase() == Phase::Finished && before_round > 0 && room.idea_count() != before_ideas) {
+                for ((_, r, _), t) in drafts.iter() {
+                    if *r == before_round && !t.trim().is_empty() {
+                        committed.push((*r, t.trim().to_owned()));
+                    }
+                }
+                drafts.retain(|(_, r, _), _| *r != before_round);
+            }
+            record(&room, &mut held, &mut last_round);
+            if let Some(d) = room.next_deadline() { prop_assert!(d > now); }
+            prop_assert!(room.round() <= room.rounds());
+        }
+        for (p, sheets) in &held {
+            let distinct: HashSet<_> = sheets.iter().collect();
+            prop_assert_eq!(distinct.len(), sheets.len(), "{:?} held a sheet twice: {:?}", p, sheets);
+        }
+        if let Some(reveal) = room.reveal() {
+            let mut on_sheets: Vec<(u32, String)> = reveal
+                .iter()
+                .flat_map(|s| s.rows.iter().flat_map(|r| r.ideas.iter().map(move |i| (r.round, i.text.clone()))))
+                .collect();
+            let ids: HashSet<_> = reveal.iter().flat_map(|s| s.rows.iter().flat_map(|r| r.ideas.iter().map(|i| i.id.clone()))).collect();
+            prop_assert_eq!(ids.len(), on_sheets.len(), "idea ids are unique");
+            on_sheets.sort();
+            committed.sort();
+            prop_assert_eq!(on_sheets, committed);
+        }
+    }
+}
