@@ -19,3 +19,55 @@
 
 pub mod protocol;
 pub mod room;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod room_task;
+pub mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use hub::Hub;
+
+/// How long shutdown waits for sockets to close before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Serve on `listener` until `shutdown` fires, then close every socket with 1012 (service
+/// restart) so clients reconnect, and return once they are closed (or after a grace period).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let hub = Hub::new(config, shutdown.clone());
+    serve(listener, hub).await
+}
+
+/// [`run`] with a hub the caller already holds (tests inspect it).
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> {
+    let app = http::router(hub.clone());
+    // Small frames must leave at once: Nagle's algorithm would hold them back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let shutdown = hub.shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    // axum does not wait for upgraded sockets: the tracker does.
+    hub.tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, hub.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sockets did not close within the grace period");
+    }
+    Ok(())
+}

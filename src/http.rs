@@ -1,0 +1,247 @@
+//! HTTP: the REST endpoints (`/api/rooms`, `/healthz`), the QR code, and the embedded web
+//! client with its content types, cache headers and security headers. Builds the router.
+//!
+//! Handlers validate input and talk to the hub; they hold no room logic.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rust_embed::RustEmbed;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::hub::Hub;
+use crate::ids::RoomCode;
+use crate::room::{Settings, text};
+
+/// The web client, embedded at build time.
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct Web;
+
+/// The Content-Security-Policy of every response: nothing inline, nothing foreign.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+    form-action 'self'";
+
+/// The application's routes.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/api/rooms", post(create_room))
+        .route("/api/rooms/{code}", get(room_info))
+        .route("/api/rooms/{code}/qr.svg", get(qr_svg))
+        .route("/ws/{code}", get(crate::ws::upgrade))
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/", get(|h: HeaderMap| async move { asset("index.html", &h) }))
+        .route("/r/{code}", get(|h: HeaderMap| async move { asset("participant.html", &h) }))
+        .route("/f/{code}", get(|h: HeaderMap| async move { asset("facilitator.html", &h) }))
+        .route("/b/{code}", get(|h: HeaderMap| async move { asset("board.html", &h) }))
+        .fallback(get(static_file))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .with_state(hub)
+}
+
+/// A JSON error: `{"error":{"code","message"}}`.
+pub fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn invalid(message: impl Into<String>) -> Response {
+    api_error(StatusCode::BAD_REQUEST, "invalid_request", &message.into())
+}
+
+/// `POST /api/rooms` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRoom {
+    topic: String,
+    ideas_per_round: Option<i64>,
+    round_seconds: Option<i64>,
+    group_size: Option<i64>,
+    rounds: Option<i64>,
+}
+
+fn in_range(field: &str, v: Option<i64>, lo: i64, hi: i64, default: u32) -> Result<u32, Response> {
+    match v {
+        None => Ok(default),
+        Some(v) if (lo..=hi).contains(&v) => Ok(v as u32),
+        Some(v) => Err(invalid(format!("{field} must be between {lo} and {hi}, not {v}"))),
+    }
+}
+
+/// The base URL participants reach this server at.
+fn base_url(hub: &Hub, headers: &HeaderMap) -> String {
+    if let Some(u) = &hub.config.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+async fn create_room(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req: CreateRoom = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return invalid(format!("body: {e}")),
+    };
+    let topic = match text::topic(&req.topic) {
+        Ok(t) => t,
+        Err(0) => return invalid("topic must not be empty"),
+        Err(n) => {
+            return invalid(format!(
+                "topic is {n} characters; the limit is {}",
+                text::MAX_TOPIC_CHARS
+            ));
+        }
+    };
+    let settings = (|| -> Result<Settings, Response> {
+        Ok(Settings {
+            topic,
+            ideas_per_round: in_range("ideas_per_round", req.ideas_per_round, 1, 10, 3)?,
+            round_seconds: in_range("round_seconds", req.round_seconds, 1, 3600, 300)?,
+            group_size: in_range("group_size", req.group_size, 2, 12, 6)?,
+            max_rounds: match req.rounds {
+                None => None,
+                r => Some(in_range("rounds", r, 1, 12, 12)?),
+            },
+            max_participants: hub.config.max_participants,
+        })
+    })();
+    let settings = match settings {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (code, token) = match hub.create(settings) {
+        Ok(x) => x,
+        Err(e) => {
+            return api_error(StatusCode::SERVICE_UNAVAILABLE, "too_many_rooms", &e.to_string());
+        }
+    };
+    let base = base_url(&hub, &headers);
+    tracing::info!(room = %code, "room created");
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "code": code.as_str(),
+            "facilitator_token": token,
+            "join_url": format!("{base}/r/{code}"),
+            "facilitate_url": format!("{base}/f/{code}#{token}"),
+            "board_url": format!("{base}/b/{code}"),
+        })),
+    )
+        .into_response()
+}
+
+fn room_not_found() -> Response {
+    api_error(StatusCode::NOT_FOUND, "room_not_found", "no room with that code")
+}
+
+async fn room_info(State(hub): State<Arc<Hub>>, Path(code): Path<String>) -> Response {
+    let Some(room) = RoomCode::parse(&code).and_then(|c| hub.get(&c)) else {
+        return room_not_found();
+    };
+    match room.info().await {
+        Some(info) => axum::Json(info).into_response(),
+        None => room_not_found(),
+    }
+}
+
+async fn qr_svg(
+    State(hub): State<Arc<Hub>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(code) = RoomCode::parse(&code).filter(|c| hub.get(c).is_some()) else {
+        return room_not_found();
+    };
+    let url = format!("{}/r/{code}", base_url(&hub, &headers));
+    match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
+        Ok(qr) => {
+            let svg = qr
+                .render::<qrcode::render::svg::Color>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build();
+            (
+                [
+                    (header::CONTENT_TYPE, "image/svg+xml"),
+                    (header::CACHE_CONTROL, "public, max-age=3600"),
+                ],
+                svg,
+            )
+                .into_response()
+        }
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "qr_failed", &e.to_string()),
+    }
+}
+
+async fn static_file(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    if path.starts_with("api/") {
+        return api_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    }
+    asset(path, &headers)
+}
+
+/// Serve an embedded file with its content type and an ETag for revalidation.
+fn asset(path: &str, headers: &HeaderMap) -> Response {
+    let Some(file) = Web::get(path) else {
+        return api_error(StatusCode::NOT_FOUND, "not_found", "no such page");
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let content_type = if mime.type_() == "text" || mime.subtype() == "javascript" {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // Revalidate every time: file names carry no hash, the ETag makes it cheap.
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::ETAG, etag),
+        ],
+        file.data.into_owned(),
+    )
+        .into_response()
+}

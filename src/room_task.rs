@@ -1,0 +1,672 @@
+//! The room actor: one task per room owning its [`Room`] engine and its connections.
+//!
+//! Every input (client messages, connections opening and closing, and time) goes through one
+//! ordered queue, so "did this idea land before the round ended?" has exactly one answer. The
+//! actor never awaits a client: it `try_send`s into each connection's bounded outbox, and a
+//! connection whose outbox is full is disconnected with [`close::SLOW`] (it can resume). Each
+//! broadcast is serialised once and the same bytes are shared by every recipient.
+//!
+//! It must not hold anything across an `.await` except its own state, and must not block.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::ids::{self, RoomCode};
+use crate::protocol::{ClientMsg, ErrorCode, PhaseName, Role, ServerMsg};
+use crate::room::{Command, Event, Millis, Pid, Room, RoomError};
+
+/// WebSocket close codes the server uses. Documented in docs/protocol.md.
+pub mod close {
+    /// The server is restarting or shutting down: reconnect and resume.
+    pub const RESTART: u16 = 1012;
+    /// The client did not read its messages fast enough: reconnect and resume.
+    pub const SLOW: u16 = 4008;
+    /// The client sent nothing within the handshake time.
+    pub const IDLE: u16 = 4000;
+    /// The room no longer exists.
+    pub const ROOM_GONE: u16 = 4004;
+    /// Too many messages too fast.
+    pub const RATE: u16 = 4029;
+    /// A message larger than allowed.
+    pub const TOO_BIG: u16 = 1009;
+    /// The peer stopped answering pings.
+    pub const DEAD: u16 = 4001;
+}
+
+/// Identifies one WebSocket connection for the life of the process.
+pub type ConnId = u64;
+
+/// The sending half of a connection: its bounded queue and how to cut it off.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<Utf8Bytes>,
+    kill: CancellationToken,
+    close_code: Arc<AtomicU16>,
+}
+
+/// Why [`Outbox::send`] failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue was full: the connection has been told to close as slow.
+    Slow,
+    /// The connection is gone.
+    Closed,
+}
+
+impl Outbox {
+    /// A new outbox with `capacity` slots; returns the receiving half for the writer.
+    pub fn new(
+        capacity: usize,
+        kill: CancellationToken,
+    ) -> (Self, mpsc::Receiver<Utf8Bytes>, Arc<AtomicU16>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let close_code = Arc::new(AtomicU16::new(0));
+        (
+            Outbox {
+                tx,
+                kill,
+                close_code: close_code.clone(),
+            },
+            rx,
+            close_code,
+        )
+    }
+
+    /// Queue a frame without waiting. A full queue disconnects the client as slow.
+    pub fn send(&self, frame: Utf8Bytes) -> Result<(), SendError> {
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(close::SLOW);
+                Err(SendError::Slow)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
+    /// Ask the connection to close with `code` (the first code asked for wins).
+    pub fn close(&self, code: u16) {
+        let _ = self
+            .close_code
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+        self.kill.cancel();
+    }
+}
+
+/// A message to a room actor.
+#[derive(Debug)]
+pub enum RoomMsg {
+    /// A socket opened for this room.
+    Open {
+        /// The connection.
+        conn: ConnId,
+        /// Where to send its messages.
+        outbox: Outbox,
+    },
+    /// A parsed message from a connection.
+    Client {
+        /// The sender.
+        conn: ConnId,
+        /// The message.
+        msg: ClientMsg,
+    },
+    /// The socket closed.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A summary for `GET /api/rooms/{code}`.
+    Info {
+        /// Where to answer.
+        reply: oneshot::Sender<RoomInfo>,
+    },
+}
+
+/// What `GET /api/rooms/{code}` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomInfo {
+    /// The room code.
+    pub code: String,
+    /// The topic.
+    pub topic: String,
+    /// The phase.
+    pub phase: PhaseName,
+    /// Participants in the room.
+    pub participants: u32,
+}
+
+/// The server's clock: epoch milliseconds that never run backwards, and the conversion of a
+/// deadline to a timer instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    base: Instant,
+    base_ms: Millis,
+}
+
+impl Clock {
+    /// A clock anchored at the current wall time.
+    pub fn new() -> Self {
+        let base_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0);
+        Clock {
+            base: Instant::now(),
+            base_ms,
+        }
+    }
+
+    /// Now, in server epoch milliseconds.
+    pub fn now(&self) -> Millis {
+        self.base_ms + self.base.elapsed().as_millis() as Millis
+    }
+
+    /// The timer instant of an epoch-millisecond deadline.
+    pub fn instant_of(&self, at: Millis) -> Instant {
+        self.base + Duration::from_millis(at.saturating_sub(self.base_ms))
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One connection as the actor sees it.
+#[derive(Debug)]
+struct Conn {
+    outbox: Outbox,
+    role: Option<Attached>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attached {
+    Participant(Pid),
+    Facilitator,
+    Board,
+}
+
+/// The actor's state.
+pub struct RoomTask {
+    code: RoomCode,
+    room: Room,
+    facilitator_hash: [u8; 32],
+    conns: HashMap<ConnId, Conn>,
+    clock: Clock,
+}
+
+/// Which messages a batch of events calls for, deduplicated.
+#[derive(Default)]
+struct Changes {
+    state: bool,
+    roster: bool,
+    progress: bool,
+    dealt: bool,
+    revealed: bool,
+    me: Vec<Pid>,
+}
+
+impl Changes {
+    fn from_events(events: &[Event]) -> Self {
+        let mut c = Changes::default();
+        for e in events {
+            match e {
+                Event::State => c.state = true,
+                Event::Roster => c.roster = true,
+                Event::Progress => c.progress = true,
+                Event::Dealt => c.dealt = true,
+                Event::Revealed => c.revealed = true,
+                Event::Me(p) => {
+                    if !c.me.contains(p) {
+                        c.me.push(*p)
+                    }
+                }
+                Event::Joined(_) | Event::Saved { .. } => {}
+            }
+        }
+        c
+    }
+}
+
+impl RoomTask {
+    /// An actor for a room; `facilitator_hash` is the SHA-256 of the facilitator token.
+    pub fn new(code: RoomCode, room: Room, facilitator_hash: [u8; 32], clock: Clock) -> Self {
+        RoomTask {
+            code,
+            room,
+            facilitator_hash,
+            conns: HashMap::new(),
+            clock,
+        }
+    }
+
+    /// Run until every sender is gone or `shutdown` fires.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, shutdown: CancellationToken) {
+        loop {
+            let deadline = self.room.next_deadline().map(|d| self.clock.instant_of(d));
+            let msg = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                m = rx.recv() => match m {
+                    Some(m) => Some(m),
+                    None => break,
+                },
+                _ = sleep_until_opt(deadline) => None,
+            };
+            let now = self.clock.now();
+            let events = self.room.tick(now);
+            if !events.is_empty() {
+                debug!(round = self.room.round(), "round boundary");
+                self.publish(&events, now);
+            }
+            if let Some(m) = msg {
+                self.on_msg(m, now);
+            }
+        }
+        info!("room task stopped");
+    }
+
+    fn on_msg(&mut self, msg: RoomMsg, now: Millis) {
+        match msg {
+            RoomMsg::Open { conn, outbox } => {
+                self.conns.insert(conn, Conn { outbox, role: None });
+            }
+            RoomMsg::Closed { conn } => self.detach(conn, now),
+            RoomMsg::Info { reply } => {
+                let _ = reply.send(RoomInfo {
+                    code: self.code.to_string(),
+                    topic: self.room.settings().topic.clone(),
+                    phase: self.room.phase_name(),
+                    participants: self.room.participant_count() as u32,
+                });
+            }
+            RoomMsg::Client { conn, msg } => self.on_client(conn, msg, now),
+        }
+    }
+
+    fn detach(&mut self, conn: ConnId, now: Millis) {
+        if let Some(Conn {
+            role: Some(Attached::Participant(pid)),
+            ..
+        }) = self.conns.remove(&conn)
+        {
+            self.apply(Command::Disconnect(pid), now);
+        }
+    }
+
+    fn on_client(&mut self, conn: ConnId, msg: ClientMsg, now: Millis) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let role = c.role;
+        let result = match (role, msg) {
+            (_, ClientMsg::Ping) => {
+                self.send_to(conn, &ServerMsg::Pong { now });
+                Ok(())
+            }
+            (None, ClientMsg::Join { name, token }) => self.join(conn, name, token, now),
+            (None, ClientMsg::Facilitate { token }) => {
+                if ids::token_matches(&token, &self.facilitator_hash) {
+                    self.attach(conn, Attached::Facilitator, now);
+                    Ok(())
+                } else {
+                    Err((ErrorCode::Forbidden, "wrong facilitator token".to_owned()))
+                }
+            }
+            (None, ClientMsg::Watch) => {
+                self.attach(conn, Attached::Board, now);
+                Ok(())
+            }
+            (Some(_), ClientMsg::Join { .. } | ClientMsg::Facilitate { .. } | ClientMsg::Watch) => {
+                Err((
+                    ErrorCode::AlreadyStarted,
+                    "this connection already has a role; open a new one for another".to_owned(),
+                ))
+            }
+            (None, _) => Err((
+                ErrorCode::NotJoined,
+                "send join, facilitate or watch first".to_owned(),
+            )),
+            (
+                Some(Attached::Participant(pid)),
+                ClientMsg::Write {
+                    slot,
+                    text,
+                    round,
+                    seq,
+                },
+            ) => {
+                let cmd = Command::Write {
+                    pid,
+                    slot,
+                    text,
+                    round,
+                };
+                match self.room.handle(cmd, now) {
+                    Ok(events) => {
+                        self.send_to(
+                            conn,
+                            &ServerMsg::Ack {
+                                seq,
+                                round: self.room.round(),
+                                slot,
+                            },
+                        );
+                        self.publish(&events, now);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.send_error(conn, &e, seq);
+                        return;
+                    }
+                }
+            }
+            (Some(Attached::Participant(pid)), ClientMsg::Done { round }) => {
+                self.command(Command::Done { pid, round }, now)
+            }
+            (Some(Attached::Facilitator), m) => match facilitator_command(m) {
+                Some(cmd) => self.command(cmd, now),
+                None => Err((
+                    ErrorCode::Forbidden,
+                    "the facilitator does not write ideas".to_owned(),
+                )),
+            },
+            (Some(Attached::Participant(_) | Attached::Board), m) => Err((
+                ErrorCode::Forbidden,
+                format!(
+                    "{} may not send {}",
+                    if matches!(role, Some(Attached::Board)) {
+                        "a board"
+                    } else {
+                        "a participant"
+                    },
+                    msg_name(&m)
+                ),
+            )),
+        };
+        if let Err((code, message)) = result {
+            self.send_to(
+                conn,
+                &ServerMsg::Error {
+                    code,
+                    message,
+                    seq: None,
+                },
+            );
+        }
+    }
+
+    /// Apply a command on behalf of a client; a refusal goes back to it.
+    fn command(&mut self, cmd: Command, now: Millis) -> Result<(), (ErrorCode, String)> {
+        match self.room.handle(cmd, now) {
+            Ok(events) => {
+                self.publish(&events, now);
+                Ok(())
+            }
+            Err(e) => Err((error_code(&e), e.to_string())),
+        }
+    }
+
+    /// Apply a command that cannot be refused in normal operation; log if it is.
+    fn apply(&mut self, cmd: Command, now: Millis) {
+        match self.room.handle(cmd, now) {
+            Ok(events) => self.publish(&events, now),
+            Err(e) => warn!(error = %e, "internal command refused"),
+        }
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        name: Option<String>,
+        token: Option<String>,
+        now: Millis,
+    ) -> Result<(), (ErrorCode, String)> {
+        let (pid, token) = match token {
+            Some(token) => match self.room.find_by_token(&ids::hash_token(&token)) {
+                Some(pid) => (pid, token),
+                None => {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "unknown resume token for this room; join without a token".to_owned(),
+                    ));
+                }
+            },
+            None => {
+                let token = ids::new_token();
+                let cmd = Command::Join {
+                    token_hash: ids::hash_token(&token),
+                    name,
+                };
+                let events = self
+                    .room
+                    .handle(cmd, now)
+                    .map_err(|e| (error_code(&e), e.to_string()))?;
+                let Some(pid) = events.iter().find_map(|e| match e {
+                    Event::Joined(p) => Some(*p),
+                    _ => None,
+                }) else {
+                    return Err((ErrorCode::BadMessage, "join did not seat".to_owned()));
+                };
+                self.publish(&events, now);
+                (pid, token)
+            }
+        };
+        self.send_to(
+            conn,
+            &ServerMsg::Welcome {
+                role: Role::Participant,
+                participant_id: self.room.participant_id(pid).map(str::to_owned),
+                token: Some(token),
+                name: self.room.participant_name(pid).map(str::to_owned),
+            },
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.role = Some(Attached::Participant(pid));
+        }
+        // Connect broadcasts the new state, this connection included: subscribe, then snapshot.
+        self.apply(Command::Connect(pid), now);
+        self.send_me(pid);
+        self.send_sheet(pid);
+        if let Some(sheets) = self.room.reveal() {
+            self.send_to(conn, &ServerMsg::Reveal { sheets });
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, conn: ConnId, who: Attached, now: Millis) {
+        let role = match who {
+            Attached::Facilitator => Role::Facilitator,
+            _ => Role::Board,
+        };
+        self.send_to(
+            conn,
+            &ServerMsg::Welcome {
+                role,
+                participant_id: None,
+                token: None,
+                name: None,
+            },
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.role = Some(who);
+        }
+        self.send_to(conn, &ServerMsg::Room(self.room.view(self.code.as_str(), now)));
+        if who == Attached::Facilitator {
+            self.send_to(
+                conn,
+                &ServerMsg::Roster {
+                    participants: self.room.roster(),
+                },
+            );
+        }
+        self.send_to(conn, &ServerMsg::Progress(self.room.progress()));
+        if let Some(sheets) = self.room.reveal() {
+            self.send_to(conn, &ServerMsg::Reveal { sheets });
+        }
+    }
+
+    /// Turn events into messages, each serialised once.
+    fn publish(&mut self, events: &[Event], now: Millis) {
+        let ch = Changes::from_events(events);
+        if ch.state {
+            let frame = frame(&ServerMsg::Room(self.room.view(self.code.as_str(), now)));
+            self.broadcast(&frame, |_| true);
+        }
+        if ch.dealt {
+            let seated: Vec<Pid> = self.room.seated().collect();
+            for pid in seated {
+                self.send_me(pid);
+                self.send_sheet(pid);
+            }
+        } else {
+            for pid in ch.me {
+                self.send_me(pid);
+            }
+        }
+        if ch.progress {
+            let frame = frame(&ServerMsg::Progress(self.room.progress()));
+            self.broadcast(&frame, |a| matches!(a, Attached::Facilitator | Attached::Board));
+        }
+        if ch.roster {
+            let frame = frame(&ServerMsg::Roster {
+                participants: self.room.roster(),
+            });
+            self.broadcast(&frame, |a| a == Attached::Facilitator);
+        }
+        if ch.revealed
+            && let Some(sheets) = self.room.reveal()
+        {
+            let frame = frame(&ServerMsg::Reveal { sheets });
+            self.broadcast(&frame, |_| true);
+        }
+    }
+
+    fn send_me(&mut self, pid: Pid) {
+        if let Some((seated, done)) = self.room.me(pid) {
+            let f = frame(&ServerMsg::Me { seated, done });
+            self.broadcast(&f, |a| a == Attached::Participant(pid));
+        }
+    }
+
+    fn send_sheet(&mut self, pid: Pid) {
+        if let Some((sheet, draft)) = self.room.held_sheet(pid) {
+            let f = frame(&ServerMsg::Sheet {
+                round: self.room.round(),
+                sheet,
+                draft,
+            });
+            self.broadcast(&f, |a| a == Attached::Participant(pid));
+        }
+    }
+
+    fn send_error(&mut self, conn: ConnId, e: &RoomError, seq: Option<u64>) {
+        self.send_to(
+            conn,
+            &ServerMsg::Error {
+                code: error_code(e),
+                message: e.to_string(),
+                seq,
+            },
+        );
+    }
+
+    fn send_to(&mut self, conn: ConnId, msg: &ServerMsg) {
+        let f = frame(msg);
+        let failed = match self.conns.get(&conn) {
+            Some(c) => c.outbox.send(f).is_err(),
+            None => false,
+        };
+        if failed {
+            self.drop_conn(conn);
+        }
+    }
+
+    /// Send the same bytes to every attached connection whose role passes `to`.
+    fn broadcast(&mut self, frame: &Utf8Bytes, to: impl Fn(Attached) -> bool) {
+        let mut failed = Vec::new();
+        for (&id, c) in &self.conns {
+            if let Some(a) = c.role
+                && to(a)
+                && c.outbox.send(frame.clone()).is_err()
+            {
+                failed.push(id);
+            }
+        }
+        for id in failed {
+            self.drop_conn(id);
+        }
+    }
+
+    /// A connection fell behind or vanished: forget it now; its socket task closes it.
+    fn drop_conn(&mut self, conn: ConnId) {
+        info!(conn, "client fell behind; disconnecting");
+        let now = self.clock.now();
+        self.detach(conn, now);
+    }
+}
+
+fn frame(msg: &ServerMsg) -> Utf8Bytes {
+    Utf8Bytes::from(msg.to_json())
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn facilitator_command(m: ClientMsg) -> Option<Command> {
+    Some(match m {
+        ClientMsg::Start => Command::Start,
+        ClientMsg::Pause => Command::Pause,
+        ClientMsg::Resume => Command::Resume,
+        ClientMsg::Advance => Command::Advance,
+        ClientMsg::Finish => Command::Finish,
+        ClientMsg::Extend { seconds } => Command::Extend(seconds),
+        _ => return None,
+    })
+}
+
+fn msg_name(m: &ClientMsg) -> &'static str {
+    match m {
+        ClientMsg::Join { .. } => "join",
+        ClientMsg::Facilitate { .. } => "facilitate",
+        ClientMsg::Watch => "watch",
+        ClientMsg::Write { .. } => "write",
+        ClientMsg::Done { .. } => "done",
+        ClientMsg::Start => "start",
+        ClientMsg::Pause => "pause",
+        ClientMsg::Resume => "resume",
+        ClientMsg::Extend { .. } => "extend",
+        ClientMsg::Advance => "advance",
+        ClientMsg::Finish => "finish",
+        ClientMsg::Ping => "ping",
+    }
+}
+
+/// The wire code of an engine refusal.
+pub fn error_code(e: &RoomError) -> ErrorCode {
+    match e {
+        RoomError::NotWriting(_) => ErrorCode::NotWriting,
+        RoomError::InvalidSlot { .. } => ErrorCode::InvalidSlot,
+        RoomError::TooLong { what: "idea", .. } => ErrorCode::TooLong,
+        RoomError::TooLong { .. } | RoomError::InvalidValue(_) => ErrorCode::InvalidValue,
+        RoomError::AlreadyStarted => ErrorCode::AlreadyStarted,
+        RoomError::NotEnoughParticipants(_) => ErrorCode::NotEnoughParticipants,
+        RoomError::WrongPhase(_) => ErrorCode::WrongPhase,
+        RoomError::Finished => ErrorCode::Finished,
+        RoomError::RoomFull(_) => ErrorCode::RoomFull,
+        RoomError::UnknownParticipant => ErrorCode::Forbidden,
+    }
+}
