@@ -1,0 +1,120 @@
+// Board, /b/{code}: for a projector or a remote team's screen. Read-only (`watch`).
+// Lobby: how to join, in large type, with the QR code. Rounds: the clock and counts (never
+// text while writing). Finished: every sheet in a readable grid.
+
+import { h, byId, setText, replace, showView, plural } from '/lib/dom.js';
+import { codeFromPath, formatCode } from '/lib/code.js';
+import { getRoom, joinLink, ApiError } from '/lib/api.js';
+import { Connection } from '/lib/ws.js';
+import { ServerClock, Countdown } from '/lib/clock.js';
+import { initialState, reduce, countIdeas, phaseLabel } from '/lib/state.js';
+import { connectionBanner, revealGrid } from '/lib/ui.js';
+
+const main = byId('main');
+const code = codeFromPath();
+const clock = new ServerClock();
+let state = initialState;
+let view = 'loading';
+let revealShown = null;
+let conn = null;
+
+const countdown = new Countdown({ clock, timer: byId('bw-timer'), bar: byId('bw-bar') });
+
+function setView(name) {
+  if (view === name) return;
+  view = name;
+  showView(main, name);
+}
+
+if (!code) {
+  setView('missing');
+} else {
+  const link = joinLink(code);
+  const shortLink = link.replace(/^https?:\/\//, '');
+  const qr = `/api/rooms/${encodeURIComponent(code)}/qr.svg`;
+  setText('b-code-chip', formatCode(code));
+  setText('bl-code', formatCode(code));
+  setText('bw-code', formatCode(code));
+  setText('bl-url', `${location.host}`);
+  setText('bw-url', shortLink);
+  byId('bl-qr').src = qr;
+  byId('bw-qr').src = qr;
+  const banner = connectionBanner(byId('conn'));
+  conn = new Connection({
+    code,
+    clock,
+    hello: () => ({ type: 'watch' }),
+    onMessage: (msg) => {
+      state = reduce(state, msg);
+      render();
+    },
+    onStatus: (status, info) => {
+      banner(status);
+      if (status === 'reconnecting' && info.attempts === 3) {
+        getRoom(code).catch((e) => {
+          if (e instanceof ApiError && e.status === 404) {
+            conn.stop();
+            byId('conn').hidden = true;
+            setView('missing');
+          }
+        });
+      }
+    },
+  });
+  conn.start();
+}
+
+function render() {
+  const { room } = state;
+  if (!room) return;
+  document.title = `${phaseLabel(room)} — brainwrite board`;
+  setText('b-phase', phaseLabel(room));
+
+  if (room.phase === 'lobby') {
+    countdown.stop();
+    setText('bl-topic', room.topic);
+    setText('bl-count', room.participants);
+    setText('bl-count-label', room.participants === 1 ? 'person has joined' : 'people have joined');
+    return setView('lobby');
+  }
+  if (room.phase === 'finished') {
+    countdown.stop();
+    setText('br-topic', room.topic);
+    const reveal = state.reveal;
+    if (reveal && reveal !== revealShown) {
+      revealShown = reveal;
+      setText('br-count', `${plural(countIdeas(reveal), 'idea')} on ${plural(reveal.length, 'sheet')}`);
+      replace(byId('br-sheets'), revealGrid(reveal, { headingLevel: 2 }));
+    }
+    return setView('reveal');
+  }
+
+  setText('bw-topic', room.topic);
+  setText('bw-round', room.phase === 'paused' ? `Round ${room.round} of ${room.rounds} · Paused` : `Round ${room.round} of ${room.rounds}`);
+  countdown.update(room);
+  const pr = state.progress && state.progress.round === room.round ? state.progress : null;
+  const done = pr ? pr.done : room.done;
+  const seated = pr ? pr.seated : room.seated;
+  setText('bw-done', `${done} of ${seated} done`);
+  const sheets = pr?.sheets || [];
+  const onSheets = sheets.reduce((n, s) => n + (s.ideas || 0), 0);
+  setText('bw-ideas', pr ? `${plural(onSheets, 'idea')} on the sheets so far` : '');
+  replace(
+    byId('bw-sheets'),
+    sheets.map((s, i) => {
+      const cap = Math.max(1, s.capacity || 1);
+      const fill = h('span', { class: 'fill' });
+      const pct = Math.min(100, ((s.ideas || 0) / cap) * 100);
+      fill.style.width = `${pct}%`;
+      const soft = h('span', { class: 'fill-soft' });
+      soft.style.width = `${Math.min(100 - pct, ((s.drafted || 0) / cap) * 100)}%`;
+      return h(
+        'li',
+        null,
+        h('div', { class: 'bar-label' }, h('span', null, `Sheet ${i + 1}`), h('span', null, `${(s.ideas || 0) + (s.drafted || 0)} of ${s.capacity}`)),
+        h('div', { class: 'meter', 'aria-hidden': 'true' }, fill, soft),
+      );
+    }),
+  );
+  setView('live');
+}

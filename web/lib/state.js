@@ -1,0 +1,135 @@
+// The client's view of a room: a pure reducer over server messages (docs/protocol.md).
+//
+// Pages keep one `state`, feed every message through `reduce`, and render from the result.
+// Unknown message types and fields are ignored: the protocol grows by adding them. Events
+// are idempotent: the same snapshot applied twice gives the same state, so a resumed
+// connection can replay `room`/`sheet`/`reveal` freely.
+
+export const initialState = Object.freeze({
+  role: null, // 'participant' | 'facilitator' | 'board'
+  welcome: null, // the welcome message
+  room: null, // RoomView
+  me: null, // { seated, done }
+  sheet: null, // { round, sheet: { id, rows }, draft }
+  roster: null, // [{ id, name, connected, seated, done }]
+  progress: null, // { round, done, seated, sheets: [{ id, ideas, drafted, capacity }] }
+  reveal: null, // [SheetView]
+  error: null, // the last error message
+});
+
+export function reduce(state, msg) {
+  switch (msg?.type) {
+    case 'welcome':
+      return { ...state, role: msg.role ?? state.role, welcome: msg };
+    case 'room': {
+      const room = pickRoom(msg);
+      // A new round makes the old sheet and progress stale; a snapshot for them follows.
+      const sameRound = state.room && state.room.round === room.round;
+      return {
+        ...state,
+        room,
+        progress: sameRound || !state.progress || state.progress.round === room.round ? state.progress : null,
+        reveal: room.phase === 'finished' ? state.reveal : null,
+      };
+    }
+    case 'me':
+      return { ...state, me: { seated: !!msg.seated, done: !!msg.done } };
+    case 'sheet':
+      if (state.sheet && msg.round < state.sheet.round) return state; // a late, older sheet
+      return {
+        ...state,
+        sheet: {
+          round: msg.round,
+          sheet: { id: msg.sheet?.id ?? '', rows: Array.isArray(msg.sheet?.rows) ? msg.sheet.rows : [] },
+          draft: Array.isArray(msg.draft) ? msg.draft.map((t) => (typeof t === 'string' ? t : '')) : [],
+        },
+      };
+    case 'roster':
+      return { ...state, roster: Array.isArray(msg.participants) ? msg.participants : [] };
+    case 'progress':
+      if (state.room && typeof msg.round === 'number' && msg.round < state.room.round) return state;
+      return {
+        ...state,
+        progress: {
+          round: msg.round,
+          done: msg.done ?? 0,
+          seated: msg.seated ?? 0,
+          sheets: Array.isArray(msg.sheets) ? msg.sheets : [],
+        },
+      };
+    case 'reveal':
+      return { ...state, reveal: Array.isArray(msg.sheets) ? msg.sheets : [] };
+    case 'error':
+      return { ...state, error: { code: msg.code, message: msg.message, seq: msg.seq ?? null } };
+    default:
+      return state;
+  }
+}
+
+function pickRoom(m) {
+  return {
+    code: m.code,
+    topic: m.topic ?? '',
+    phase: m.phase,
+    round: m.round ?? 0,
+    rounds: m.rounds ?? 0,
+    ideas_per_round: m.ideas_per_round ?? 3,
+    round_seconds: m.round_seconds ?? 300,
+    deadline: m.deadline ?? null,
+    remaining_ms: m.remaining_ms ?? null,
+    now: m.now ?? null,
+    participants: m.participants ?? 0,
+    connected: m.connected ?? 0,
+    done: m.done ?? 0,
+    seated: m.seated ?? 0,
+  };
+}
+
+/** The sheet the participant holds in the current round, or null if none (yet). */
+export function currentSheet(state) {
+  const { room, sheet } = state;
+  if (!room || !sheet) return null;
+  if (room.phase !== 'writing' && room.phase !== 'paused') return null;
+  return sheet.round === room.round ? sheet : null;
+}
+
+/** Total number of ideas over a list of sheets. */
+export function countIdeas(sheets) {
+  let n = 0;
+  for (const s of sheets || []) for (const r of s.rows || []) n += (r.ideas || []).length;
+  return n;
+}
+
+/** Human text for the phase line: "Waiting to start", "Round 2 of 6", "Paused", "Finished". */
+export function phaseLabel(room) {
+  if (!room) return '';
+  switch (room.phase) {
+    case 'lobby':
+      return 'Waiting to start';
+    case 'writing':
+      return `Round ${room.round} of ${room.rounds}`;
+    case 'paused':
+      return `Round ${room.round} of ${room.rounds} · paused`;
+    case 'finished':
+      return 'Finished';
+    default:
+      return '';
+  }
+}
+
+/** Friendly text for a protocol error code (the server's message is the fallback). */
+export function errorText(err) {
+  const map = {
+    not_enough_participants: 'At least 2 participants must join before you can start.',
+    already_started: 'The session has already started.',
+    not_writing: 'That change arrived when the round was not open for writing.',
+    too_long: 'An idea can be at most 500 characters.',
+    room_full: 'This session is full.',
+    forbidden: 'This link does not give access to that.',
+    finished: 'The session has already finished.',
+    wrong_phase: 'That is not possible right now.',
+    invalid_value: 'That value is not allowed.',
+    room_not_found: 'There is no session with that code.',
+  };
+  return map[err?.code] || err?.message || 'Something went wrong.';
+}
