@@ -28,7 +28,11 @@ pub struct Config {
 
     /// Browser origins allowed to open WebSockets besides the server's own (repeatable),
     /// e.g. https://intranet.example.org.
-    #[arg(long = "allowed-origin", env = "BRAINWRITE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "BRAINWRITE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Messages a connection's outgoing queue holds before the client counts as too slow and

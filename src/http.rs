@@ -37,11 +37,26 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/rooms/{code}", get(room_info))
         .route("/api/rooms/{code}/qr.svg", get(qr_svg))
         .route("/ws/{code}", get(crate::ws::upgrade))
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
-        .route("/", get(|h: HeaderMap| async move { asset("index.html", &h) }))
-        .route("/r/{code}", get(|h: HeaderMap| async move { asset("participant.html", &h) }))
-        .route("/f/{code}", get(|h: HeaderMap| async move { asset("facilitator.html", &h) }))
-        .route("/b/{code}", get(|h: HeaderMap| async move { asset("board.html", &h) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route(
+            "/",
+            get(|h: HeaderMap| async move { asset("index.html", &h) }),
+        )
+        .route(
+            "/r/{code}",
+            get(|h: HeaderMap| async move { asset("participant.html", &h) }),
+        )
+        .route(
+            "/f/{code}",
+            get(|h: HeaderMap| async move { asset("facilitator.html", &h) }),
+        )
+        .route(
+            "/b/{code}",
+            get(|h: HeaderMap| async move { asset("board.html", &h) }),
+        )
         .fallback(get(static_file))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -86,11 +101,38 @@ struct CreateRoom {
     rounds: Option<i64>,
 }
 
-fn in_range(field: &str, v: Option<i64>, lo: i64, hi: i64, default: u32) -> Result<u32, Response> {
+fn in_range(field: &str, v: Option<i64>, lo: i64, hi: i64, default: u32) -> Result<u32, String> {
     match v {
         None => Ok(default),
         Some(v) if (lo..=hi).contains(&v) => Ok(v as u32),
-        Some(v) => Err(invalid(format!("{field} must be between {lo} and {hi}, not {v}"))),
+        Some(v) => Err(format!("{field} must be between {lo} and {hi}, not {v}")),
+    }
+}
+
+impl CreateRoom {
+    /// Validate every field; the error names the field and why.
+    fn settings(self, max_participants: u32) -> Result<Settings, String> {
+        let topic = match text::topic(&self.topic) {
+            Ok(t) => t,
+            Err(0) => return Err("topic must not be empty".to_owned()),
+            Err(n) => {
+                return Err(format!(
+                    "topic is {n} characters; the limit is {}",
+                    text::MAX_TOPIC_CHARS
+                ));
+            }
+        };
+        Ok(Settings {
+            topic,
+            ideas_per_round: in_range("ideas_per_round", self.ideas_per_round, 1, 10, 3)?,
+            round_seconds: in_range("round_seconds", self.round_seconds, 1, 3600, 300)?,
+            group_size: in_range("group_size", self.group_size, 2, 12, 6)?,
+            max_rounds: match self.rounds {
+                None => None,
+                r => Some(in_range("rounds", r, 1, 12, 12)?),
+            },
+            max_participants,
+        })
     }
 }
 
@@ -112,41 +154,27 @@ fn base_url(hub: &Hub, headers: &HeaderMap) -> String {
 }
 
 async fn create_room(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bytes) -> Response {
-    let req: CreateRoom = match serde_json::from_slice(&body) {
+    // serde_path_to_error names the field a type error is in ("rounds: invalid type ...").
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let req: CreateRoom = match serde_path_to_error::deserialize(&mut de) {
         Ok(r) => r,
-        Err(e) => return invalid(format!("body: {e}")),
-    };
-    let topic = match text::topic(&req.topic) {
-        Ok(t) => t,
-        Err(0) => return invalid("topic must not be empty"),
-        Err(n) => {
-            return invalid(format!(
-                "topic is {n} characters; the limit is {}",
-                text::MAX_TOPIC_CHARS
-            ));
+        Err(e) if e.path().iter().next().is_some() => {
+            return invalid(format!("{}: {}", e.path(), e.inner()));
         }
+        Err(e) => return invalid(format!("body: {}", e.inner())),
     };
-    let settings = (|| -> Result<Settings, Response> {
-        Ok(Settings {
-            topic,
-            ideas_per_round: in_range("ideas_per_round", req.ideas_per_round, 1, 10, 3)?,
-            round_seconds: in_range("round_seconds", req.round_seconds, 1, 3600, 300)?,
-            group_size: in_range("group_size", req.group_size, 2, 12, 6)?,
-            max_rounds: match req.rounds {
-                None => None,
-                r => Some(in_range("rounds", r, 1, 12, 12)?),
-            },
-            max_participants: hub.config.max_participants,
-        })
-    })();
-    let settings = match settings {
+    let settings = match req.settings(hub.config.max_participants) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(why) => return invalid(why),
     };
     let (code, token) = match hub.create(settings) {
         Ok(x) => x,
         Err(e) => {
-            return api_error(StatusCode::SERVICE_UNAVAILABLE, "too_many_rooms", &e.to_string());
+            return api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_rooms",
+                &e.to_string(),
+            );
         }
     };
     let base = base_url(&hub, &headers);
@@ -165,7 +193,11 @@ async fn create_room(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byte
 }
 
 fn room_not_found() -> Response {
-    api_error(StatusCode::NOT_FOUND, "room_not_found", "no room with that code")
+    api_error(
+        StatusCode::NOT_FOUND,
+        "room_not_found",
+        "no room with that code",
+    )
 }
 
 async fn room_info(State(hub): State<Arc<Hub>>, Path(code): Path<String>) -> Response {
@@ -203,7 +235,11 @@ async fn qr_svg(
             )
                 .into_response()
         }
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "qr_failed", &e.to_string()),
+        Err(e) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "qr_failed",
+            &e.to_string(),
+        ),
     }
 }
 

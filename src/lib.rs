@@ -17,12 +17,12 @@
 //! ephemeral port and stop the server when they are done.
 #![forbid(unsafe_code)]
 
-pub mod protocol;
-pub mod room;
 pub mod config;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod protocol;
+pub mod room;
 pub mod room_task;
 pub mod ws;
 

@@ -23,7 +23,10 @@ fn main() -> std::process::ExitCode {
     } else {
         builder.init();
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("brainwrite: cannot start the runtime: {e}");
@@ -42,7 +45,9 @@ fn main() -> std::process::ExitCode {
 async fn serve(config: Config) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.bind)))?;
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.bind))
+        })?;
     let addr = listener.local_addr()?;
     let shown = if addr.ip().is_unspecified() {
         format!("http://localhost:{}", addr.port())

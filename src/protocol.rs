@@ -324,12 +324,17 @@ impl ErrorCode {
 
 /// Parse one text frame into a client message, with a message that says what was wrong.
 pub fn parse_client(text: &str) -> Result<ClientMsg, String> {
-    serde_json::from_str::<ClientMsg>(text).map_err(|e| {
-        // serde's message names the field or the unknown variant; drop the position noise
-        // for single-line input but keep it for anything longer.
-        let msg = e.to_string();
-        format!("could not read message: {msg}")
-    })
+    let mut de = serde_json::Deserializer::from_str(text);
+    let msg: ClientMsg = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.path().iter().next().is_some() {
+            format!("could not read message: {}: {}", e.path(), e.inner())
+        } else {
+            format!("could not read message: {}", e.inner())
+        }
+    })?;
+    de.end()
+        .map_err(|e| format!("could not read message: {e}"))?;
+    Ok(msg)
 }
 
 impl ServerMsg {
@@ -382,6 +387,9 @@ mod tests {
         assert!(e.contains("fly"), "{e}");
         let e = parse_client(r#"{"type":"write","slot":-1,"text":"x"}"#).unwrap_err();
         assert!(e.contains("-1") || e.contains("invalid value"), "{e}");
+        let e = parse_client(r#"{"type":"write","slot":"zero","text":"x"}"#).unwrap_err();
+        assert!(e.contains("string"), "{e}");
+        assert!(parse_client(r#"{"type":"ping"} trailing"#).is_err());
         assert!(parse_client(r#"{"type":"write","slot":0,"text":"x","extra":1}"#).is_err());
         assert!(parse_client("not json").is_err());
         assert!(parse_client("[]").is_err());

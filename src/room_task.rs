@@ -500,7 +500,10 @@ impl RoomTask {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.role = Some(who);
         }
-        self.send_to(conn, &ServerMsg::Room(self.room.view(self.code.as_str(), now)));
+        self.send_to(
+            conn,
+            &ServerMsg::Room(self.room.view(self.code.as_str(), now)),
+        );
         if who == Attached::Facilitator {
             self.send_to(
                 conn,
@@ -535,7 +538,9 @@ impl RoomTask {
         }
         if ch.progress {
             let frame = frame(&ServerMsg::Progress(self.room.progress()));
-            self.broadcast(&frame, |a| matches!(a, Attached::Facilitator | Attached::Board));
+            self.broadcast(&frame, |a| {
+                matches!(a, Attached::Facilitator | Attached::Board)
+            });
         }
         if ch.roster {
             let frame = frame(&ServerMsg::Roster {

@@ -46,7 +46,11 @@ pub async fn upgrade(
 ) -> Response {
     let Some((code, room)) = RoomCode::parse(&code).and_then(|c| hub.get(&c).map(|r| (c, r)))
     else {
-        return api_error(StatusCode::NOT_FOUND, "room_not_found", "no room with that code");
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "room_not_found",
+            "no room with that code",
+        );
     };
     if let Err(why) = check_origin(&headers, &hub.config.allowed_origins) {
         return api_error(StatusCode::FORBIDDEN, "forbidden_origin", &why);
@@ -75,7 +79,9 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let origin = origin.to_str().map_err(|_| "unreadable Origin header".to_owned())?;
+    let origin = origin
+        .to_str()
+        .map_err(|_| "unreadable Origin header".to_owned())?;
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
         return Ok(());
     }
@@ -160,7 +166,10 @@ async fn read_loop(
             Message::Close(_) => return,
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Binary(_) => {
-                reject(outbox, "binary frames are not part of the protocol; send JSON text");
+                reject(
+                    outbox,
+                    "binary frames are not part of the protocol; send JSON text",
+                );
                 continue;
             }
         };

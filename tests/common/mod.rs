@@ -1,0 +1,212 @@
+//! Test harness: a real server on an ephemeral loopback port (shut down on drop) and a
+//! JSON-over-WebSocket client that remembers every frame it received.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brainwrite::{Config, Hub};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for any one expected message.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub hub: Arc<Hub>,
+    pub shutdown: CancellationToken,
+    pub task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with_config(Config::for_tests()).await
+    }
+
+    pub async fn with_config(config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let hub = Hub::new(config, shutdown.clone());
+        let task = tokio::spawn(brainwrite::serve(listener, hub.clone()));
+        TestServer {
+            addr,
+            hub,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POST /api/rooms; returns the JSON answer and the status.
+    pub async fn create_raw(&self, body: &str) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(self.url("/api/rooms"))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Create a room; returns (code, facilitator token).
+    pub async fn create(&self, body: Value) -> (String, String) {
+        let (status, v) = self.create_raw(&body.to_string()).await;
+        assert_eq!(status, 201, "{v}");
+        (
+            v["code"].as_str().unwrap().to_owned(),
+            v["facilitator_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn connect(&self, code: &str) -> Client {
+        Client::connect(&format!("ws://{}/ws/{}", self.addr, code)).await
+    }
+
+    /// A facilitator connection, past its welcome.
+    pub async fn facilitator(&self, code: &str, token: &str) -> Client {
+        let mut c = self.connect(code).await;
+        c.send(json!({"type":"facilitate","token":token})).await;
+        let w = c.recv_type("welcome").await;
+        assert_eq!(w["role"], "facilitator");
+        c
+    }
+
+    /// A participant, past its welcome; returns it with its welcome.
+    pub async fn participant(&self, code: &str, name: &str) -> (Client, Value) {
+        let mut c = self.connect(code).await;
+        c.send(json!({"type":"join","name":name})).await;
+        let w = c.recv_type("welcome").await;
+        assert_eq!(w["role"], "participant");
+        (c, w)
+    }
+
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("server stops within 10 s")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Every text frame received, in order.
+    pub log: Vec<String>,
+    /// Parsed frames received but not yet taken by a `recv_*`.
+    pending: std::collections::VecDeque<Value>,
+    pub close: Option<(u16, String)>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Client {
+            ws,
+            log: Vec::new(),
+            pending: Default::default(),
+            close: None,
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.unwrap();
+    }
+
+    /// The next frame from the socket, or `None` when it closed.
+    async fn read(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let m = tokio::time::timeout(wait, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no message within {wait:?}; log: {:#?}", self.tail()));
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    self.log.push(t.to_string());
+                    return Some(serde_json::from_str(&t).expect("server sends JSON"));
+                }
+                Some(Ok(Message::Close(f))) => {
+                    self.close = f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    return None;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    fn tail(&self) -> Vec<&String> {
+        self.log.iter().rev().take(8).collect()
+    }
+
+    /// The next message, whatever its type.
+    pub async fn recv(&mut self) -> Value {
+        if let Some(v) = self.pending.pop_front() {
+            return v;
+        }
+        self.read(WAIT).await.expect("socket closed")
+    }
+
+    /// The next message of this type; earlier ones of other types are kept for later.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        self.recv_where(|v| v["type"] == ty).await
+    }
+
+    pub async fn recv_where(&mut self, f: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&f) {
+            return self.pending.remove(i).unwrap();
+        }
+        loop {
+            let v = self
+                .read(WAIT)
+                .await
+                .unwrap_or_else(|| panic!("socket closed; log: {:#?}", self.tail()));
+            if f(&v) {
+                return v;
+            }
+            self.pending.push_back(v);
+        }
+    }
+
+    /// The next error; asserts its code.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let e = self.recv_type("error").await;
+        assert_eq!(e["code"], code, "{e}");
+        assert!(!e["message"].as_str().unwrap_or("").is_empty());
+        e
+    }
+
+    /// Read until the socket closes; returns the close code.
+    pub async fn closed(&mut self, wait: Duration) -> Option<u16> {
+        while self.read(wait).await.is_some() {}
+        self.close.as_ref().map(|c| c.0)
+    }
+
+    /// Drop everything not yet taken.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+    }
+}

@@ -1,0 +1,268 @@
+//! Every rejection code over a real socket, the HTTP validation errors, and that a refused
+//! message changes nothing and leaves the connection open.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejection_code_over_the_socket() {
+    let server = TestServer::start().await;
+    let (code, token) = server
+        .create(json!({"topic": "t", "round_seconds": 1}))
+        .await;
+
+    // bad_message: not JSON, unknown type, unknown field, wrong type, binary frame.
+    let mut c = server.connect(&code).await;
+    c.send_raw(Message::text("{nope")).await;
+    c.expect_error("bad_message").await;
+    c.send(json!({"type":"dance"})).await;
+    let e = c.expect_error("bad_message").await;
+    assert!(e["message"].as_str().unwrap().contains("dance"), "{e}");
+    c.send(json!({"type":"join","colour":"red"})).await;
+    c.expect_error("bad_message").await;
+    c.send(json!({"type":"write","slot":"zero","text":"x"}))
+        .await;
+    c.expect_error("bad_message").await;
+    c.send_raw(Message::binary(vec![1u8, 2, 3])).await;
+    c.expect_error("bad_message").await;
+
+    // not_joined: a command before a role.
+    c.send(json!({"type":"write","slot":0,"text":"x"})).await;
+    c.expect_error("not_joined").await;
+    c.send(json!({"type":"start"})).await;
+    c.expect_error("not_joined").await;
+    // ping works for anyone.
+    c.send(json!({"type":"ping"})).await;
+    assert!(c.recv_type("pong").await["now"].as_u64().unwrap() > 1_600_000_000_000);
+
+    // forbidden: wrong facilitator token; a participant or board sending facilitator commands.
+    c.send(json!({"type":"facilitate","token":"wrong"})).await;
+    c.expect_error("forbidden").await;
+    let mut board = server.connect(&code).await;
+    board.send(json!({"type":"watch"})).await;
+    board.recv_type("welcome").await;
+    board.send(json!({"type":"start"})).await;
+    board.expect_error("forbidden").await;
+    board
+        .send(json!({"type":"write","slot":0,"text":"x"}))
+        .await;
+    board.expect_error("forbidden").await;
+
+    let (mut a, _) = server.participant(&code, "A").await;
+    a.send(json!({"type":"start"})).await;
+    a.expect_error("forbidden").await;
+    // already_started also covers a second role on one socket.
+    a.send(json!({"type":"join"})).await;
+    a.expect_error("already_started").await;
+
+    // not_writing in the lobby.
+    a.send(json!({"type":"write","slot":0,"text":"x","seq":9}))
+        .await;
+    let e = a.expect_error("not_writing").await;
+    assert_eq!(e["seq"], 9, "the refused write's seq comes back");
+
+    // not_enough_participants.
+    let mut fac = server.facilitator(&code, &token).await;
+    fac.send(json!({"type":"start"})).await;
+    fac.expect_error("not_enough_participants").await;
+    // wrong_phase and invalid_value.
+    fac.send(json!({"type":"pause"})).await;
+    fac.expect_error("wrong_phase").await;
+    fac.send(json!({"type":"extend","seconds":0})).await;
+    fac.expect_error("invalid_value").await;
+    // The facilitator does not write.
+    fac.send(json!({"type":"write","slot":0,"text":"x"})).await;
+    fac.expect_error("forbidden").await;
+
+    // A name that is too long is refused and nobody joins.
+    let mut long = server.connect(&code).await;
+    long.send(json!({"type":"join","name": "n".repeat(41)}))
+        .await;
+    long.expect_error("invalid_value").await;
+
+    let (mut b, _) = server.participant(&code, "B").await;
+    fac.send(json!({"type":"start"})).await;
+    fac.recv_where(|v| v["type"] == "room" && v["phase"] == "writing")
+        .await;
+    fac.send(json!({"type":"start"})).await;
+    fac.expect_error("already_started").await;
+    a.recv_type("sheet").await;
+    b.recv_type("sheet").await;
+
+    // invalid_slot, too_long, and not_writing for another round.
+    a.send(json!({"type":"write","slot":3,"text":"x"})).await;
+    a.expect_error("invalid_slot").await;
+    a.send(json!({"type":"write","slot":0,"text":"x".repeat(501)}))
+        .await;
+    a.expect_error("too_long").await;
+    a.send(json!({"type":"write","slot":0,"text":"é".repeat(500),"seq":1}))
+        .await;
+    assert_eq!(
+        a.recv_type("ack").await["seq"],
+        1,
+        "500 characters are fine, bytes do not count"
+    );
+    a.send(json!({"type":"write","slot":0,"text":"x","round":2}))
+        .await;
+    a.expect_error("not_writing").await;
+
+    // A write after the deadline, by the server's clock, is refused and changes nothing.
+    a.send(json!({"type":"write","slot":1,"text":"in time","round":1,"seq":2}))
+        .await;
+    a.recv_type("ack").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    a.send(json!({"type":"write","slot":2,"text":"too late","round":1,"seq":3}))
+        .await;
+    let e = a.expect_error("not_writing").await;
+    assert_eq!(e["seq"], 3);
+    // finished after round 2 ends by the clock too.
+    let reveal = a.recv_type("reveal").await;
+    let text = reveal.to_string();
+    assert!(text.contains("in time"));
+    assert!(!text.contains("too late"));
+    a.send(json!({"type":"write","slot":0,"text":"x"})).await;
+    a.expect_error("not_writing").await;
+    fac.send(json!({"type":"pause"})).await;
+    fac.expect_error("finished").await;
+    // The connection is still open after all of that.
+    a.send(json!({"type":"ping"})).await;
+    a.recv_type("pong").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_validation_names_the_field() {
+    let server = TestServer::start().await;
+    for (body, needle) in [
+        (r#"{}"#, "topic"),
+        (r#"{"topic":"   "}"#, "topic"),
+        (&format!(r#"{{"topic":"{}"}}"#, "x".repeat(501)), "topic"),
+        (r#"{"topic":"t","ideas_per_round":0}"#, "ideas_per_round"),
+        (r#"{"topic":"t","ideas_per_round":11}"#, "ideas_per_round"),
+        (r#"{"topic":"t","round_seconds":0}"#, "round_seconds"),
+        (r#"{"topic":"t","round_seconds":3601}"#, "round_seconds"),
+        (r#"{"topic":"t","group_size":1}"#, "group_size"),
+        (r#"{"topic":"t","group_size":13}"#, "group_size"),
+        (r#"{"topic":"t","rounds":0}"#, "rounds"),
+        (r#"{"topic":"t","rounds":13}"#, "rounds"),
+        (r#"{"topic":"t","rounds":"six"}"#, "rounds"),
+        (r#"{"topic":"t","colour":"red"}"#, "colour"),
+        (r#"not json"#, "body"),
+    ] {
+        let (status, v) = server.create_raw(body).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(v["error"]["code"], "invalid_request", "{body}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    assert_eq!(server.hub.room_count(), 0, "no bad request made a room");
+
+    let (status, v) = server
+        .create_raw(r#"{"topic":"  Topic  ","ideas_per_round":10,"round_seconds":3600,"group_size":12,"rounds":12}"#)
+        .await;
+    assert_eq!(status, 201);
+    let code = v["code"].as_str().unwrap();
+    assert_eq!(code.len(), 8);
+    assert_eq!(v["facilitator_token"].as_str().unwrap().len(), 32);
+    assert!(
+        v["join_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/r/{code}"))
+    );
+    let fac = v["facilitate_url"].as_str().unwrap();
+    assert!(
+        fac.contains(&format!("/f/{code}#")),
+        "token travels in the fragment: {fac}"
+    );
+
+    let http = reqwest::Client::new();
+    // Codes match case-insensitively with dashes and spaces ignored.
+    let loose = format!("{}-{}", &code[..4].to_lowercase(), &code[4..]);
+    let info: serde_json::Value = http
+        .get(server.url(&format!("/api/rooms/{loose}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info,
+        json!({"code": code, "topic": "Topic", "phase": "lobby", "participants": 0})
+    );
+    let r = http
+        .get(server.url("/api/rooms/ZZZZZZZZ"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "room_not_found");
+    // The socket of an unknown room is refused before the upgrade.
+    let r = http
+        .get(server.url("/ws/ZZZZZZZZ"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/ZZZZZZZZ", server.addr))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        http.get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The QR code is an SVG of the join link.
+    let r = http
+        .get(server.url(&format!("/api/rooms/{code}/qr.svg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    assert!(r.text().await.unwrap().contains("<svg"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sockets_with_1012() {
+    let mut server = TestServer::start().await;
+    let (code, _) = server.create(json!({"topic": "t"})).await;
+    let (mut a, _) = server.participant(&code, "A").await;
+    server.stop().await;
+    assert_eq!(a.closed(Duration::from_secs(5)).await, Some(1012));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_origins_are_refused_same_origin_and_listed_are_allowed() {
+    let mut config = brainwrite::Config::for_tests();
+    config.allowed_origins = vec!["https://intranet.example".into()];
+    let server = TestServer::with_config(config).await;
+    let (code, _) = server.create(json!({"topic": "t"})).await;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let try_origin = |origin: String| {
+        let url = format!("ws://{}/ws/{code}", server.addr);
+        async move {
+            let mut req = url.into_client_request().unwrap();
+            req.headers_mut().insert("origin", origin.parse().unwrap());
+            tokio_tungstenite::connect_async(req).await.is_ok()
+        }
+    };
+    assert!(!try_origin("https://evil.example".into()).await);
+    assert!(try_origin("https://intranet.example".into()).await);
+    assert!(try_origin(format!("http://{}", server.addr)).await);
+}
