@@ -50,6 +50,11 @@ if (!code) {
     },
     onStatus: (status, info) => {
       banner(status);
+      if (status === 'gone') {
+        countdown.stop();
+        setView('missing');
+        return;
+      }
       if (status === 'reconnecting' && info.attempts === 3) {
         getRoom(code).catch((e) => {
           if (e instanceof ApiError && e.status === 404) {

@@ -90,7 +90,13 @@ function connect() {
       return { type: 'facilitate', token };
     },
     onMessage,
-    onStatus: banner,
+    onStatus: (status) => {
+      banner(status);
+      if (status === 'gone') {
+        countdown.stop();
+        showView(main, 'missing');
+      }
+    },
   });
   conn.start();
 }

@@ -116,6 +116,7 @@ function connect() {
     onStatus: (status, info) => {
       banner(status);
       updateSaveState();
+      if (status === 'gone') return showGone();
       if (status === 'reconnecting' && info.attempts >= 3) checkStillThere();
     },
   });
@@ -131,12 +132,17 @@ async function checkStillThere() {
     .catch((e) => {
       if (e instanceof ApiError && e.status === 404) {
         conn.stop();
-        byId('conn').hidden = true;
-        setText('missing-text', 'This session is no longer on the server.');
-        setView('missing');
+        showGone();
       }
     })
     .finally(() => setTimeout(() => (missingCheck = null), 15_000));
+}
+
+function showGone() {
+  countdown.stop();
+  byId('conn').hidden = true;
+  setText('missing-text', 'This session is no longer on the server.');
+  setView('missing');
 }
 
 // ---------- messages ----------

@@ -13,12 +13,16 @@
 //   dead socket that never said goodbye.
 //
 // Status values passed to onStatus: 'connecting' (first attempt), 'open' (welcome received),
-// 'reconnecting', 'offline' (the browser says there is no network), 'stopped'.
+// 'reconnecting', 'offline' (the browser says there is no network), 'stopped', and 'gone'
+// (the server closed with 4004: the room no longer exists; no more retries).
 
 const PING_EVERY = 25_000;
 const PONG_WITHIN = 6_000;
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 10_000;
+// Close codes from the server (docs/protocol.md, "Connection life").
+const CLOSE_ROOM_GONE = 4004;
+const CLOSE_TOO_MANY = 4029;
 
 export class Connection {
   /**
@@ -63,7 +67,7 @@ export class Connection {
     return this;
   }
 
-  stop() {
+  stop(status = 'stopped') {
     this.stopped = true;
     document.removeEventListener('visibilitychange', this.onVisibility);
     window.removeEventListener('pageshow', this.wake);
@@ -71,8 +75,10 @@ export class Connection {
     window.removeEventListener('offline', this.onOffline);
     clearTimeout(this.retryTimer);
     this.stopPing();
-    if (this.ws) this.ws.close(1000, 'bye');
-    this.setStatus('stopped');
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'bye');
+    this.setStatus(status);
   }
 
   get isOpen() {
@@ -114,11 +120,18 @@ export class Connection {
       if (!msg || typeof msg !== 'object') return;
       this.handle(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.stopPing();
       if (this.stopped) return;
+      if (ev.code === CLOSE_ROOM_GONE) {
+        // The room no longer exists on the server: retrying cannot help.
+        this.stop('gone');
+        return;
+      }
+      // 4029 (too many messages) asks us to slow down: start further along the backoff.
+      if (ev.code === CLOSE_TOO_MANY) this.attempts = Math.max(this.attempts, 4);
       this.attempts += 1;
       this.setStatus(navigator.onLine === false ? 'offline' : 'reconnecting');
       this.schedule();
