@@ -167,6 +167,7 @@ function render() {
   const { room } = state;
   if (!room) return;
   showView(main, 'main');
+  document.body.dataset.phase = room.phase;
   document.title = `${phaseLabel(room)} · ${formatCode(room.code || code)} — brainwrite`;
 
   setText('f-topic', room.topic);

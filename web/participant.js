@@ -219,6 +219,7 @@ function onSheet(msg) {
     for (const t of writeTimers) clearTimeout(t);
     draft = { round: msg.round, texts: server, dirty: server.map(() => false) };
     editingAfterDone = false;
+    savedOnce = false;
   } else {
     // Same round (a reconnect or reload): the server's copy wins unless this device has an
     // edit it has not confirmed yet, which goes again.
@@ -515,6 +516,10 @@ function renderWrite() {
   byId('w-form').hidden = done;
   byId('w-donecard').hidden = !done;
   const others = Math.max(0, room.seated - room.done);
+  if (done && draft) {
+    const mine = draft.texts.filter((t) => t.trim());
+    replace(byId('w-my-row'), mine.length ? mine.map((t) => h('li', null, t)) : h('li', { class: 'empty' }, 'No ideas this round.'));
+  }
   setText('w-done-wait', others ? `Waiting for ${plural(others, 'other')} or the clock. You can still change your ideas.` : 'Passing the sheets…');
   updateSaveState();
 }

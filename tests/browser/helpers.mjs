@@ -196,6 +196,7 @@ export async function assertNoHorizontalScroll(page, label) {
 
 export async function shot(page, name, { fullPage = true } = {}) {
   // Let transitions and the countdown settle so the picture is stable.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(350);
   await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage, animations: 'disabled' });
 }

@@ -49,7 +49,10 @@ export class ServerClock {
 export function remainingMs(room, clock) {
   if (!room) return null;
   if (room.phase === 'writing' && typeof room.deadline === 'number') {
-    return Math.max(0, room.deadline - clock.now());
+    // Time only goes down: never show more than was left when the server sent this state,
+    // whatever error the offset estimate has.
+    const cap = typeof room.now === 'number' ? room.deadline - room.now : Infinity;
+    return Math.max(0, Math.min(cap, room.deadline - clock.now()));
   }
   if (room.phase === 'paused' && typeof room.remaining_ms === 'number') {
     return Math.max(0, room.remaining_ms);

@@ -49,6 +49,7 @@ export class Connection {
     this.pingSentAt = null;
     this.nextSeq = 1;
     this.pending = new Map(); // key → { seq, msg, resolve }
+    this.welcomed = false; // the current socket got its welcome
     this.stopped = false;
 
     this.wake = this.wake.bind(this);
@@ -81,8 +82,9 @@ export class Connection {
     this.setStatus(status);
   }
 
+  /** The role is taken on a socket that is open (whatever the banner says). */
   get isOpen() {
-    return this.status === 'open' && this.ws?.readyState === WebSocket.OPEN;
+    return this.welcomed && this.ws?.readyState === WebSocket.OPEN;
   }
 
   setStatus(status) {
@@ -104,6 +106,7 @@ export class Connection {
     this.setStatus(this.everOpen || this.attempts ? 'reconnecting' : 'connecting');
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    this.welcomed = false;
     ws.onopen = () => {
       if (this.ws !== ws) return;
       this.raw(this.hello());
@@ -143,12 +146,11 @@ export class Connection {
   handle(msg) {
     switch (msg.type) {
       case 'welcome':
+        this.welcomed = true;
         this.attempts = 0;
         this.everOpen = true;
         this.setStatus('open');
-        // Everything not yet acknowledged goes again, oldest first, now that the role is
-        // taken (the seat resumed). The server handles a socket's messages in order.
-        for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) this.raw(p.msg);
+        this.flushPending();
         this.ping();
         break;
       case 'ack':
@@ -164,6 +166,11 @@ export class Connection {
         }
         clearTimeout(this.pongTimer);
         this.pongTimer = null;
+        // The socket answers: whatever the browser said about the network, we are connected.
+        if (this.welcomed && this.status !== 'open') {
+          this.setStatus('open');
+          this.flushPending();
+        }
         break;
       case 'room':
         this.clock?.fromRoom(msg.now, Date.now());
@@ -172,6 +179,15 @@ export class Connection {
         break;
     }
     this.onMessage(msg);
+  }
+
+  /**
+   * Send everything not yet acknowledged again, oldest first: after a (re)connect, once the
+   * role is taken (the seat resumed). The server handles a socket's messages in order and
+   * writes are idempotent, so a duplicate does no harm.
+   */
+  flushPending() {
+    for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) this.raw(p.msg);
   }
 
   settle(seq, result) {
