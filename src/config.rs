@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_MAX_ROOMS", default_value_t = 10000, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub max_rooms: u32,
 
+    /// How long a finished room (or one with no activity) is kept before it is deleted with
+    /// its data, e.g. 7d, 36h, 90m.
+    #[arg(long, env = "BRAINWRITE_EXPIRE_AFTER", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub expire_after: std::time::Duration,
+
     /// Log format: "pretty" for people, "json" for log collectors.
     #[arg(long, env = "BRAINWRITE_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
     pub log_format: String,

@@ -41,6 +41,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/healthz",
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route(
             "/",
             get(|h: HeaderMap| async move { asset("index.html", &h) }),
@@ -167,12 +169,20 @@ async fn create_room(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byte
         Ok(s) => s,
         Err(why) => return invalid(why),
     };
-    let (code, token) = match hub.create(settings) {
+    let (code, token) = match hub.create(settings).await {
         Ok(x) => x,
-        Err(e) => {
+        Err(e @ crate::hub::CreateError::Full(_)) => {
             return api_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too_many_rooms",
+                &e.to_string(),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "room not stored");
+            return api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
                 &e.to_string(),
             );
         }
@@ -188,6 +198,24 @@ async fn create_room(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Byte
             "facilitate_url": format!("{base}/f/{code}#{token}"),
             "board_url": format!("{base}/b/{code}"),
         })),
+    )
+        .into_response()
+}
+
+async fn readyz(State(hub): State<Arc<Hub>>) -> Response {
+    match hub.ready() {
+        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Err(why) => api_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why),
+    }
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(),
     )
         .into_response()
 }

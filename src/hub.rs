@@ -1,25 +1,34 @@
-//! The registry of live rooms: a `DashMap` from room code to the room actor's handle, room
-//! creation (code and facilitator token), and the task tracker every socket and room task
-//! is spawned on, so shutdown can wait for them.
+//! The registry of live rooms: a `DashMap` from room code to the room actor's handle; room
+//! creation (code, facilitator token, journal record), restoring rooms from the journal on
+//! start, the expiry reaper and the journal heartbeat; and the task tracker every socket and
+//! room task is spawned on, so shutdown can wait for them.
 //!
 //! A map guard is never held across an `.await`: lookups clone the handle out first.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
+use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
+use tracing::{Instrument, info, warn};
 
 use crate::config::Config;
 use crate::ids::{self, RoomCode};
-use crate::room::{Room, Settings};
+use crate::metrics::METRICS;
+use crate::room::{Command, Millis, Room, Settings};
 use crate::room_task::{Clock, RoomInfo, RoomMsg, RoomTask};
+use crate::store::{Entry, Journal, StoreError, StoredRoom};
 
 /// Commands a room's queue holds before senders wait.
 const ROOM_QUEUE: usize = 1024;
+/// How often the journal records that the server is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often expired rooms are looked for.
+const REAP_EVERY: Duration = Duration::from_secs(60);
 
 /// A handle to a room actor.
 #[derive(Clone, Debug)]
@@ -43,6 +52,9 @@ pub enum CreateError {
     /// The server holds as many rooms as it is allowed.
     #[error("the server holds its maximum of {0} rooms; try again later")]
     Full(u32),
+    /// The journal could not record it.
+    #[error("the room could not be stored: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// Shared server state.
@@ -56,18 +68,175 @@ pub struct Hub {
     pub shutdown: CancellationToken,
     /// Every room and socket task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// The journal, unless running in memory.
+    pub journal: Option<Journal>,
+    journal_ok: AtomicBool,
+    journal_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Hub {
-    /// A hub with no rooms.
+    /// A hub with no rooms and no journal (memory only).
     pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Hub {
+        Arc::new(Self::bare(config, shutdown, None, None))
+    }
+
+    fn bare(
+        config: Config,
+        shutdown: CancellationToken,
+        journal: Option<Journal>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    ) -> Self {
+        Hub {
             rooms: DashMap::new(),
             config,
             clock: Clock::new(),
             shutdown,
             tracker: TaskTracker::new(),
-        })
+            journal,
+            journal_ok: AtomicBool::new(true),
+            journal_thread: std::sync::Mutex::new(thread),
+        }
+    }
+
+    /// The hub the configuration asks for: memory only with `--memory`, otherwise the journal
+    /// at `--data` with every stored room restored. Starts the heartbeat and the reaper.
+    pub fn open(config: Config, shutdown: CancellationToken) -> Result<Arc<Self>, StoreError> {
+        if config.memory {
+            let hub = Self::new(config, shutdown);
+            hub.spawn_background();
+            return Ok(hub);
+        }
+        let ttl = config.expire_after.as_millis() as Millis;
+        let now = Clock::new().now();
+        let opened = crate::store::Journal::open(&config.data, |finished, last| {
+            finished.unwrap_or(last).saturating_add(ttl) < now
+        })?;
+        let hub = Arc::new(Self::bare(
+            config,
+            shutdown,
+            Some(opened.journal),
+            Some(opened.thread),
+        ));
+        let n = opened.rooms.len();
+        for stored in opened.rooms {
+            hub.restore(stored, opened.alive_ms);
+        }
+        if n > 0 {
+            info!(rooms = n, "rooms restored from the journal");
+        }
+        hub.spawn_background();
+        Ok(hub)
+    }
+
+    /// Rebuild a stored room by replaying its log, give the downtime back, start its actor.
+    fn restore(&self, stored: StoredRoom, alive_ms: Millis) {
+        let StoredRoom {
+            code,
+            settings,
+            seed,
+            facilitator_hash,
+            created_ms,
+            entries,
+        } = stored;
+        let mut room = Room::new(settings, seed);
+        let last = entries.last().map(|e| e.0).unwrap_or(created_ms);
+        let n = entries.len() as u64;
+        for (at, entry) in entries {
+            match entry {
+                Entry::Tick => {
+                    room.tick(at);
+                }
+                Entry::Cmd(cmd) => {
+                    if let Err(e) = room.handle(cmd, at) {
+                        warn!(room = %code, error = %e, "journal entry refused on replay");
+                    }
+                }
+            }
+        }
+        let mut task = RoomTask::new(
+            code,
+            room,
+            facilitator_hash,
+            self.clock,
+            self.journal.clone(),
+            n,
+        );
+        task.system_command(Command::Resync {
+            down_since: alive_ms.max(last),
+        });
+        self.spawn_room(code, task);
+    }
+
+    fn spawn_room(&self, code: RoomCode, task: RoomTask) {
+        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        self.rooms.insert(code, RoomHandle { tx });
+        let span = tracing::info_span!("room", code = %code);
+        self.tracker
+            .spawn(task.run(rx, self.shutdown.clone()).instrument(span));
+    }
+
+    fn spawn_background(self: &Arc<Self>) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            let mut reap = tokio::time::interval(REAP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = hub.shutdown.cancelled() => break,
+                    _ = beat.tick() => {
+                        if let Some(j) = &hub.journal {
+                            let ok = j.alive(hub.clock.now()).await.is_ok();
+                            hub.journal_ok.store(ok, Ordering::Relaxed);
+                        }
+                    }
+                    _ = reap.tick() => hub.reap().await,
+                }
+            }
+        });
+    }
+
+    /// Remove rooms whose session finished (or that saw no activity) longer ago than
+    /// `--expire-after`, with their journal.
+    pub async fn reap(&self) {
+        let ttl = self.config.expire_after.as_millis() as Millis;
+        let now = self.clock.now();
+        let handles: Vec<(RoomCode, RoomHandle)> = self
+            .rooms
+            .iter()
+            .map(|r| (*r.key(), r.value().clone()))
+            .collect();
+        for (code, handle) in handles {
+            let Some(info) = handle.info().await else {
+                continue;
+            };
+            if info
+                .finished_at
+                .unwrap_or(info.last_active)
+                .saturating_add(ttl)
+                >= now
+            {
+                continue;
+            }
+            self.rooms.remove(&code);
+            let _ = handle.tx.send(RoomMsg::Expire).await;
+            if let Some(j) = &self.journal
+                && let Err(e) = j.delete(code).await
+            {
+                warn!(room = %code, error = %e, "could not delete an expired room");
+            }
+            info!(room = %code, "room expired");
+        }
+    }
+
+    /// The server is ready: not shutting down and the journal (if any) writable.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if self.shutdown.is_cancelled() {
+            Err("shutting down")
+        } else if !self.journal_ok.load(Ordering::Relaxed) {
+            Err("the journal is not writable")
+        } else {
+            Ok(())
+        }
     }
 
     /// The room with this code.
@@ -80,8 +249,9 @@ impl Hub {
         self.rooms.len()
     }
 
-    /// Create a room and start its actor. Returns its code and the facilitator token.
-    pub fn create(&self, mut settings: Settings) -> Result<(RoomCode, String), CreateError> {
+    /// Create a room, store it durably, and start its actor. Returns its code and the
+    /// facilitator token.
+    pub async fn create(&self, mut settings: Settings) -> Result<(RoomCode, String), CreateError> {
         if self.rooms.len() >= self.config.max_rooms as usize {
             return Err(CreateError::Full(self.config.max_rooms));
         }
@@ -91,21 +261,46 @@ impl Hub {
         // 40 bits: collisions are rare but possible; draw again until the code is free.
         let code = loop {
             let code = RoomCode::random();
-            if let Entry::Vacant(v) = self.rooms.entry(code) {
-                v.insert(RoomHandle { tx: tx.clone() });
+            if let MapEntry::Vacant(v) = self.rooms.entry(code) {
+                v.insert(RoomHandle { tx });
                 break code;
             }
         };
         let seed: u64 = rand::random();
+        let hash = ids::hash_token(&token);
+        if let Some(j) = &self.journal
+            && let Err(e) = j
+                .create_room(code, &settings, seed, hash, self.clock.now())
+                .await
+        {
+            self.rooms.remove(&code);
+            return Err(e.into());
+        }
         let task = RoomTask::new(
             code,
             Room::new(settings, seed),
-            ids::hash_token(&token),
+            hash,
             self.clock,
+            self.journal.clone(),
+            0,
         );
         let span = tracing::info_span!("room", code = %code);
         self.tracker
             .spawn(task.run(rx, self.shutdown.clone()).instrument(span));
+        METRICS.rooms_created.inc();
         Ok((code, token))
+    }
+
+    /// After every room task has stopped: commit, checkpoint and close the journal.
+    pub async fn close_journal(&self) {
+        if let Some(j) = &self.journal {
+            if let Err(e) = j.close().await {
+                warn!(error = %e, "journal close failed");
+            }
+            let thread = self.journal_thread.lock().ok().and_then(|mut t| t.take());
+            if let Some(t) = thread {
+                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            }
+        }
     }
 }

@@ -12,6 +12,9 @@
 //! - [`http`]: REST endpoints and the embedded web client.
 //! - [`config`]: command-line flags and environment.
 //! - [`ids`]: room codes and secret tokens.
+//! - [`store`]: the SQLite journal every accepted change is written to before it is
+//!   acknowledged, and from which rooms are rebuilt on start.
+//! - [`metrics`]: Prometheus metrics.
 //!
 //! [`run`] takes its listener and shutdown signal from the caller, so tests bind an
 //! ephemeral port and stop the server when they are done.
@@ -21,9 +24,11 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod metrics;
 pub mod protocol;
 pub mod room;
 pub mod room_task;
+pub mod store;
 pub mod ws;
 
 use std::sync::Arc;
@@ -46,7 +51,8 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let hub = Hub::new(config, shutdown.clone());
+    let hub =
+        Hub::open(config, shutdown.clone()).map_err(|e| std::io::Error::other(e.to_string()))?;
     serve(listener, hub).await
 }
 
@@ -69,5 +75,6 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> 
     {
         tracing::warn!("some sockets did not close within the grace period");
     }
+    hub.close_journal().await;
     Ok(())
 }

@@ -20,8 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ids::{self, RoomCode};
+use crate::metrics::{self, METRICS};
 use crate::protocol::{ClientMsg, ErrorCode, PhaseName, Role, ServerMsg};
 use crate::room::{Command, Event, Millis, Pid, Room, RoomError};
+use crate::store::{Entry, Journal};
 
 /// WebSocket close codes the server uses. Documented in docs/protocol.md.
 pub mod close {
@@ -39,7 +41,12 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The peer stopped answering pings.
     pub const DEAD: u16 = 4001;
+    /// The server could not make the room's changes durable: reconnect to resync.
+    pub const INTERNAL: u16 = 1011;
 }
+
+/// Messages taken from the queue before one journal commit and one flush.
+const BATCH: usize = 256;
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
@@ -85,6 +92,7 @@ impl Outbox {
         match self.tx.try_send(frame) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
+                METRICS.slow_disconnects.inc();
                 self.close(close::SLOW);
                 Err(SendError::Slow)
             }
@@ -128,6 +136,8 @@ pub enum RoomMsg {
         /// Where to answer.
         reply: oneshot::Sender<RoomInfo>,
     },
+    /// The room has expired: close every connection and stop.
+    Expire,
 }
 
 /// What `GET /api/rooms/{code}` shows.
@@ -141,6 +151,12 @@ pub struct RoomInfo {
     pub phase: PhaseName,
     /// Participants in the room.
     pub participants: u32,
+    /// When the session finished, if it has.
+    #[serde(skip)]
+    pub finished_at: Option<Millis>,
+    /// The last time anything happened in the room.
+    #[serde(skip)]
+    pub last_active: Millis,
 }
 
 /// The server's clock: epoch milliseconds that never run backwards, and the conversion of a
@@ -202,6 +218,21 @@ pub struct RoomTask {
     facilitator_hash: [u8; 32],
     conns: HashMap<ConnId, Conn>,
     clock: Clock,
+    journal: Option<Journal>,
+    /// Sequence number of the next journal entry.
+    next_seq: u64,
+    /// Accepted changes not yet durable.
+    entries: Vec<(Millis, Entry)>,
+    /// Frames held back until the changes they announce are durable.
+    out: Vec<(ConnId, Utf8Bytes)>,
+    /// Connections that failed since the last flush.
+    gone: Vec<ConnId>,
+    /// The deadline of a round boundary whose sheets are in `out`.
+    boundary: Option<Millis>,
+    /// The finish time once it has been journaled.
+    finished_logged: bool,
+    phase_metric: &'static str,
+    last_active: Millis,
 }
 
 /// Which messages a batch of events calls for, deduplicated.
@@ -239,21 +270,47 @@ impl Changes {
 
 impl RoomTask {
     /// An actor for a room; `facilitator_hash` is the SHA-256 of the facilitator token.
-    pub fn new(code: RoomCode, room: Room, facilitator_hash: [u8; 32], clock: Clock) -> Self {
+    /// `next_seq` is the number of journal entries the room already has.
+    pub fn new(
+        code: RoomCode,
+        room: Room,
+        facilitator_hash: [u8; 32],
+        clock: Clock,
+        journal: Option<Journal>,
+        next_seq: u64,
+    ) -> Self {
+        let phase_metric = phase_label(room.phase_name());
+        metrics::room_phase(None, Some(phase_metric));
+        METRICS.participants.inc_by(room.participant_count() as i64);
         RoomTask {
             code,
+            finished_logged: room.finished_at().is_some(),
             room,
             facilitator_hash,
             conns: HashMap::new(),
+            journal,
+            next_seq,
+            entries: Vec::new(),
+            out: Vec::new(),
+            gone: Vec::new(),
+            boundary: None,
+            phase_metric,
+            last_active: clock.now(),
             clock,
         }
     }
 
-    /// Run until every sender is gone or `shutdown` fires.
+    /// Apply a command the server itself issues (on restore) and journal it.
+    pub fn system_command(&mut self, cmd: Command) {
+        let now = self.clock.now();
+        self.apply(cmd, now);
+    }
+
+    /// Run until every sender is gone, the room expires, or `shutdown` fires.
     pub async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, shutdown: CancellationToken) {
-        loop {
+        'run: loop {
             let deadline = self.room.next_deadline().map(|d| self.clock.instant_of(d));
-            let msg = tokio::select! {
+            let first = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 m = rx.recv() => match m {
@@ -262,17 +319,128 @@ impl RoomTask {
                 },
                 _ = sleep_until_opt(deadline) => None,
             };
-            let now = self.clock.now();
-            let events = self.room.tick(now);
-            if !events.is_empty() {
-                debug!(round = self.room.round(), "round boundary");
-                self.publish(&events, now);
+            // Take what else is already queued, so one commit and one flush serve them all.
+            let mut next = first;
+            let mut taken = 0;
+            loop {
+                let now = self.clock.now();
+                self.tick(now);
+                match next.take() {
+                    Some(RoomMsg::Expire) => {
+                        self.expire();
+                        break 'run;
+                    }
+                    Some(m) => self.on_msg(m, now),
+                    None => {}
+                }
+                taken += 1;
+                if taken >= BATCH {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(m) => next = Some(m),
+                    Err(_) => break,
+                }
             }
-            if let Some(m) = msg {
-                self.on_msg(m, now);
+            self.commit_and_flush().await;
+        }
+        // Whatever was accepted is made durable before the task ends.
+        self.commit_and_flush().await;
+        metrics::room_phase(Some(self.phase_metric), None);
+        METRICS
+            .participants
+            .dec_by(self.room.participant_count() as i64);
+        info!("room task stopped");
+    }
+
+    fn tick(&mut self, now: Millis) {
+        let deadline = self.room.next_deadline();
+        let events = self.room.tick(now);
+        if !events.is_empty() {
+            debug!(round = self.room.round(), "round boundary");
+            self.entries.push((now, Entry::Tick));
+            if events.contains(&Event::Dealt) {
+                self.boundary = deadline;
+            }
+            self.publish(&events, now);
+        }
+    }
+
+    /// Make the accepted changes durable, then send what they announce. If the journal
+    /// fails, nothing is acknowledged: every client is disconnected to resync, and the
+    /// changes stay queued for the next commit.
+    async fn commit_and_flush(&mut self) {
+        loop {
+            if let (Some(j), false) = (&self.journal, self.entries.is_empty()) {
+                let entries = self.entries.clone();
+                let n = entries.len() as u64;
+                let finished = self.room.finished_at().filter(|_| !self.finished_logged);
+                match j.append(self.code, self.next_seq, entries, finished).await {
+                    Ok(()) => {
+                        self.next_seq += n;
+                        self.entries.clear();
+                        self.finished_logged |= finished.is_some();
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "journal append failed; disconnecting clients to resync");
+                        self.out.clear();
+                        self.boundary = None;
+                        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                        for c in conns {
+                            if let Some(conn) = self.conns.get(&c) {
+                                conn.outbox.close(close::INTERNAL);
+                            }
+                            let now = self.clock.now();
+                            self.detach(c, now);
+                        }
+                        self.out.clear();
+                        return;
+                    }
+                }
+            } else {
+                self.entries.clear();
+            }
+            self.flush();
+            if self.gone.is_empty() {
+                return;
+            }
+            let now = self.clock.now();
+            for c in std::mem::take(&mut self.gone) {
+                self.detach(c, now);
             }
         }
-        info!("room task stopped");
+    }
+
+    /// Hand the held frames to their connections.
+    fn flush(&mut self) {
+        let n = self.out.len() as u64;
+        for (conn, frame) in self.out.drain(..) {
+            if let Some(c) = self.conns.get(&conn)
+                && c.outbox.send(frame).is_err()
+                && !self.gone.contains(&conn)
+            {
+                self.gone.push(conn);
+            }
+        }
+        METRICS.messages_out.inc_by(n);
+        if let Some(d) = self.boundary.take() {
+            let late = self.clock.now().saturating_sub(d);
+            METRICS.round_delivery.observe(late as f64 / 1000.0);
+        }
+        for c in &self.gone {
+            if let Some(conn) = self.conns.get(c) {
+                info!(conn = *c, "client fell behind; disconnecting");
+                conn.outbox.close(close::SLOW);
+            }
+        }
+    }
+
+    fn expire(&mut self) {
+        info!("room expired; closing its connections");
+        for c in self.conns.values() {
+            c.outbox.close(close::ROOM_GONE);
+        }
+        self.conns.clear();
     }
 
     fn on_msg(&mut self, msg: RoomMsg, now: Millis) {
@@ -287,9 +455,15 @@ impl RoomTask {
                     topic: self.room.settings().topic.clone(),
                     phase: self.room.phase_name(),
                     participants: self.room.participant_count() as u32,
+                    finished_at: self.room.finished_at(),
+                    last_active: self.last_active,
                 });
             }
-            RoomMsg::Client { conn, msg } => self.on_client(conn, msg, now),
+            RoomMsg::Expire => self.expire(),
+            RoomMsg::Client { conn, msg } => {
+                self.last_active = now;
+                self.on_client(conn, msg, now)
+            }
         }
     }
 
@@ -351,7 +525,7 @@ impl RoomTask {
                     text,
                     round,
                 };
-                match self.room.handle(cmd, now) {
+                match self.exec(cmd, now) {
                     Ok(events) => {
                         self.send_to(
                             conn,
@@ -394,6 +568,7 @@ impl RoomTask {
             )),
         };
         if let Err((code, message)) = result {
+            metrics::rejected(code.as_str());
             self.send_to(
                 conn,
                 &ServerMsg::Error {
@@ -405,9 +580,19 @@ impl RoomTask {
         }
     }
 
+    /// Apply a command to the engine and, when accepted, queue it for the journal.
+    fn exec(&mut self, cmd: Command, now: Millis) -> Result<Vec<Event>, RoomError> {
+        let copy = self.journal.as_ref().map(|_| cmd.clone());
+        let events = self.room.handle(cmd, now)?;
+        if let Some(c) = copy {
+            self.entries.push((now, Entry::Cmd(c)));
+        }
+        Ok(events)
+    }
+
     /// Apply a command on behalf of a client; a refusal goes back to it.
     fn command(&mut self, cmd: Command, now: Millis) -> Result<(), (ErrorCode, String)> {
-        match self.room.handle(cmd, now) {
+        match self.exec(cmd, now) {
             Ok(events) => {
                 self.publish(&events, now);
                 Ok(())
@@ -418,7 +603,7 @@ impl RoomTask {
 
     /// Apply a command that cannot be refused in normal operation; log if it is.
     fn apply(&mut self, cmd: Command, now: Millis) {
-        match self.room.handle(cmd, now) {
+        match self.exec(cmd, now) {
             Ok(events) => self.publish(&events, now),
             Err(e) => warn!(error = %e, "internal command refused"),
         }
@@ -448,9 +633,9 @@ impl RoomTask {
                     name,
                 };
                 let events = self
-                    .room
-                    .handle(cmd, now)
+                    .exec(cmd, now)
                     .map_err(|e| (error_code(&e), e.to_string()))?;
+                METRICS.participants.inc();
                 let Some(pid) = events.iter().find_map(|e| match e {
                     Event::Joined(p) => Some(*p),
                     _ => None,
@@ -521,6 +706,11 @@ impl RoomTask {
     /// Turn events into messages, each serialised once.
     fn publish(&mut self, events: &[Event], now: Millis) {
         let ch = Changes::from_events(events);
+        let phase = phase_label(self.room.phase_name());
+        if phase != self.phase_metric {
+            metrics::room_phase(Some(self.phase_metric), Some(phase));
+            self.phase_metric = phase;
+        }
         if ch.state {
             let frame = frame(&ServerMsg::Room(self.room.view(self.code.as_str(), now)));
             self.broadcast(&frame, |_| true);
@@ -575,6 +765,7 @@ impl RoomTask {
     }
 
     fn send_error(&mut self, conn: ConnId, e: &RoomError, seq: Option<u64>) {
+        metrics::rejected(error_code(e).as_str());
         self.send_to(
             conn,
             &ServerMsg::Error {
@@ -585,38 +776,31 @@ impl RoomTask {
         );
     }
 
+    /// Queue one message for one connection (sent at the next flush).
     fn send_to(&mut self, conn: ConnId, msg: &ServerMsg) {
-        let f = frame(msg);
-        let failed = match self.conns.get(&conn) {
-            Some(c) => c.outbox.send(f).is_err(),
-            None => false,
-        };
-        if failed {
-            self.drop_conn(conn);
+        if self.conns.contains_key(&conn) {
+            self.out.push((conn, frame(msg)));
         }
     }
 
-    /// Send the same bytes to every attached connection whose role passes `to`.
+    /// Queue the same bytes for every attached connection whose role passes `to`.
     fn broadcast(&mut self, frame: &Utf8Bytes, to: impl Fn(Attached) -> bool) {
-        let mut failed = Vec::new();
         for (&id, c) in &self.conns {
             if let Some(a) = c.role
                 && to(a)
-                && c.outbox.send(frame.clone()).is_err()
             {
-                failed.push(id);
+                self.out.push((id, frame.clone()));
             }
         }
-        for id in failed {
-            self.drop_conn(id);
-        }
     }
+}
 
-    /// A connection fell behind or vanished: forget it now; its socket task closes it.
-    fn drop_conn(&mut self, conn: ConnId) {
-        info!(conn, "client fell behind; disconnecting");
-        let now = self.clock.now();
-        self.detach(conn, now);
+fn phase_label(p: PhaseName) -> &'static str {
+    match p {
+        PhaseName::Lobby => "lobby",
+        PhaseName::Writing => "writing",
+        PhaseName::Paused => "paused",
+        PhaseName::Finished => "finished",
     }
 }
 

@@ -13,7 +13,11 @@ pub mod rings;
 pub mod text;
 
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng};
+// ChaCha8 is specified to give the same stream on every platform and version, so a journal
+// replays to the same room after an upgrade (StdRng makes no such promise).
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::{
     IdeaView, PhaseName, ProgressView, RoomView, RosterEntry, RowView, SheetProgress, SheetView,
@@ -23,11 +27,12 @@ use crate::protocol::{
 pub type Millis = u64;
 
 /// Index of a participant in its room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Pid(pub u32);
 
 /// Room settings fixed at creation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// The problem statement (already validated by [`text::topic`]).
     pub topic: String,
@@ -58,7 +63,9 @@ impl Settings {
 }
 
 /// A command to the room. The connection layer has already resolved who sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Commands are journaled as they are, so changing one is a journal format change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// A new participant with a fresh resume token (its SHA-256 hash) and an optional name.
     Join {
@@ -101,6 +108,12 @@ pub enum Command {
     Advance,
     /// Facilitator: end the session now.
     Finish,
+    /// The server restarted: nobody is connected any more, and the time the server was
+    /// down since `down_since` is given back to the running round.
+    Resync {
+        /// The last moment the server is known to have been running.
+        down_since: Millis,
+    },
 }
 
 /// What changed. The actor turns these into messages for the right recipients.
@@ -245,7 +258,7 @@ struct Ring {
 #[derive(Debug, Clone)]
 pub struct Room {
     settings: Settings,
-    rng: StdRng,
+    rng: ChaCha8Rng,
     phase: Phase,
     round: u32,
     rounds: u32,
@@ -253,6 +266,7 @@ pub struct Room {
     rings: Vec<Ring>,
     sheets: Vec<Sheet>,
     next_idea: u64,
+    finished_at: Option<Millis>,
 }
 
 /// Crockford-style alphabet for opaque ids.
@@ -263,7 +277,7 @@ impl Room {
     pub fn new(settings: Settings, seed: u64) -> Self {
         Room {
             settings,
-            rng: StdRng::seed_from_u64(seed),
+            rng: ChaCha8Rng::seed_from_u64(seed),
             phase: Phase::Lobby,
             round: 0,
             rounds: 0,
@@ -271,7 +285,13 @@ impl Room {
             rings: Vec::new(),
             sheets: Vec::new(),
             next_idea: 0,
+            finished_at: None,
         }
+    }
+
+    /// When the session finished, if it has.
+    pub fn finished_at(&self) -> Option<Millis> {
+        self.finished_at
     }
 
     /// The settings.
@@ -438,11 +458,25 @@ impl Room {
             Command::Finish => match self.phase {
                 Phase::Writing { .. } | Phase::Paused { .. } => {
                     self.commit_rows();
-                    self.finish(ev);
+                    self.finish(now, ev);
                     Ok(())
                 }
                 _ => Err(self.phase_error("finish needs a started session")),
             },
+            Command::Resync { down_since } => {
+                for p in &mut self.participants {
+                    p.connections = 0;
+                }
+                if let Phase::Writing { deadline } = self.phase {
+                    // Downtime does not eat writing time.
+                    let left = deadline.saturating_sub(down_since.min(now));
+                    self.phase = Phase::Writing {
+                        deadline: now + left,
+                    };
+                }
+                ev.extend([Event::State, Event::Roster]);
+                Ok(())
+            }
         }
     }
 
@@ -663,7 +697,7 @@ impl Room {
     fn end_round(&mut self, now: Millis, ev: &mut Vec<Event>) {
         self.commit_rows();
         if self.round >= self.rounds {
-            self.finish(ev);
+            self.finish(now, ev);
         } else {
             self.begin_round(self.round + 1, now, ev);
         }
@@ -690,8 +724,9 @@ impl Room {
         }
     }
 
-    fn finish(&mut self, ev: &mut Vec<Event>) {
+    fn finish(&mut self, now: Millis, ev: &mut Vec<Event>) {
         self.phase = Phase::Finished;
+        self.finished_at = Some(now);
         for p in &mut self.participants {
             p.done = false;
             p.draft.clear();

@@ -604,3 +604,78 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn resync_gives_downtime_back_and_forgets_connections() {
+    let (mut room, pids) = room_with(2, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    // Down from T0+10s to T0+1000s: 50 s of the round were left and still are.
+    room.handle(
+        Command::Resync {
+            down_since: T0 + 10_000,
+        },
+        T0 + 1_000_000,
+    )
+    .unwrap();
+    assert_eq!(room.next_deadline(), Some(T0 + 1_050_000));
+    assert_eq!(room.view("C", T0).connected, 0);
+    write(&mut room, pids[0], 0, "still on time", T0 + 1_000_001).unwrap();
+    // A round whose deadline had passed before the crash ends at once.
+    room.handle(
+        Command::Resync {
+            down_since: T0 + 2_000_000,
+        },
+        T0 + 3_000_000,
+    )
+    .unwrap();
+    assert_eq!(room.next_deadline(), Some(T0 + 3_000_000));
+    room.tick(T0 + 3_000_000);
+    assert_eq!(room.round(), 2);
+}
+
+#[test]
+fn commands_replay_to_the_same_room() {
+    // The journal stores commands; replaying them on a room with the same seed must give
+    // the same room, ids included.
+    let cmds: Vec<(Millis, Command)> = {
+        let mut v = vec![];
+        for i in 0..5u8 {
+            v.push((
+                T0,
+                Command::Join {
+                    token_hash: [i; 32],
+                    name: Some(format!("n{i}")),
+                },
+            ));
+        }
+        v.push((T0 + 1, Command::Start));
+        for i in 0..5u32 {
+            v.push((
+                T0 + 2,
+                Command::Write {
+                    pid: Pid(i),
+                    slot: 0,
+                    text: format!("t{i}"),
+                    round: Some(1),
+                },
+            ));
+        }
+        v.push((T0 + 3, Command::Advance));
+        v.push((T0 + 4, Command::Finish));
+        v
+    };
+    let play = |cmds: &[(Millis, Command)]| {
+        let mut room = Room::new(settings(3, 2, 60), 7);
+        for (at, c) in cmds {
+            room.tick(*at);
+            room.handle(c.clone(), *at).unwrap();
+        }
+        room
+    };
+    let json = serde_json::to_string(&cmds).unwrap();
+    let back: Vec<(Millis, Command)> = serde_json::from_str(&json).unwrap();
+    let (a, b) = (play(&cmds), play(&back));
+    assert_eq!(a.reveal(), b.reveal());
+    assert_eq!(a.roster(), b.roster());
+    assert_eq!(a.finished_at(), Some(T0 + 4));
+}
