@@ -11,9 +11,10 @@ import { load, save, remove, keys } from '/lib/storage.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock, Countdown } from '/lib/clock.js';
 import { initialState, reduce, countIdeas, phaseLabel, errorText } from '/lib/state.js';
-import { connectionBanner, toast, revealGrid, revealText, revealCsv, copyButton } from '/lib/ui.js';
+import { connectionBanner, trackTopbarHeight, toast, revealGrid, revealText, revealCsv, copyButton } from '/lib/ui.js';
 
 const main = byId('main');
+trackTopbarHeight();
 const code = codeFromPath();
 const clock = new ServerClock();
 

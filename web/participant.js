@@ -12,12 +12,13 @@ import { load, save, remove, keys } from '/lib/storage.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock, Countdown, remainingMs } from '/lib/clock.js';
 import { initialState, reduce, currentSheet, countIdeas, errorText } from '/lib/state.js';
-import { connectionBanner, toast, rowsList, revealGrid } from '/lib/ui.js';
+import { connectionBanner, trackTopbarHeight, toast, rowsList, revealGrid } from '/lib/ui.js';
 
 const WRITE_DEBOUNCE_MS = 350;
 const PASSED_MS = 3500;
 
 const main = byId('main');
+trackTopbarHeight();
 const code = codeFromPath();
 const clock = new ServerClock();
 
@@ -437,7 +438,7 @@ function updateSaveState() {
   const dirty = draft.dirty.some(Boolean);
   let text;
   let st;
-  if (dirty && conn?.isOpen) {
+  if (dirty && conn?.status === 'open') {
     text = 'Saving…';
     st = 'saving';
   } else if (dirty) {

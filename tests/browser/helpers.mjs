@@ -38,7 +38,7 @@ export const CHROMIUM_ARGS = [
  * Builds it first with `cargo build` unless BRAINWRITE_BIN points at a binary or
  * BRAINWRITE_NO_BUILD is set (and the binary exists).
  */
-export async function startServer({ args = ['--memory'], env = {} } = {}) {
+export async function startServer({ args = ['--memory'], env = {}, bind = '127.0.0.1:0' } = {}) {
   let bin = process.env.BRAINWRITE_BIN;
   if (!bin) {
     bin = path.join(ROOT, 'target/debug/brainwrite');
@@ -49,7 +49,7 @@ export async function startServer({ args = ['--memory'], env = {} } = {}) {
   }
   const child = spawn(bin, args, {
     cwd: ROOT,
-    env: { ...process.env, BRAINWRITE_BIND: '127.0.0.1:0', NO_COLOR: '1', ...env },
+    env: { ...process.env, BRAINWRITE_BIND: bind, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs = [];

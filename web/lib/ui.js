@@ -35,6 +35,18 @@ export function connectionBanner(el) {
   };
 }
 
+/**
+ * Keep --topbar-h on <html> equal to the sticky header's height (it grows while the
+ * connection banner shows), so things that stick below it never slide under it.
+ */
+export function trackTopbarHeight() {
+  const bar = document.querySelector('.topbar');
+  if (!bar || typeof ResizeObserver === 'undefined') return;
+  const set = () => document.documentElement.style.setProperty('--topbar-h', `${bar.offsetHeight}px`);
+  new ResizeObserver(set).observe(bar);
+  set();
+}
+
 /** A transient message in #toasts (an aria-live region). kind: 'info' | 'error' | 'ok'. */
 export function toast(text, kind = 'info', ms = 6000) {
   const host = document.getElementById('toasts');
