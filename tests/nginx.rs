@@ -1,9 +1,9 @@
 //! brainwrite behind Debian's nginx as a reverse proxy on loopback, configured with the very
 //! proxy directives of `deploy/nginx.conf`: the page, the REST API and a short session over
 //! WebSockets (three participants, a facilitator and a board, two 1-second rounds that pass by
-//! the server's clock, the reveal) all go through nginx, browser-like `Origin` included; the
-//! server's 1012 on SIGTERM reaches the clients through the proxy; and the whole deploy file,
-//! TLS server included, passes `nginx -t`.
+//! the server's clock, the reveal) all go through nginx, browser-like `Origin` included; a
+//! client cannot fake its address past nginx; the server's 1012 on SIGTERM reaches the clients
+//! through the proxy; and the whole deploy file, TLS server included, passes `nginx -t`.
 //!
 //! Needs `/usr/sbin/nginx` (Debian's `nginx` package) and, for the `nginx -t` check, `openssl`.
 //! Without them the tests print why and pass, unless `CI` is set: then they fail.
@@ -170,6 +170,13 @@ fn start_brainwrite(public_url: &str) -> (Proc, SocketAddr) {
         "--memory",
         "--public-url",
         public_url,
+    ])
+    // As in deploy/brainwrite.service; a low room limit shows whose address counts.
+    .args([
+        "--real-ip-header",
+        "X-Real-IP",
+        "--rooms-per-minute-per-ip",
+        "2",
     ]);
     let p = Proc::spawn(cmd);
     let deadline = Instant::now() + START;
@@ -440,6 +447,21 @@ async fn a_session_played_through_nginx() {
         .await
         .unwrap();
     assert_eq!(qr.status(), 200);
+
+    // nginx overwrites X-Real-IP, so a client cannot dodge the per-address room limit (2 a
+    // minute here) by making up addresses.
+    let mut answers = Vec::new();
+    for fake in ["10.0.0.1", "10.0.0.2"] {
+        let r = reqwest::Client::new()
+            .post(stack.http("/api/rooms"))
+            .header("x-real-ip", fake)
+            .json(&json!({"topic":"spoofed"}))
+            .send()
+            .await
+            .unwrap();
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(answers, [201, 429], "{}", stack.logs());
 
     // A page from another site may not open a socket, even through the proxy.
     match Ws::connect(
