@@ -267,6 +267,8 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
       written[2][i] = IDEAS[2][i];
       await writeIdeas(phones[i], written[2][i]);
     }
+    await phones[1].locator('#w-rows').scrollIntoViewIfNeeded();
+    await shot(phones[1], 'participant-round2-writing-phone');
     await fac.getByRole('button', { name: 'Pause', exact: true }).click();
     await fac.getByRole('button', { name: 'Resume', exact: true }).waitFor();
     for (const p of phones) {

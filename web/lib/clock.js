@@ -118,12 +118,14 @@ export class Countdown {
     const room = this.room;
     const ms = remainingMs(room, this.clock);
     const text = formatClock(ms);
-    if (text !== this.lastText) {
-      this.lastText = text;
+    const state = room?.phase === 'paused' ? 'paused' : ms !== null && ms <= 30_000 ? 'low' : 'normal';
+    const key = `${text}|${state}`;
+    if (key !== this.lastText) {
+      this.lastText = key;
       for (const t of this.timers) {
         t.textContent = text;
-        t.dataset.state = room?.phase === 'paused' ? 'paused' : ms !== null && ms <= 30_000 ? 'low' : 'normal';
-        if (ms !== null) t.setAttribute('aria-label', room.phase === 'paused' ? `Paused, ${spokenClock(ms)}` : spokenClock(ms));
+        t.dataset.state = state;
+        if (ms !== null) t.setAttribute('aria-label', state === 'paused' ? `Paused, ${spokenClock(ms)}` : spokenClock(ms));
         else t.removeAttribute('aria-label');
       }
       if (this.bar) {

@@ -1,0 +1,33 @@
+// Copy the screenshots worth showing from tests/browser/out/ (written by the browser tests)
+// into docs/screenshots/. Run after `npm run test:browser`: `npm run screenshots`.
+
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const from = path.join(root, 'tests/browser/out');
+const to = path.join(root, 'docs/screenshots');
+
+const PICKS = [
+  'home-desktop.png', // create a session or join one
+  'participant-round2-writing-phone.png', // a phone in round 2: the row on its sheet, its own ideas
+  'participant-write-dark-phone.png', // the same in dark mode
+  'facilitator-writing-desktop.png', // controls, countdown, counts only
+  'board-lobby-desktop.png', // the projector: code and QR
+  'board-reveal-desktop.png', // the projector: every idea
+];
+
+mkdirSync(to, { recursive: true });
+let missing = 0;
+for (const name of PICKS) {
+  const src = path.join(from, name);
+  if (!existsSync(src)) {
+    console.error(`missing ${src}: run npm run test:browser first`);
+    missing += 1;
+    continue;
+  }
+  copyFileSync(src, path.join(to, name));
+  console.log(`docs/screenshots/${name}`);
+}
+process.exit(missing ? 1 : 0);
