@@ -77,6 +77,7 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
   let fac;
   let board;
   const phones = [];
+  let late;
   const names = ['Ana', '<img src=x>Ben', ''];
   const written = {}; // round → [[ideas of phone 0], …]
 
@@ -290,6 +291,19 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
     assert.equal(await phones[1].getByLabel('Idea 1', { exact: true }).getAttribute('readonly'), null);
   });
 
+  await t.test('someone who arrives after the start waits for the reveal', async () => {
+    late = await pages.open('late phone', PHONE);
+    await late.goto(joinHref);
+    await late.getByText('This session has already started').waitFor();
+    await late.getByLabel('Your name (optional)').fill('Lou');
+    await late.getByRole('button', { name: 'Join', exact: true }).click();
+    await late.getByRole('heading', { name: 'The session has already started' }).waitFor();
+    assert.equal(await late.getByLabel('Idea 1', { exact: true }).count(), 0, 'no sheet to write on');
+    await assertAccessible(late, 'participant (joined late)');
+    await eventually(async () => /Joined late/.test(await fac.locator('#f-people').innerText()), { message: 'roster says joined late' });
+    assert.match(await fac.locator('#f-done').textContent(), /of 3 done/, 'the late person is not counted in the round');
+  });
+
   await t.test('the facilitator moves on, the last round is written and the session finishes', async () => {
     await fac.getByRole('button', { name: 'Next round', exact: true }).click();
     written[3] = [];
@@ -315,7 +329,7 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
     const all = [...written[1].flat(), ...written[2].flat(), ...written[3].flat()];
     assert.equal(all.length, 6 + 6 + 3);
     await board.locator('#br-sheets .sheet').nth(2).waitFor();
-    for (const [label, page] of [['board', board], ['facilitator', fac], ['phone 1', phones[0]], ['phone 3', phones[2]]]) {
+    for (const [label, page] of [['board', board], ['facilitator', fac], ['phone 1', phones[0]], ['phone 3', phones[2]], ['late phone', late]]) {
       await page.locator('.sheets .sheet').nth(2).waitFor();
       const text = await bodyText(page);
       for (const idea of all) assert.ok(text.includes(idea), `${label} shows "${idea}"`);
