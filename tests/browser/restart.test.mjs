@@ -53,6 +53,17 @@ test('a server restart mid-round: reconnecting state, typing kept, seat and draf
     await p.locator('#w-save[data-state="offline"]').waitFor();
     await shot(p, 'participant-reconnecting-phone', { fullPage: false });
 
+    // Coming back to the page (unlocking the phone, returning to the tab, the network
+    // returning) tries again at once instead of waiting out the backoff.
+    let attempts = 0;
+    p.on('websocket', () => (attempts += 1));
+    for (const [target, type] of [['document', 'visibilitychange'], ['window', 'pageshow'], ['window', 'online']]) {
+      await p.waitForTimeout(400);
+      const before = attempts;
+      await p.evaluate(([target, type]) => (target === 'document' ? document : window).dispatchEvent(new Event(type)), [target, type]);
+      await eventually(() => attempts > before, { timeout: 1000, message: `a new connection attempt on ${type}` });
+    }
+
     server = await startServer({ ...journal, bind });
     await banner.waitFor({ state: 'hidden', timeout: 30_000 });
     await p.locator('#w-save[data-state="saved"]').waitFor();
