@@ -1,0 +1,651 @@
+//! One simulated client per socket: a participant that writes its ideas with typing-like
+//! draft updates on a fixed schedule, a facilitator that starts the room at the common
+//! instant, and a board that watches. Each checks what it receives as it goes.
+//!
+//! Sockets are plain tokio `TcpSocket`s bound to a spread of loopback source addresses (so
+//! ephemeral ports do not run out), with `TCP_NODELAY` and small tungstenite buffers.
+//! Latencies count from the instant a message *should* have been sent (its schedule), not
+//! from when the event loop got round to it, so a stalled client cannot hide server delay
+//! (coordinated omission).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::now_us;
+use crate::wire::{self, Out};
+use crate::worker::{Shared, Stage, instant_at_us};
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Connection attempts per socket before it counts as failed.
+const ATTEMPTS: u32 = 4;
+
+/// Client socket settings: small buffers, like the server's.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
+}
+
+/// Connect, upgrade, send the role message and wait for `welcome` with `want` as its role.
+async fn open(sh: &Shared, room: usize, role_msg: &str, want: &str) -> Result<Ws, String> {
+    let _permit = sh
+        .connecting
+        .acquire()
+        .await
+        .map_err(|_| "closed".to_owned())?;
+    let started = now_us();
+    let url = format!("ws://{}/ws/{}", sh.plan.server, sh.plan.rooms[room].code);
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if Instant::now() >= sh.connect_deadline {
+            break;
+        }
+        let left = sh.connect_deadline - Instant::now();
+        match tokio::time::timeout(left, try_open(sh, &url, role_msg, want)).await {
+            Ok(Ok(ws)) => {
+                sh.hists
+                    .borrow_mut()
+                    .record("connect", (now_us() - started) as i64);
+                let mut c = sh.counters.borrow_mut();
+                c.connected += 1;
+                c.sent += 1;
+                c.received += 1;
+                return Ok(ws);
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => last = "connect timed out".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+    }
+    sh.counters.borrow_mut().connect_failed += 1;
+    Err(format!("could not connect: {last}"))
+}
+
+async fn try_open(sh: &Shared, url: &str, role_msg: &str, want: &str) -> Result<Ws, String> {
+    let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    // Ports of an earlier run may still be in TIME_WAIT.
+    let _ = sock.set_reuseaddr(true);
+    sock.bind(SocketAddr::new(sh.source().into(), 0))
+        .map_err(|e| format!("bind: {e}"))?;
+    let tcp = sock
+        .connect(sh.server)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
+        .await
+        .map_err(|e| format!("upgrade: {e}"))?;
+    ws.send(Message::text(role_msg))
+        .await
+        .map_err(|e| format!("send role: {e}"))?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) => {
+            if wire::msg_type(&t) != Some("welcome") {
+                return Err(format!("expected welcome, got {t}"));
+            }
+            let w: wire::Welcome = serde_json::from_str(&t).map_err(|e| format!("{e}: {t}"))?;
+            if w.role != want {
+                return Err(format!("welcomed as {} instead of {want}", w.role));
+            }
+            Ok(ws)
+        }
+        other => Err(format!("no welcome: {other:?}")),
+    }
+}
+
+/// Count one received frame.
+fn count_in(sh: &Shared, t: &str) {
+    let mut c = sh.counters.borrow_mut();
+    c.received += 1;
+    c.received_bytes += t.len() as u64;
+}
+
+/// Send one text frame and count it.
+async fn send(sh: &Shared, ws: &mut Ws, text: String) -> Result<(), String> {
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    sh.counters.borrow_mut().sent += 1;
+    Ok(())
+}
+
+/// What to do with the next frame from the server.
+enum Next {
+    Text(tokio_tungstenite::tungstenite::Utf8Bytes),
+    Stop(String),
+}
+
+fn next_frame(
+    sh: &Shared,
+    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Option<Next> {
+    match m {
+        Some(Ok(Message::Text(t))) => {
+            count_in(sh, &t);
+            Some(Next::Text(t))
+        }
+        Some(Ok(Message::Close(f))) => Some(Next::Stop(format!("server closed the socket: {f:?}"))),
+        Some(Ok(_)) => None,
+        Some(Err(e)) => Some(Next::Stop(format!("socket error: {e}"))),
+        None => Some(Next::Stop("socket ended".into())),
+    }
+}
+
+/// Handle a `room` message common to every role: remember the round's deadline.
+fn on_room(sh: &Shared, room: usize, t: &str) -> Result<(), String> {
+    let s: wire::RoomState = serde_json::from_str(t).map_err(|e| format!("bad room: {e}"))?;
+    let mut r = sh.rooms[room].borrow_mut();
+    if s.rounds > 0 && s.phase != "lobby" {
+        r.rounds = s.rounds;
+    }
+    if s.phase == "writing"
+        && let Some(d) = s.deadline
+    {
+        r.set_deadline(s.round, d);
+    }
+    Ok(())
+}
+
+/// An `error` frame that is not a late write fails the member.
+fn on_error(sh: &Shared, t: &str) -> String {
+    sh.counters.borrow_mut().errors += 1;
+    match serde_json::from_str::<wire::Error>(t) {
+        Ok(e) => format!("server error {}: {}", e.code, e.message),
+        Err(_) => format!("unreadable error: {t}"),
+    }
+}
+
+/// Count a reveal for the room and, when it is the room's last, time it.
+fn reveal_arrived(sh: &Shared, room: usize, at_us: u64) {
+    sh.counters.borrow_mut().reveals += 1;
+    sh.last_reveal_us.set(sh.last_reveal_us.get().max(at_us));
+    let mut r = sh.rooms[room].borrow_mut();
+    r.reveals.0 += 1;
+    r.reveals.1 = r.reveals.1.max(at_us);
+    if r.reveals.0 == r.members
+        && let Some(d) = r.deadline(r.rounds)
+    {
+        let lat = r.reveals.1 as i64 - (d * 1000) as i64;
+        sh.hists.borrow_mut().record("reveal", lat);
+    }
+}
+
+/// Check a reveal's shape: one sheet per participant, `rounds` full rows each.
+fn check_reveal_shape(
+    sh: &Shared,
+    room: usize,
+    sheets: impl ExactSizeIterator<Item = (usize, Vec<usize>)>,
+) -> Result<(), String> {
+    let rounds = sh.rooms[room].borrow().rounds as usize;
+    let per = sh.plan.ideas_per_round as usize;
+    if sheets.len() != sh.plan.participants as usize {
+        return Err(format!(
+            "reveal has {} sheets for {} participants",
+            sheets.len(),
+            sh.plan.participants
+        ));
+    }
+    for (rows, ideas) in sheets {
+        if rows != rounds || ideas.iter().any(|&n| n != per) {
+            return Err(format!(
+                "a revealed sheet has rows {ideas:?}; expected {rounds} rows of {per}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Wait for the close stage, then close the socket politely (bounded).
+async fn close_when_told(sh: &Shared, mut ws: Ws) {
+    let mut stage = sh.stage.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(600), async {
+        loop {
+            tokio::select! {
+                r = stage.wait_for(|s| *s == Stage::Close) => { let _ = r; break; }
+                m = ws.next() => {
+                    match m {
+                        Some(Ok(Message::Text(t))) => count_in(sh, &t),
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = ws.close(None).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// A facilitator: takes its role, starts the room at the common instant, checks the reveal
+/// and hands its texts to the room's final check.
+pub async fn facilitator(sh: Rc<Shared>, room: usize) {
+    let msg = Out::Facilitate {
+        token: &sh.plan.rooms[room].token,
+    }
+    .json();
+    let ws = match open(&sh, room, &msg, "facilitator").await {
+        Ok(ws) => ws,
+        Err(e) => return sh.member_finished(room, Err(e)),
+    };
+    match facilitate(&sh, room, ws).await {
+        Ok(ws) => {
+            sh.member_finished(room, Ok(()));
+            close_when_told(&sh, ws).await;
+        }
+        Err(e) => {
+            sh.counters.borrow_mut().dropped += 1;
+            sh.member_finished(room, Err(format!("facilitator: {e}")));
+        }
+    }
+}
+
+async fn facilitate(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> {
+    let mut stage = sh.stage.clone();
+    let mut start_at: Option<Instant> = None;
+    let mut started = false;
+    loop {
+        let timer = async {
+            match start_at {
+                Some(at) if !started => tokio::time::sleep_until(at).await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            m = ws.next() => {
+                let t = match next_frame(sh, m) {
+                    None => continue,
+                    Some(Next::Stop(why)) => return Err(why),
+                    Some(Next::Text(t)) => t,
+                };
+                match wire::msg_type(&t) {
+                    Some("room") => on_room(sh, room, &t)?,
+                    Some("error") => return Err(on_error(sh, &t)),
+                    Some("reveal") => {
+                        let at = now_us();
+                        let rev: wire::RevealText = serde_json::from_str(&t).map_err(|e| format!("bad reveal: {e}"))?;
+                        check_reveal_shape(sh, room, rev.sheets.iter().map(|s| (s.rows.len(), s.rows.iter().map(|r| r.ideas.len()).collect())))?;
+                        let rounds = sh.rooms[room].borrow().rounds;
+                        if rev.sheets.iter().any(|s| s.rows.iter().enumerate().any(|(i, r)| r.round as usize != i + 1 || r.round > rounds)) {
+                            return Err("revealed rows are not rounds 1, 2, …".into());
+                        }
+                        let texts = rev.sheets.into_iter().flat_map(|s| s.rows).flat_map(|r| r.ideas).map(|i| i.text).collect();
+                        sh.rooms[room].borrow_mut().revealed = Some(texts);
+                        reveal_arrived(sh, room, at);
+                        return Ok(ws);
+                    }
+                    _ => {}
+                }
+            }
+            _ = timer => {
+                started = true;
+                send(sh, &mut ws, Out::Start.json()).await?;
+            }
+            r = stage.changed() => {
+                if r.is_err() { return Err("worker gone".into()); }
+                match *stage.borrow() {
+                    Stage::Go(at_ms) => start_at = Some(instant_at_us(at_ms * 1000)),
+                    Stage::Close => return Err("timed out before the reveal".into()),
+                    Stage::Connecting => {}
+                }
+            }
+        }
+    }
+}
+
+/// A board: watches, and checks the reveal's shape.
+pub async fn board(sh: Rc<Shared>, room: usize, _n: u32) {
+    let ws = match open(&sh, room, &Out::Watch.json(), "board").await {
+        Ok(ws) => ws,
+        Err(e) => return sh.member_finished(room, Err(e)),
+    };
+    match watch(&sh, room, ws).await {
+        Ok(ws) => {
+            sh.member_finished(room, Ok(()));
+            close_when_told(&sh, ws).await;
+        }
+        Err(e) => {
+            sh.counters.borrow_mut().dropped += 1;
+            sh.member_finished(room, Err(format!("board: {e}")));
+        }
+    }
+}
+
+async fn watch(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> {
+    let mut stage = sh.stage.clone();
+    loop {
+        tokio::select! {
+            m = ws.next() => {
+                let t = match next_frame(sh, m) {
+                    None => continue,
+                    Some(Next::Stop(why)) => return Err(why),
+                    Some(Next::Text(t)) => t,
+                };
+                match wire::msg_type(&t) {
+                    Some("room") => on_room(sh, room, &t)?,
+                    Some("error") => return Err(on_error(sh, &t)),
+                    Some("reveal") => {
+                        let at = now_us();
+                        let rev: wire::RevealShape = serde_json::from_str(&t).map_err(|e| format!("bad reveal: {e}"))?;
+                        check_reveal_shape(sh, room, rev.sheets.iter().map(|s| (s.rows.len(), s.rows.iter().map(|r| r.ideas.len()).collect())))?;
+                        reveal_arrived(sh, room, at);
+                        return Ok(ws);
+                    }
+                    _ => {}
+                }
+            }
+            r = stage.changed() => {
+                if r.is_err() || *stage.borrow() == Stage::Close {
+                    return Err("timed out before the reveal".into());
+                }
+            }
+        }
+    }
+}
+
+/// A participant: joins, then in every round writes each slot with growing text on a fixed
+/// schedule, checking every sheet it is handed and, at the end, the reveal.
+pub async fn participant(sh: Rc<Shared>, room: usize, p: u32) {
+    let msg = Out::Join {
+        name: &format!("p{p}"),
+    }
+    .json();
+    let ws = match open(&sh, room, &msg, "participant").await {
+        Ok(ws) => ws,
+        Err(e) => return sh.member_finished(room, Err(e)),
+    };
+    let mut me = Writer::new(&sh, room, p);
+    match me.run(ws).await {
+        Ok(ws) => {
+            sh.member_finished(room, Ok(()));
+            close_when_told(&sh, ws).await;
+        }
+        Err(e) => {
+            sh.counters.borrow_mut().dropped += 1;
+            sh.member_finished(room, Err(format!("participant {p}: {e}")));
+        }
+    }
+}
+
+/// A write waiting for its ack.
+struct Pending {
+    seq: u64,
+    /// When it was meant to be sent, epoch µs.
+    intended_us: u64,
+    slot: u32,
+    text: String,
+}
+
+/// A participant's writing state.
+struct Writer<'a> {
+    sh: &'a Shared,
+    room: usize,
+    p: u32,
+    /// Offset of this participant's writes within each interval, µs.
+    phase_us: u64,
+    /// The round of the sheet held (0 before the first).
+    round: u32,
+    /// Sheet ids held so far.
+    held: Vec<String>,
+    /// The k-th write of this round is next.
+    k: u32,
+    /// When the next write is due, epoch µs, and when the round's writing stops.
+    next_us: Option<u64>,
+    stop_us: u64,
+    /// When the current sheet arrived, epoch µs.
+    sheet_us: u64,
+    seq: u64,
+    pending: VecDeque<Pending>,
+    /// Last acknowledged text of each slot this round.
+    acked: Vec<String>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(sh: &'a Shared, room: usize, p: u32) -> Self {
+        let global =
+            sh.plan.participant_offset + (room as u64) * sh.plan.participants as u64 + p as u64;
+        let interval_us = sh.plan.write_interval_ms * 1000;
+        Writer {
+            sh,
+            room,
+            p,
+            phase_us: global * interval_us / sh.plan.participants_total.max(1),
+            round: 0,
+            held: Vec::new(),
+            k: 0,
+            next_us: None,
+            stop_us: 0,
+            sheet_us: 0,
+            seq: 0,
+            pending: VecDeque::new(),
+            acked: Vec::new(),
+        }
+    }
+
+    async fn run(&mut self, mut ws: Ws) -> Result<Ws, String> {
+        let sh = self.sh;
+        let mut stage = sh.stage.clone();
+        loop {
+            let due = self.next_us;
+            let timer = async {
+                match due {
+                    Some(us) => tokio::time::sleep_until(instant_at_us(us)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                m = ws.next() => {
+                    let t = match next_frame(sh, m) {
+                        None => continue,
+                        Some(Next::Stop(why)) => return Err(why),
+                        Some(Next::Text(t)) => t,
+                    };
+                    if self.on_text(&t)? {
+                        return Ok(ws);
+                    }
+                }
+                _ = timer => self.write(&mut ws).await?,
+                r = stage.changed() => {
+                    if r.is_err() || *stage.borrow() == Stage::Close {
+                        return Err(format!("timed out before the reveal (round {})", self.round));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handle one frame; `Ok(true)` once the reveal has arrived and checked out.
+    fn on_text(&mut self, t: &str) -> Result<bool, String> {
+        let sh = self.sh;
+        match wire::msg_type(t) {
+            Some("ack") => {
+                let at = now_us();
+                let a: wire::Ack = serde_json::from_str(t).map_err(|e| format!("bad ack: {e}"))?;
+                let Some(w) = self.pending.pop_front() else {
+                    return Err(format!("ack for nothing: {t}"));
+                };
+                if a.seq != Some(w.seq) || a.slot != w.slot || a.round != self.round {
+                    return Err(format!(
+                        "ack {t} does not match write {} (round {})",
+                        w.seq, self.round
+                    ));
+                }
+                sh.counters.borrow_mut().acks += 1;
+                sh.hists
+                    .borrow_mut()
+                    .record("write_rtt", at as i64 - w.intended_us as i64);
+                self.acked[w.slot as usize] = w.text;
+            }
+            Some("error") => {
+                let e: wire::Error =
+                    serde_json::from_str(t).map_err(|e| format!("bad error: {e}"))?;
+                let front = self.pending.front().map(|w| w.seq);
+                if e.code == "not_writing" && e.seq.is_some() && e.seq == front {
+                    self.pending.pop_front();
+                    sh.counters.borrow_mut().late_writes += 1;
+                } else {
+                    return Err(on_error(sh, t));
+                }
+            }
+            Some("room") => on_room(sh, self.room, t)?,
+            Some("sheet") => self.on_sheet(t)?,
+            Some("reveal") => {
+                let at = now_us();
+                self.finish_round()?;
+                let rev: wire::RevealShape =
+                    serde_json::from_str(t).map_err(|e| format!("bad reveal: {e}"))?;
+                check_reveal_shape(
+                    sh,
+                    self.room,
+                    rev.sheets
+                        .iter()
+                        .map(|s| (s.rows.len(), s.rows.iter().map(|r| r.ideas.len()).collect())),
+                )?;
+                self.next_us = None;
+                reveal_arrived(sh, self.room, at);
+                return Ok(true);
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    /// The round's final texts go to the room's expected reveal.
+    fn finish_round(&mut self) -> Result<(), String> {
+        if self.round == 0 {
+            return Ok(());
+        }
+        if let Some(slot) = self.acked.iter().position(|t| t.is_empty()) {
+            return Err(format!(
+                "slot {slot} of round {} was never acknowledged",
+                self.round
+            ));
+        }
+        let texts = std::mem::take(&mut self.acked);
+        self.sh.rooms[self.room].borrow_mut().expected.extend(texts);
+        Ok(())
+    }
+
+    fn on_sheet(&mut self, t: &str) -> Result<(), String> {
+        let at = now_us();
+        let sh = self.sh;
+        let s: wire::Sheet = serde_json::from_str(t).map_err(|e| format!("bad sheet: {e}"))?;
+        sh.counters.borrow_mut().sheets += 1;
+        if s.round != self.round + 1 {
+            return Err(format!(
+                "sheet of round {} while holding round {}",
+                s.round, self.round
+            ));
+        }
+        if self.held.contains(&s.sheet.id) {
+            return Err(format!("sheet {} handed over twice", s.sheet.id));
+        }
+        let per = sh.plan.ideas_per_round as usize;
+        if s.sheet.rows.len() != (s.round - 1) as usize
+            || s.sheet.rows.iter().any(|r| r.ideas.len() != per)
+        {
+            return Err(format!(
+                "sheet for round {} has rows {:?}; expected {} rows of {per}",
+                s.round,
+                s.sheet
+                    .rows
+                    .iter()
+                    .map(|r| r.ideas.len())
+                    .collect::<Vec<_>>(),
+                s.round - 1
+            ));
+        }
+        if s.draft.len() != per {
+            return Err(format!("draft has {} slots, not {per}", s.draft.len()));
+        }
+        self.finish_round()?;
+        self.held.push(s.sheet.id);
+        self.round = s.round;
+        self.acked = vec![String::new(); per];
+        self.sheet_us = at;
+
+        let mut r = sh.rooms[self.room].borrow_mut();
+        let Some(deadline) = r.deadline(s.round) else {
+            return Err(format!(
+                "sheet of round {} before its deadline was announced",
+                s.round
+            ));
+        };
+        let prev = r.deadline(s.round - 1);
+        let (holders, latest) = r.sheet_arrived(s.round, at);
+        let everyone = holders == sh.plan.participants;
+        drop(r);
+        let mut h = sh.hists.borrow_mut();
+        if let Some(prev) = prev {
+            h.record("member_sheet", at as i64 - (prev * 1000) as i64);
+            if everyone {
+                h.record("round_boundary", latest as i64 - (prev * 1000) as i64);
+            }
+        } else if s.round == 1
+            && everyone
+            && let Stage::Go(go) = *sh.stage.borrow()
+        {
+            h.record("start", latest as i64 - (go * 1000) as i64);
+        }
+        drop(h);
+
+        // This round's writes: at round start + phase + k × interval, until the guard.
+        let end_us = deadline * 1000;
+        let start_us = end_us.saturating_sub(sh.plan.round_ms * 1000);
+        self.stop_us = end_us.saturating_sub(sh.plan.guard_ms * 1000);
+        self.k = 0;
+        let first = start_us + self.phase_us;
+        self.next_us = (first < self.stop_us).then_some(first);
+        Ok(())
+    }
+
+    async fn write(&mut self, ws: &mut Ws) -> Result<(), String> {
+        let Some(due) = self.next_us else {
+            return Ok(());
+        };
+        let per = self.sh.plan.ideas_per_round;
+        let slot = self.k % per;
+        let version = self.k / per;
+        let text = wire::idea_text(self.plan_room(), self.p, self.round, slot, version);
+        self.seq += 1;
+        let msg = Out::Write {
+            slot,
+            text: &text,
+            round: self.round,
+            seq: self.seq,
+        }
+        .json();
+        // Never earlier than the sheet could be seen: a boundary delay is not a write delay.
+        let intended_us = due.max(self.sheet_us);
+        self.pending.push_back(Pending {
+            seq: self.seq,
+            intended_us,
+            slot,
+            text,
+        });
+        send(self.sh, ws, msg).await?;
+        self.sh.counters.borrow_mut().writes += 1;
+        self.k += 1;
+        let next = due + self.sh.plan.write_interval_ms * 1000;
+        self.next_us = (next < self.stop_us).then_some(next);
+        Ok(())
+    }
+
+    fn plan_room(&self) -> usize {
+        self.sh.plan.rooms[self.room].index
+    }
+}
