@@ -36,6 +36,7 @@ let wantDone = null; // round whose `done` could not be sent (offline)
 let editingAfterDone = false;
 let awaitingWelcome = false;
 let savedOnce = false;
+let rejected = null; // the last write the server refused this round, to say so honestly
 let missingCheck = null;
 const writeTimers = [];
 
@@ -221,6 +222,7 @@ function onSheet(msg) {
     draft = { round: msg.round, texts: server, dirty: server.map(() => false) };
     editingAfterDone = false;
     savedOnce = false;
+    rejected = null;
   } else {
     // Same round (a reconnect or reload): the server's copy wins unless this device has an
     // edit it has not confirmed yet, which goes again.
@@ -281,10 +283,12 @@ function flushWrite(i) {
     if (res.ok) {
       if (draft.texts[i] === text) draft.dirty[i] = false;
       savedOnce = true;
+      rejected = null;
       saveDraft();
     } else if (res.error) {
       // Rejected: retrying would be rejected again. Keep the text on screen and say why.
       if (draft.texts[i] === text) draft.dirty[i] = false;
+      rejected = res.error;
       saveDraft();
       if (!(res.error.code === 'not_writing' && state.room?.phase !== 'writing')) toast(errorText(res.error), 'error');
     }
@@ -443,6 +447,9 @@ function updateSaveState() {
     st = 'saving';
   } else if (dirty) {
     text = 'Not sent yet — kept on this device until you are back online.';
+    st = 'offline';
+  } else if (rejected) {
+    text = `Not saved: ${errorText(rejected)}`;
     st = 'offline';
   } else if (savedOnce || draft.texts.some((t) => t)) {
     text = '✓ Saved';
