@@ -336,6 +336,24 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
       assert.ok(!/Ana|Ben|Guest/.test(await page.locator('.sheets').innerText()), `${label}: no names on the sheets`);
       assert.equal(await page.locator('.sheets i, .sheets img').count(), 0, `${label}: ideas are text, not markup`);
     }
+    // The facilitator takes the results away as CSV: every idea, no names.
+    const [download] = await Promise.all([
+      fac.waitForEvent('download'),
+      fac.getByRole('button', { name: 'Download CSV', exact: true }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), `brainwrite-${code}.csv`);
+    const csv = (await new Promise((resolve, reject) => {
+      download.createReadStream().then((stream) => {
+        const chunks = [];
+        stream.on('data', (c) => chunks.push(c));
+        stream.on('end', () => resolve(Buffer.concat(chunks)));
+        stream.on('error', reject);
+      }, reject);
+    })).toString('utf8');
+    assert.equal(csv.trim().split('\r\n').length, 1 + all.length);
+    for (const idea of all) assert.ok(csv.includes(idea.replace(/"/g, '""')), `CSV has "${idea}"`);
+    assert.ok(!/Ana|Ben/.test(csv), 'no names in the CSV');
+
     assert.equal(await board.locator('#br-sheets .sheet').count(), 3);
     assert.equal(await board.locator('#br-sheets .idea').count(), all.length);
     await assertAccessible(board, 'board (reveal)');
