@@ -439,14 +439,17 @@ impl<'a> Writer<'a> {
     async fn run(&mut self, mut ws: Ws) -> Result<Ws, String> {
         let sh = self.sh;
         let mut stage = sh.stage.clone();
+        // One timer, moved rather than re-created on every frame.
+        let timer = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::pin!(timer);
+        let mut armed = None;
         loop {
-            let due = self.next_us;
-            let timer = async {
-                match due {
-                    Some(us) => tokio::time::sleep_until(instant_at_us(us)).await,
-                    None => std::future::pending().await,
+            if self.next_us != armed {
+                armed = self.next_us;
+                if let Some(us) = armed {
+                    timer.as_mut().reset(instant_at_us(us));
                 }
-            };
+            }
             tokio::select! {
                 m = ws.next() => {
                     let t = match next_frame(sh, m) {
@@ -458,7 +461,10 @@ impl<'a> Writer<'a> {
                         return Ok(ws);
                     }
                 }
-                _ = timer => self.write(&mut ws).await?,
+                _ = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.write(&mut ws).await?;
+                }
                 r = stage.changed() => {
                     if r.is_err() || *stage.borrow() == Stage::Close {
                         return Err(format!("timed out before the reveal (round {})", self.round));

@@ -474,6 +474,7 @@ fn sum(cs: &[Counters]) -> Counters {
 pub fn run(args: Args) -> Result<bool, String> {
     let fd_limit = crate::raise_fd_limit();
     let s = setup(&args, fd_limit)?;
+    let loadavg_before = report::loadavg();
     let ticks_per_s = procfs::clock_ticks();
     let mut server = match &args.url {
         Some(url) => Server {
@@ -615,6 +616,7 @@ pub fn run(args: Args) -> Result<bool, String> {
         ticks,
         hists,
         failures,
+        loadavg_before,
     };
     report::report(&outcome)
 }

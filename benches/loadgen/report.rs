@@ -60,6 +60,8 @@ pub struct Outcome<'a> {
     pub hists: Hists,
     /// Failure descriptions.
     pub failures: Vec<String>,
+    /// /proc/loadavg before the run: other work on the machine skews every figure.
+    pub loadavg_before: String,
 }
 
 /// Figures over a window between two instants.
@@ -73,6 +75,7 @@ struct Window {
     writes_per_s: f64,
     server_cpu_percent: Option<f64>,
     server_cpu_us_per_delivered: Option<f64>,
+    loadgen_cpu_percent: f64,
 }
 
 fn window(a: (u64, &Counters, Option<u64>), b: (u64, &Counters, Option<u64>)) -> Window {
@@ -100,6 +103,11 @@ fn window(a: (u64, &Counters, Option<u64>), b: (u64, &Counters, Option<u64>)) ->
         server_cpu_us_per_delivered: cpu
             .filter(|_| delivered > 0)
             .map(|c| c as f64 / delivered as f64),
+        loadgen_cpu_percent: if secs > 0.0 {
+            b.1.loadgen_cpu_us.saturating_sub(a.1.loadgen_cpu_us) as f64 / 1e4 / secs
+        } else {
+            0.0
+        },
     }
 }
 
@@ -133,6 +141,13 @@ fn machine() -> Value {
         "memory_gib": (mem_kib as f64 / 1048576.0 * 10.0).round() / 10.0,
         "kernel": kernel,
     })
+}
+
+/// The first three fields of /proc/loadavg.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// One line of the goals table.
@@ -215,6 +230,7 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
                 "out_per_s": w.messages_out_per_s,
                 "writes_per_s": w.writes_per_s,
                 "server_cpu_percent": w.server_cpu_percent,
+                "loadgen_cpu_percent": w.loadgen_cpu_percent,
                 "server_rss_kib": rss,
             })
         })
@@ -321,6 +337,11 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
         "{} sockets over {} worker process(es); connected in {:.1} s; session {:.1} s from the common start to the last reveal",
         s.sockets, s.workers, o.connect_s, session.seconds
     );
+    let _ = writeln!(
+        out,
+        "load average before the run: {} (other work on these 2 cores skews every figure)",
+        o.loadavg_before
+    );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -383,7 +404,7 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
     );
     let fmt_w = |w: &Window| {
         format!(
-            "{:.1} s: in {:.0}/s, out {:.0}/s, writes {:.0}/s, server CPU {}, {} per delivered message",
+            "{:.1} s: in {:.0}/s, out {:.0}/s, writes {:.0}/s, server CPU {}, {} per delivered message; load generator CPU {:.0}%",
             w.seconds,
             w.messages_in_per_s,
             w.messages_out_per_s,
@@ -392,6 +413,7 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
                 .map_or("n/a".into(), |c| format!("{c:.0}%")),
             w.server_cpu_us_per_delivered
                 .map_or("n/a".into(), |c| format!("{c:.2} µs")),
+            w.loadgen_cpu_percent,
         )
     };
     let _ = writeln!(out, "whole session {}", fmt_w(&session));
@@ -421,6 +443,8 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
         "label": o.args.label,
         "finished_ms": now_ms(),
         "machine": machine(),
+        "loadavg_before": o.loadavg_before,
+        "loadavg_after": loadavg(),
         "run": {
             "rooms": o.args.rooms,
             "participants": o.args.participants,

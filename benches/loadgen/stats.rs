@@ -43,6 +43,9 @@ pub struct Counters {
     pub rooms_failed: u64,
     /// Ideas found in the reveals checked by facilitators.
     pub ideas_revealed: u64,
+    /// CPU time (user + system) of the load generator's worker processes, µs: a saturated
+    /// load generator measures itself, not the server.
+    pub loadgen_cpu_us: u64,
 }
 
 impl Counters {
@@ -63,6 +66,7 @@ impl Counters {
         self.rooms_ok += o.rooms_ok;
         self.rooms_failed += o.rooms_failed;
         self.ideas_revealed += o.ideas_revealed;
+        self.loadgen_cpu_us += o.loadgen_cpu_us;
     }
 }
 

@@ -111,6 +111,8 @@ pub struct Shared {
     pub next_source: Cell<usize>,
     /// When connecting must end.
     pub connect_deadline: Instant,
+    /// Clock ticks per second of /proc times.
+    pub ticks: u64,
 }
 
 /// Most failure descriptions kept.
@@ -199,6 +201,16 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The counts now, with this process's CPU time.
+    pub fn snapshot(&self) -> Counters {
+        let mut c = self.counters.borrow().clone();
+        c.loadgen_cpu_us =
+            crate::procfs::sample(std::process::id(), self.ticks).map_or(0, |s| s.cpu_us);
+        c
+    }
+}
+
 /// Print one report line for the coordinator.
 fn emit(r: &Report) {
     let mut out = std::io::stdout().lock();
@@ -277,6 +289,7 @@ pub fn run() -> Result<(), String> {
             all_finished: Notify::new(),
             last_reveal_us: Cell::new(0),
             next_source: Cell::new(0),
+            ticks: crate::procfs::clock_ticks(),
         });
         let total = rooms as u64 * members as u64;
         let mut tasks = Vec::with_capacity(total as usize);
@@ -309,7 +322,7 @@ pub fn run() -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         emit(&Report::Ready {
-            counters: sh.counters.borrow().clone(),
+            counters: sh.snapshot(),
         });
 
         // Wait (bounded) for the start instant.
@@ -339,7 +352,7 @@ pub fn run() -> Result<(), String> {
         }
         emit(&Report::Revealed {
             last_reveal_ms: sh.last_reveal_us.get() / 1000,
-            counters: sh.counters.borrow().clone(),
+            counters: sh.snapshot(),
         });
 
         // Keep every socket open until the coordinator has measured, then close.
@@ -366,7 +379,7 @@ pub fn run() -> Result<(), String> {
             .max()
             .unwrap_or(0);
         emit(&Report::Done {
-            counters: sh.counters.borrow().clone(),
+            counters: sh.snapshot(),
             hists: sh.hists.borrow().encode(),
             failures: sh.failures.borrow().clone(),
             rounds,
@@ -390,7 +403,7 @@ async fn ticks(sh: Rc<Shared>) {
         }
         emit(&Report::Tick {
             t_ms: next,
-            counters: sh.counters.borrow().clone(),
+            counters: sh.snapshot(),
         });
     }
 }
