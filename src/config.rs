@@ -48,6 +48,42 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_MAX_PARTICIPANTS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=10000))]
     pub max_participants: u32,
 
+    /// Most WebSocket connections held at once (the process's open-file limit must allow them).
+    #[arg(long, env = "BRAINWRITE_MAX_CONNECTIONS", default_value_t = 30000, value_parser = clap::value_parser!(u32).range(1..=10000000))]
+    pub max_connections: u32,
+
+    /// Most WebSocket connections from one IP address. A classroom's phones often share one
+    /// NAT address, so keep this well above the largest workshop.
+    #[arg(long, env = "BRAINWRITE_MAX_CONNECTIONS_PER_IP", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10000000))]
+    pub max_connections_per_ip: u32,
+
+    /// Messages per second a connection may send on average (token bucket).
+    #[arg(long, env = "BRAINWRITE_MESSAGES_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000000))]
+    pub messages_per_second: u32,
+
+    /// Messages a connection may send in one burst above the average.
+    #[arg(long, env = "BRAINWRITE_MESSAGE_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1000000))]
+    pub message_burst: u32,
+
+    /// Rooms one IP address may create per minute.
+    #[arg(long, env = "BRAINWRITE_ROOMS_PER_MINUTE_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000000))]
+    pub rooms_per_minute_per_ip: u32,
+
+    /// Bytes a connection's socket write buffer may hold before the client counts as slow.
+    #[arg(long, env = "BRAINWRITE_MAX_WRITE_BUFFER", default_value_t = 262144, value_parser = clap::value_parser!(u32).range(16384..=67108864))]
+    pub max_write_buffer: u32,
+
+    /// Kernel send buffer of each client socket in bytes; 0 leaves it to the OS's autotuning
+    /// (which may grow to megabytes per socket for a client that stops reading).
+    #[arg(long, env = "BRAINWRITE_SOCKET_SEND_BUFFER", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=67108864))]
+    pub socket_send_buffer: u32,
+
+    /// Header that carries the client's address when behind a reverse proxy (e.g.
+    /// X-Real-IP or X-Forwarded-For; for a list, the last address is used). Per-IP limits
+    /// use it. Set it only behind a proxy that overwrites it.
+    #[arg(long, env = "BRAINWRITE_REAL_IP_HEADER")]
+    pub real_ip_header: Option<String>,
+
     /// Most rooms held at once.
     #[arg(long, env = "BRAINWRITE_MAX_ROOMS", default_value_t = 10000, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub max_rooms: u32,
@@ -56,6 +92,14 @@ pub struct Config {
     /// its data, e.g. 7d, 36h, 90m.
     #[arg(long, env = "BRAINWRITE_EXPIRE_AFTER", default_value = "7d", value_parser = humantime::parse_duration)]
     pub expire_after: std::time::Duration,
+
+    /// Time a new WebSocket has to send its first message before it is closed.
+    #[arg(long, env = "BRAINWRITE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: std::time::Duration,
+
+    /// Interval of keepalive pings; a peer silent for two intervals is dropped.
+    #[arg(long, env = "BRAINWRITE_PING_INTERVAL", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub ping_interval: std::time::Duration,
 
     /// Log format: "pretty" for people, "json" for log collectors.
     #[arg(long, env = "BRAINWRITE_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
@@ -72,6 +116,9 @@ impl Config {
 
     /// Check values clap cannot; the error is one line.
     pub fn validate(&self) -> Result<(), String> {
+        if self.handshake_timeout.is_zero() || self.ping_interval.is_zero() {
+            return Err("--handshake-timeout and --ping-interval must be above zero".into());
+        }
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {

@@ -3,11 +3,12 @@
 //!
 //! Handlers validate input and talk to the hub; they hold no room logic.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -77,6 +78,18 @@ pub fn router(hub: Arc<Hub>) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .with_state(hub)
+}
+
+/// The client's address: the socket peer, or the configured real-IP header behind a proxy.
+pub fn client_ip(hub: &Hub, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    hub.config
+        .real_ip_header
+        .as_deref()
+        .and_then(|h| headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(peer.ip())
 }
 
 /// A JSON error: `{"error":{"code","message"}}`.
@@ -155,7 +168,22 @@ fn base_url(hub: &Hub, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-async fn create_room(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_room(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !hub.may_create_room(client_ip(&hub, &headers, peer)) {
+        return api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!(
+                "this address may create {} rooms a minute; try again shortly",
+                hub.config.rooms_per_minute_per_ip
+            ),
+        );
+    }
     // serde_path_to_error names the field a type error is in ("rounds: invalid type ...").
     let mut de = serde_json::Deserializer::from_slice(&body);
     let req: CreateRoom = match serde_path_to_error::deserialize(&mut de) {

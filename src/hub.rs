@@ -5,9 +5,13 @@
 //!
 //! A map guard is never held across an `.await`: lookups clone the handle out first.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
@@ -72,6 +76,39 @@ pub struct Hub {
     pub journal: Option<Journal>,
     journal_ok: AtomicBool,
     journal_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    connections: AtomicUsize,
+    connections_per_ip: DashMap<IpAddr, u32>,
+    room_limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// Why a connection was refused before its upgrade.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnRefused {
+    /// The server holds its maximum of connections.
+    #[error("the server holds its maximum of {0} connections; try again shortly")]
+    Total(u32),
+    /// This address holds its maximum.
+    #[error("this address holds its maximum of {0} connections")]
+    PerIp(u32),
+}
+
+/// A counted connection slot; frees itself when dropped.
+pub struct ConnSlot {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.hub.connections.fetch_sub(1, Ordering::Relaxed);
+        METRICS.connections.dec();
+        if let dashmap::Entry::Occupied(mut e) = self.hub.connections_per_ip.entry(self.ip) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
 }
 
 impl Hub {
@@ -86,7 +123,11 @@ impl Hub {
         journal: Option<Journal>,
         thread: Option<std::thread::JoinHandle<()>>,
     ) -> Self {
+        let per_minute = NonZeroU32::new(config.rooms_per_minute_per_ip).unwrap_or(NonZeroU32::MIN);
         Hub {
+            connections: AtomicUsize::new(0),
+            connections_per_ip: DashMap::new(),
+            room_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             rooms: DashMap::new(),
             config,
             clock: Clock::new(),
@@ -189,7 +230,10 @@ impl Hub {
                             hub.journal_ok.store(ok, Ordering::Relaxed);
                         }
                     }
-                    _ = reap.tick() => hub.reap().await,
+                    _ = reap.tick() => {
+                        hub.room_limiter.retain_recent();
+                        hub.reap().await
+                    }
                 }
             }
         });
@@ -237,6 +281,35 @@ impl Hub {
         } else {
             Ok(())
         }
+    }
+
+    /// Take a connection slot for `ip`, or say which limit is reached.
+    pub fn connect_slot(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, ConnRefused> {
+        let max = self.config.max_connections;
+        if self.connections.fetch_add(1, Ordering::Relaxed) >= max as usize {
+            self.connections.fetch_sub(1, Ordering::Relaxed);
+            return Err(ConnRefused::Total(max));
+        }
+        let per_ip = self.config.max_connections_per_ip;
+        {
+            let mut n = self.connections_per_ip.entry(ip).or_insert(0);
+            if *n >= per_ip {
+                drop(n);
+                self.connections.fetch_sub(1, Ordering::Relaxed);
+                return Err(ConnRefused::PerIp(per_ip));
+            }
+            *n += 1;
+        }
+        METRICS.connections.inc();
+        Ok(ConnSlot {
+            hub: self.clone(),
+            ip,
+        })
+    }
+
+    /// May `ip` create another room now?
+    pub fn may_create_room(&self, ip: IpAddr) -> bool {
+        self.room_limiter.check_key(&ip).is_ok()
     }
 
     /// The room with this code.

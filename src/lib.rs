@@ -60,13 +60,20 @@ pub async fn run(
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> {
     let app = http::router(hub.clone());
     // Small frames must leave at once: Nagle's algorithm would hold them back.
-    let listener = listener.tap_io(|tcp| {
+    let send_buffer = hub.config.socket_send_buffer as usize;
+    let listener = listener.tap_io(move |tcp| {
         let _ = tcp.set_nodelay(true);
+        if send_buffer > 0 {
+            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+        }
     });
     let shutdown = hub.shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     // axum does not wait for upgraded sockets: the tracker does.
     hub.tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, hub.tracker.wait())

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 /// A message from a client. The first message on a socket must be `join`, `facilitate` or
 /// `watch`; it picks the connection's role for the rest of its life.
+///
+/// Variants without fields are written `Start {}` so that `deny_unknown_fields` also
+/// refuses `{"type":"start","extra":1}` (serde ignores extra keys on unit variants).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMsg {
@@ -31,7 +34,7 @@ pub enum ClientMsg {
         token: String,
     },
     /// Watch the room as a board (projector or remote screen); read-only.
-    Watch,
+    Watch {},
     /// Set the text of one slot of this round's row on the sheet the participant holds.
     Write {
         /// 0-based slot, below the room's `ideas_per_round`.
@@ -53,22 +56,22 @@ pub enum ClientMsg {
         round: Option<u32>,
     },
     /// Facilitator: seat everyone in the lobby and start round 1.
-    Start,
+    Start {},
     /// Facilitator: freeze the clock.
-    Pause,
+    Pause {},
     /// Facilitator: restart the clock with the time that was left.
-    Resume,
+    Resume {},
     /// Facilitator: add time to the running (or paused) round.
     Extend {
         /// Seconds to add, 1–3600.
         seconds: u32,
     },
     /// Facilitator: end the round now and pass the sheets.
-    Advance,
+    Advance {},
     /// Facilitator: end the session now; the current row is kept and every sheet revealed.
-    Finish,
+    Finish {},
     /// Anyone: ask for the server's clock.
-    Ping,
+    Ping {},
 }
 
 /// The role a connection took with its first message.
@@ -300,6 +303,8 @@ pub enum ErrorCode {
     Finished,
     /// The room is full.
     RoomFull,
+    /// Too many messages too fast; this one was dropped.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -318,6 +323,7 @@ impl ErrorCode {
             ErrorCode::WrongPhase => "wrong_phase",
             ErrorCode::Finished => "finished",
             ErrorCode::RoomFull => "room_full",
+            ErrorCode::RateLimited => "rate_limited",
         }
     }
 }
@@ -378,6 +384,10 @@ mod tests {
             "start", "pause", "resume", "advance", "finish", "ping", "watch",
         ] {
             assert!(parse_client(&format!(r#"{{"type":"{t}"}}"#)).is_ok(), "{t}");
+            assert!(
+                parse_client(&format!(r#"{{"type":"{t}","x":1}}"#)).is_err(),
+                "{t} with an unknown field"
+            );
         }
     }
 

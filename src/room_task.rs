@@ -483,7 +483,7 @@ impl RoomTask {
         };
         let role = c.role;
         let result = match (role, msg) {
-            (_, ClientMsg::Ping) => {
+            (_, ClientMsg::Ping {}) => {
                 self.send_to(conn, &ServerMsg::Pong { now });
                 Ok(())
             }
@@ -496,16 +496,17 @@ impl RoomTask {
                     Err((ErrorCode::Forbidden, "wrong facilitator token".to_owned()))
                 }
             }
-            (None, ClientMsg::Watch) => {
+            (None, ClientMsg::Watch {}) => {
                 self.attach(conn, Attached::Board, now);
                 Ok(())
             }
-            (Some(_), ClientMsg::Join { .. } | ClientMsg::Facilitate { .. } | ClientMsg::Watch) => {
-                Err((
-                    ErrorCode::AlreadyStarted,
-                    "this connection already has a role; open a new one for another".to_owned(),
-                ))
-            }
+            (
+                Some(_),
+                ClientMsg::Join { .. } | ClientMsg::Facilitate { .. } | ClientMsg::Watch {},
+            ) => Err((
+                ErrorCode::AlreadyStarted,
+                "this connection already has a role; open a new one for another".to_owned(),
+            )),
             (None, _) => Err((
                 ErrorCode::NotJoined,
                 "send join, facilitate or watch first".to_owned(),
@@ -817,11 +818,11 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 fn facilitator_command(m: ClientMsg) -> Option<Command> {
     Some(match m {
-        ClientMsg::Start => Command::Start,
-        ClientMsg::Pause => Command::Pause,
-        ClientMsg::Resume => Command::Resume,
-        ClientMsg::Advance => Command::Advance,
-        ClientMsg::Finish => Command::Finish,
+        ClientMsg::Start {} => Command::Start,
+        ClientMsg::Pause {} => Command::Pause,
+        ClientMsg::Resume {} => Command::Resume,
+        ClientMsg::Advance {} => Command::Advance,
+        ClientMsg::Finish {} => Command::Finish,
         ClientMsg::Extend { seconds } => Command::Extend(seconds),
         _ => return None,
     })
@@ -831,16 +832,16 @@ fn msg_name(m: &ClientMsg) -> &'static str {
     match m {
         ClientMsg::Join { .. } => "join",
         ClientMsg::Facilitate { .. } => "facilitate",
-        ClientMsg::Watch => "watch",
+        ClientMsg::Watch {} => "watch",
         ClientMsg::Write { .. } => "write",
         ClientMsg::Done { .. } => "done",
-        ClientMsg::Start => "start",
-        ClientMsg::Pause => "pause",
-        ClientMsg::Resume => "resume",
+        ClientMsg::Start {} => "start",
+        ClientMsg::Pause {} => "pause",
+        ClientMsg::Resume {} => "resume",
         ClientMsg::Extend { .. } => "extend",
-        ClientMsg::Advance => "advance",
-        ClientMsg::Finish => "finish",
-        ClientMsg::Ping => "ping",
+        ClientMsg::Advance {} => "advance",
+        ClientMsg::Finish {} => "finish",
+        ClientMsg::Ping {} => "ping",
     }
 }
 

@@ -6,11 +6,11 @@
 //! It holds no room state and makes no room decisions: everything but parsing is the actor's.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -19,16 +19,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug};
 
+use governor::{Quota, RateLimiter};
+use std::num::NonZeroU32;
+
 use crate::http::api_error;
 use crate::hub::{Hub, RoomHandle};
 use crate::ids::RoomCode;
+use crate::metrics::METRICS;
 use crate::protocol::{self, ErrorCode, ServerMsg};
 use crate::room_task::{ConnId, Outbox, RoomMsg, close};
 
-/// Time a new socket has to send its first message.
-const FIRST_MESSAGE: Duration = Duration::from_secs(10);
-/// Keepalive ping interval; a peer silent for two intervals is dropped.
-const PING_EVERY: Duration = Duration::from_secs(25);
 /// Most queued frames written before one flush.
 const COALESCE: usize = 64;
 
@@ -41,6 +41,7 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 pub async fn upgrade(
     State(hub): State<Arc<Hub>>,
     Path(code): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -55,17 +56,32 @@ pub async fn upgrade(
     if let Err(why) = check_origin(&headers, &hub.config.allowed_origins) {
         return api_error(StatusCode::FORBIDDEN, "forbidden_origin", &why);
     }
+    let slot = match hub.connect_slot(crate::http::client_ip(&hub, &headers, peer)) {
+        Ok(s) => s,
+        Err(e) => {
+            return api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                &e.to_string(),
+            );
+        }
+    };
     let max = hub.config.max_message as usize;
+    let max_write = hub.config.max_write_buffer as usize;
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", id = conn, room = %code);
     let tracker = hub.tracker.clone();
     ws.read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_write_buffer_size(256 * 1024)
+        .max_write_buffer_size(max_write)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
-            let fut = serve(socket, hub, room, conn).instrument(span);
+            let fut = async move {
+                serve(socket, hub, room, conn).await;
+                drop(slot);
+            }
+            .instrument(span);
             async move {
                 // Tracked so shutdown waits for the close frame to go out.
                 let _ = tracker.spawn(fut).await;
@@ -118,49 +134,121 @@ async fn serve(socket: WebSocket, hub: Arc<Hub>, room: RoomHandle, conn: ConnId)
     }
     debug!("connected");
     let (sink, stream) = socket.split();
-    let last_seen = Arc::new(AtomicU64::new(0));
-    let start = tokio::time::Instant::now();
-    let writer = write_loop(sink, rx, kill.clone(), close_code, last_seen.clone(), start);
-    let reader = read_loop(stream, &room, conn, &outbox, kill.clone(), last_seen, start);
+    let link = Link {
+        conn,
+        outbox,
+        kill,
+        close_code,
+        last_seen: AtomicU64::new(0),
+        start: tokio::time::Instant::now(),
+    };
     // The reader ends on close, error or kill; the writer then sends the close frame.
     let ((), ()) = tokio::join!(
         async {
-            reader.await;
+            read_loop(stream, &room, &link, &hub.config).await;
             if !hub.shutdown.is_cancelled() {
-                outbox.close(NORMAL);
+                link.outbox.close(NORMAL);
             }
         },
-        writer
+        write_loop(sink, rx, &link, hub.config.ping_interval)
     );
     let _ = room.tx.send(RoomMsg::Closed { conn }).await;
     debug!("disconnected");
 }
 
+/// What the reader and the writer of one connection share.
+struct Link {
+    conn: ConnId,
+    outbox: Outbox,
+    kill: CancellationToken,
+    close_code: Arc<AtomicU16>,
+    /// Milliseconds after `start` at which the peer last sent anything.
+    last_seen: AtomicU64,
+    start: tokio::time::Instant,
+}
+
+impl Link {
+    fn millis(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     room: &RoomHandle,
-    conn: ConnId,
-    outbox: &Outbox,
-    kill: CancellationToken,
-    last_seen: Arc<AtomicU64>,
-    start: tokio::time::Instant,
+    link: &Link,
+    config: &crate::Config,
 ) {
+    let Link {
+        conn,
+        outbox,
+        kill,
+        start,
+        ..
+    } = link;
+    let (conn, start) = (*conn, *start);
+    let rate = (config.messages_per_second, config.message_burst);
+    let handshake = config.handshake_timeout;
     let mut first = true;
+    let quota = Quota::per_second(NonZeroU32::new(rate.0).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(rate.1).unwrap_or(NonZeroU32::MIN));
+    let limiter = RateLimiter::direct(quota);
+    let mut dropped = 0u32;
+    let mut last_warned: Option<tokio::time::Instant> = None;
     loop {
-        // Only the first message has a time limit; keepalive covers the rest.
-        let limit = if first { FIRST_MESSAGE } else { Duration::MAX };
+        // Only the first message has a time limit, counted from the upgrade (pongs do not
+        // extend it); keepalive covers the rest.
         let next = tokio::select! {
             _ = kill.cancelled() => return,
-            n = timeout_or_forever(limit, stream.next()) => match n {
-                Some(n) => n,
-                None => { outbox.close(close::IDLE); return; }
-            },
+            n = stream.next() => n,
+            _ = tokio::time::sleep_until(start + handshake), if first => {
+                outbox.close(close::IDLE);
+                return;
+            }
         };
-        last_seen.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        link.last_seen.store(link.millis(), Ordering::Relaxed);
         let msg = match next {
-            None | Some(Err(_)) => return,
+            None => return,
+            Some(Err(e)) => {
+                let too_big = e
+                    .into_inner()
+                    .downcast::<tungstenite::Error>()
+                    .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
+                if too_big {
+                    METRICS.messages_in.inc();
+                    crate::metrics::rejected("too_big");
+                    outbox.close(close::TOO_BIG);
+                }
+                return;
+            }
             Some(Ok(m)) => m,
         };
+        if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+            METRICS.messages_in.inc();
+            if limiter.check().is_err() {
+                dropped += 1;
+                crate::metrics::rejected(ErrorCode::RateLimited.as_str());
+                if dropped > rate.1.saturating_mul(4).max(100) {
+                    outbox.close(close::RATE);
+                    return;
+                }
+                // One warning a second at most: the warnings must not flood the outbox.
+                let now = tokio::time::Instant::now();
+                if last_warned.is_none_or(|t| now - t >= Duration::from_secs(1)) {
+                    last_warned = Some(now);
+                    send_error(
+                        outbox,
+                        ErrorCode::RateLimited,
+                        &format!(
+                            "more than {} messages a second; this one was dropped, send it again later",
+                            rate.0
+                        ),
+                    );
+                }
+                continue;
+            }
+            dropped = 0;
+        }
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(_) => return,
@@ -186,17 +274,14 @@ async fn read_loop(
     }
 }
 
-async fn timeout_or_forever<F: std::future::Future>(limit: Duration, f: F) -> Option<F::Output> {
-    if limit == Duration::MAX {
-        Some(f.await)
-    } else {
-        tokio::time::timeout(limit, f).await.ok()
-    }
+fn reject(outbox: &Outbox, why: &str) {
+    crate::metrics::rejected(ErrorCode::BadMessage.as_str());
+    send_error(outbox, ErrorCode::BadMessage, why);
 }
 
-fn reject(outbox: &Outbox, why: &str) {
+fn send_error(outbox: &Outbox, code: ErrorCode, why: &str) {
     let msg = ServerMsg::Error {
-        code: ErrorCode::BadMessage,
+        code,
         message: why.to_owned(),
         seq: None,
     };
@@ -206,12 +291,17 @@ fn reject(outbox: &Outbox, why: &str) {
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Utf8Bytes>,
-    kill: CancellationToken,
-    close_code: Arc<std::sync::atomic::AtomicU16>,
-    last_seen: Arc<AtomicU64>,
-    start: tokio::time::Instant,
+    link: &Link,
+    ping_every: Duration,
 ) {
-    let mut ping = tokio::time::interval_at(start + PING_EVERY, PING_EVERY);
+    let Link {
+        kill,
+        close_code,
+        start,
+        ..
+    } = link;
+    let start = *start;
+    let mut ping = tokio::time::interval_at(start + ping_every, ping_every);
     let mut batch = Vec::with_capacity(COALESCE);
     loop {
         tokio::select! {
@@ -228,26 +318,29 @@ async fn write_loop(
                     _ = kill.cancelled() => break,
                     r = sent => r.is_ok(),
                 };
-                if !ok { return; }
+                if !ok { break; }
             }
             _ = ping.tick() => {
-                let silent = start.elapsed().as_millis() as u64
-                    - last_seen.load(Ordering::Relaxed).min(start.elapsed().as_millis() as u64);
-                if silent > 2 * PING_EVERY.as_millis() as u64 {
+                let now = link.millis();
+                let silent = now - link.last_seen.load(Ordering::Relaxed).min(now);
+                if silent > 2 * ping_every.as_millis() as u64 {
                     let _ = close_code.compare_exchange(0, close::DEAD, Ordering::Relaxed, Ordering::Relaxed);
                     break;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() { return; }
+                if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
             }
         }
     }
+    // Whatever ended the writer ends the connection: the reader must not wait on a peer
+    // that will never speak again.
+    kill.cancel();
     let code = match close_code.load(Ordering::Relaxed) {
         0 => close::RESTART,
         c => c,
     };
     let reason = match code {
         close::SLOW => "client fell behind; reconnect to resume",
-        close::IDLE => "no message within 10 s",
+        close::IDLE => "no first message in time",
         close::DEAD => "no answer to pings",
         close::ROOM_GONE => "room closed",
         close::RATE => "too many messages",
