@@ -19,10 +19,11 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Keep rooms in memory only: nothing is written to disk and a restart loses them.
-    #[arg(long, env = "BRAINWRITE_MEMORY")]
+    #[arg(long, env = "BRAINWRITE_MEMORY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub memory: bool,
 
-    /// SQLite journal file.
+    /// SQLite journal file where rooms are kept (with its -wal and -shm companions); created
+    /// if missing; ignored with --memory.
     #[arg(long, env = "BRAINWRITE_DATA", default_value = "brainwrite.db")]
     pub data: PathBuf,
 
@@ -106,7 +107,25 @@ pub struct Config {
     pub log_format: String,
 }
 
+/// `http(s)://host[:port]` with a host and nothing after it.
+fn is_origin(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && rest.parse::<axum::http::uri::Authority>().is_ok()
+}
+
 impl Config {
+    /// The origin participants' browsers use when `--public-url` is set.
+    pub fn public_origin(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
     /// Configuration for tests: loopback, ephemeral port, memory only.
     pub fn for_tests() -> Self {
         let mut c = Config::parse_from(["brainwrite", "--memory", "--bind", "127.0.0.1:0"]);
@@ -120,18 +139,23 @@ impl Config {
             return Err("--handshake-timeout and --ping-interval must be above zero".into());
         }
         if let Some(u) = &self.public_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
+            && !is_origin(u.trim_end_matches('/'))
         {
             return Err(format!(
-                "--public-url must start with http:// or https://, not {u:?}"
+                "--public-url must look like https://host[:port] (no path: the pages live at the root), not {u:?}"
             ));
         }
         for o in &self.allowed_origins {
-            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+            if !is_origin(o) {
                 return Err(format!(
                     "--allowed-origin must look like https://host[:port] with no path, not {o:?}"
                 ));
             }
+        }
+        if let Some(h) = &self.real_ip_header
+            && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+        {
+            return Err(format!("--real-ip-header {h:?} is not a valid header name"));
         }
         Ok(())
     }

@@ -53,7 +53,7 @@ pub async fn upgrade(
             "no room with that code",
         );
     };
-    if let Err(why) = check_origin(&headers, &hub.config.allowed_origins) {
+    if let Err(why) = check_origin(&headers, &hub.config) {
         return api_error(StatusCode::FORBIDDEN, "forbidden_origin", &why);
     }
     let slot = match hub.connect_slot(crate::http::client_ip(&hub, &headers, peer)) {
@@ -89,16 +89,21 @@ pub async fn upgrade(
         })
 }
 
-/// Same origin (Origin's host equals Host), a listed origin, or no Origin at all (a
-/// non-browser client) may connect.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+/// Same origin (Origin's host equals Host), the `--public-url` origin, a listed origin, or no
+/// Origin at all (a non-browser client) may connect.
+fn check_origin(headers: &HeaderMap, config: &crate::Config) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
     let origin = origin
         .to_str()
         .map_err(|_| "unreadable Origin header".to_owned())?;
-    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+    let mut listed = config
+        .allowed_origins
+        .iter()
+        .map(String::as_str)
+        .chain(config.public_origin());
+    if listed.any(|a| a.eq_ignore_ascii_case(origin)) {
         return Ok(());
     }
     let host = headers
