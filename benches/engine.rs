@@ -59,6 +59,7 @@ fn write_round(room: &mut Room, n: u32, now: u64) {
                         slot,
                         text: idea(p, round, slot, version),
                         round: Some(round),
+                        builds_on: None,
                     },
                     now,
                 )
@@ -73,11 +74,12 @@ fn write_round(room: &mut Room, n: u32, now: u64) {
 fn boundary_frames(room: &Room, n: u32, now: u64) -> usize {
     let mut bytes = ServerMsg::Room(room.view("ABCD2345", now)).to_json().len();
     for p in 0..n {
-        if let Some((sheet, draft)) = room.held_sheet(Pid(p)) {
+        if let Some((sheet, draft, links)) = room.held_sheet(Pid(p)) {
             bytes += ServerMsg::Sheet {
                 round: room.round(),
                 sheet,
                 draft,
+                links,
             }
             .to_json()
             .len();
@@ -182,13 +184,14 @@ fn bench_snapshot(c: &mut Criterion) {
     g.bench_function("participant (room, me, sheet) in round 6 of 30", |b| {
         b.iter(|| {
             let mut bytes = ServerMsg::Room(room.view("ABCD2345", now)).to_json().len();
-            let (seated, done) = room.me(Pid(17)).expect("known");
-            bytes += ServerMsg::Me { seated, done }.to_json().len();
-            let (sheet, draft) = room.held_sheet(Pid(17)).expect("seated");
+            let (seated, done, left) = room.me(Pid(17)).expect("known");
+            bytes += ServerMsg::Me { seated, done, left }.to_json().len();
+            let (sheet, draft, links) = room.held_sheet(Pid(17)).expect("seated");
             bytes += ServerMsg::Sheet {
                 round: room.round(),
                 sheet,
                 draft,
+                links,
             }
             .to_json()
             .len();

@@ -114,7 +114,25 @@ struct CreateRoom {
     round_seconds: Option<i64>,
     group_size: Option<i64>,
     rounds: Option<i64>,
+    preset: Option<String>,
+    goal: Option<String>,
+    outcomes: Option<Vec<String>>,
 }
+
+/// A preset's defaults: (ideas per round, round seconds, group size, most rounds).
+fn preset(name: &str) -> Option<(u32, u32, u32, Option<u32>)> {
+    match name {
+        "classic" => Some((3, 300, 6, None)),
+        "quick" => Some((3, 180, 6, Some(3))),
+        "large" => Some((3, 240, 5, Some(4))),
+        _ => None,
+    }
+}
+
+/// Longest goal, in characters.
+const MAX_GOAL: usize = 500;
+/// Most expected outcomes, and the longest one.
+const MAX_OUTCOMES: (usize, usize) = (10, 200);
 
 fn in_range(field: &str, v: Option<i64>, lo: i64, hi: i64, default: u32) -> Result<u32, String> {
     match v {
@@ -137,16 +155,45 @@ impl CreateRoom {
                 ));
             }
         };
+        let name = self.preset.unwrap_or_else(|| "classic".to_owned());
+        let (ideas, secs, group, rounds) = preset(&name)
+            .ok_or_else(|| format!("preset must be classic, quick or large, not {name:?}"))?;
+        let goal = match self.goal.as_deref().map(|g| text::clean(g, true)) {
+            Some(g) if g.trim().chars().count() > MAX_GOAL => {
+                return Err(format!("goal is over {MAX_GOAL} characters"));
+            }
+            Some(g) if !g.trim().is_empty() => Some(g.trim().to_owned()),
+            _ => None,
+        };
+        let mut outcomes = Vec::new();
+        for o in self.outcomes.unwrap_or_default() {
+            let o = text::clean(&o, false).trim().to_owned();
+            if o.chars().count() > MAX_OUTCOMES.1 {
+                return Err(format!(
+                    "outcomes: each is at most {} characters",
+                    MAX_OUTCOMES.1
+                ));
+            }
+            if !o.is_empty() {
+                outcomes.push(o);
+            }
+        }
+        if outcomes.len() > MAX_OUTCOMES.0 {
+            return Err(format!("outcomes: at most {} of them", MAX_OUTCOMES.0));
+        }
         Ok(Settings {
             topic,
-            ideas_per_round: in_range("ideas_per_round", self.ideas_per_round, 1, 10, 3)?,
-            round_seconds: in_range("round_seconds", self.round_seconds, 1, 3600, 300)?,
-            group_size: in_range("group_size", self.group_size, 2, 12, 6)?,
+            ideas_per_round: in_range("ideas_per_round", self.ideas_per_round, 1, 10, ideas)?,
+            round_seconds: in_range("round_seconds", self.round_seconds, 1, 3600, secs)?,
+            group_size: in_range("group_size", self.group_size, 2, 12, group)?,
             max_rounds: match self.rounds {
-                None => None,
+                None => rounds,
                 r => Some(in_range("rounds", r, 1, 12, 12)?),
             },
             max_participants,
+            preset: name,
+            goal,
+            outcomes,
         })
     }
 }

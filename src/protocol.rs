@@ -47,6 +47,9 @@ pub enum ClientMsg {
         /// Client sequence number echoed in the `ack` (and in an `error`) for this write.
         #[serde(default)]
         seq: Option<u64>,
+        /// The id of an idea on the held sheet that this one builds on.
+        #[serde(default)]
+        builds_on: Option<String>,
     },
     /// The participant has finished this round's row. A later `write` in the same round
     /// withdraws it.
@@ -72,6 +75,73 @@ pub enum ClientMsg {
     Finish {},
     /// Anyone: ask for the server's clock.
     Ping {},
+    /// Participant: leave the session (its sheet keeps moving).
+    Leave {},
+    /// Facilitator: remove a participant.
+    Remove {
+        /// The participant's id from the roster.
+        participant: String,
+    },
+    /// Facilitator: refuse new joins.
+    Lock {},
+    /// Facilitator: admit new joins.
+    Unlock {},
+    /// Facilitator: show one sheet to everyone (null: all sheets).
+    Present {
+        /// The sheet id, or null for all.
+        #[serde(default)]
+        sheet: Option<String>,
+    },
+    /// Facilitator: open dot voting.
+    OpenVoting {
+        /// Votes per person, 1–20 (default 3).
+        #[serde(default)]
+        votes: Option<u32>,
+        /// Most votes one person may put on one idea (default 1).
+        #[serde(default)]
+        per_idea: Option<u32>,
+    },
+    /// Facilitator: close voting and publish the ranking.
+    CloseVoting {},
+    /// Participant: put a vote on an idea.
+    Vote {
+        /// The idea id.
+        idea: String,
+    },
+    /// Participant: take a vote back.
+    Unvote {
+        /// The idea id.
+        idea: String,
+    },
+    /// Facilitator: create a cluster (without id) or rename one.
+    Cluster {
+        /// The cluster to rename.
+        #[serde(default)]
+        id: Option<String>,
+        /// Its name, 1–80 characters.
+        name: String,
+    },
+    /// Facilitator: delete a cluster.
+    DeleteCluster {
+        /// The cluster id.
+        cluster: String,
+    },
+    /// Facilitator: put an idea into a cluster (null: out of any).
+    Assign {
+        /// The idea id.
+        idea: String,
+        /// The cluster id, or null.
+        #[serde(default)]
+        cluster: Option<String>,
+    },
+    /// Facilitator: mark an idea as a duplicate of another (null: undo).
+    Merge {
+        /// The duplicate.
+        idea: String,
+        /// The idea it duplicates, or null.
+        #[serde(default)]
+        into: Option<String>,
+    },
 }
 
 /// The role a connection took with its first message.
@@ -126,6 +196,8 @@ pub enum ServerMsg {
         seated: bool,
         /// Said `done` in the current round.
         done: bool,
+        /// Has left the session (or was removed).
+        left: bool,
     },
     /// The sheet a participant holds this round, with its own draft row.
     Sheet {
@@ -135,6 +207,8 @@ pub enum ServerMsg {
         sheet: SheetView,
         /// The participant's draft for this round, one string per slot.
         draft: Vec<String>,
+        /// What each draft slot builds on (an idea id on this sheet), or null.
+        links: Vec<Option<String>>,
     },
     /// A `write` was accepted (and, when a journal is on, made durable).
     Ack {
@@ -156,6 +230,27 @@ pub enum ServerMsg {
     Reveal {
         /// All sheets.
         sheets: Vec<SheetView>,
+    },
+    /// A participant's own votes while voting is open.
+    Ballot {
+        /// Votes still to place.
+        votes_left: u32,
+        /// Most votes on one idea.
+        per_idea: u32,
+        /// Where this participant's votes are.
+        mine: Vec<BallotEntry>,
+    },
+    /// Everyone, after the rounds, whenever clusters or merges change.
+    Clusters {
+        /// The clusters, in creation order.
+        clusters: Vec<ClusterView>,
+        /// Ideas marked as duplicates of others.
+        merged: Vec<MergeView>,
+    },
+    /// Everyone, when voting closes: ideas ranked by votes.
+    Results {
+        /// Ranked ideas (merged duplicates counted with the idea they were merged into).
+        ideas: Vec<ResultView>,
     },
     /// The answer to `ping`.
     Pong {
@@ -205,6 +300,64 @@ pub struct RoomView {
     pub done: u32,
     /// Seated participants in this session.
     pub seated: u32,
+    /// Participants waiting to be seated at the next round boundary.
+    pub waiting: u32,
+    /// New joins are refused.
+    pub locked: bool,
+    /// After the rounds: `sharing`, `voting` or `results`; null before.
+    pub stage: Option<&'static str>,
+    /// The sheet the facilitator shows everyone, or null for all.
+    pub presenting: Option<String>,
+    /// Votes placed so far, while voting (no tallies).
+    pub votes_cast: Option<u32>,
+    /// The preset the room was made from.
+    pub preset: String,
+    /// The session's goal.
+    pub goal: Option<String>,
+    /// Expected outcomes.
+    pub outcomes: Vec<String>,
+}
+
+/// One idea on a ballot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BallotEntry {
+    /// The idea id.
+    pub idea: String,
+    /// Votes on it.
+    pub votes: u32,
+}
+
+/// A named cluster of ideas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterView {
+    /// Cluster id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Idea ids in it.
+    pub ideas: Vec<String>,
+}
+
+/// A duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergeView {
+    /// The duplicate idea.
+    pub idea: String,
+    /// The idea it was merged into.
+    pub into: String,
+}
+
+/// One ranked idea.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResultView {
+    /// The idea id.
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// Votes, its duplicates' included.
+    pub votes: u32,
+    /// 1-based rank; ties share a rank.
+    pub rank: u32,
 }
 
 /// One sheet: its opaque id and its rows, oldest first. No author anywhere.
@@ -232,6 +385,9 @@ pub struct IdeaView {
     pub id: String,
     /// The idea text.
     pub text: String,
+    /// The id of the idea on the same sheet this one builds on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builds_on: Option<String>,
 }
 
 /// A participant as the facilitator sees it.
@@ -247,6 +403,8 @@ pub struct RosterEntry {
     pub seated: bool,
     /// Said `done` this round.
     pub done: bool,
+    /// Left or was removed.
+    pub left: bool,
 }
 
 /// Round progress in counts only: never text while writing.
@@ -305,6 +463,22 @@ pub enum ErrorCode {
     RoomFull,
     /// Too many messages too fast; this one was dropped.
     RateLimited,
+    /// The facilitator locked the room.
+    Locked,
+    /// No such participant.
+    UnknownParticipant,
+    /// No such idea (or not on the sheet one holds).
+    UnknownIdea,
+    /// No such cluster.
+    UnknownCluster,
+    /// A vote for one's own idea.
+    OwnIdea,
+    /// Every vote is placed.
+    NoVotesLeft,
+    /// The per-idea cap is reached.
+    IdeaCap,
+    /// Voting is not open.
+    NotVoting,
 }
 
 impl ErrorCode {
@@ -324,6 +498,14 @@ impl ErrorCode {
             ErrorCode::Finished => "finished",
             ErrorCode::RoomFull => "room_full",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Locked => "locked",
+            ErrorCode::UnknownParticipant => "unknown_participant",
+            ErrorCode::UnknownIdea => "unknown_idea",
+            ErrorCode::UnknownCluster => "unknown_cluster",
+            ErrorCode::OwnIdea => "own_idea",
+            ErrorCode::NoVotesLeft => "no_votes_left",
+            ErrorCode::IdeaCap => "idea_cap",
+            ErrorCode::NotVoting => "not_voting",
         }
     }
 }
@@ -373,7 +555,8 @@ mod tests {
                 slot: 1,
                 text: "hi".into(),
                 round: Some(2),
-                seq: Some(7)
+                seq: Some(7),
+                builds_on: None,
             })
         );
         assert_eq!(

@@ -35,6 +35,8 @@ pub mod close {
     pub const IDLE: u16 = 4000;
     /// The room no longer exists.
     pub const ROOM_GONE: u16 = 4004;
+    /// The facilitator removed this participant.
+    pub const REMOVED: u16 = 4003;
     /// Too many messages too fast.
     pub const RATE: u16 = 4029;
     /// A message larger than allowed.
@@ -243,7 +245,12 @@ struct Changes {
     progress: bool,
     dealt: bool,
     revealed: bool,
+    clusters: bool,
+    ballots: bool,
+    results: bool,
     me: Vec<Pid>,
+    ballot: Vec<Pid>,
+    removed: Vec<Pid>,
 }
 
 impl Changes {
@@ -256,12 +263,13 @@ impl Changes {
                 Event::Progress => c.progress = true,
                 Event::Dealt => c.dealt = true,
                 Event::Revealed => c.revealed = true,
-                Event::Me(p) => {
-                    if !c.me.contains(p) {
-                        c.me.push(*p)
-                    }
-                }
-                Event::Joined(_) | Event::Saved { .. } => {}
+                Event::Clusters => c.clusters = true,
+                Event::Ballots => c.ballots = true,
+                Event::Results => c.results = true,
+                Event::Me(p) if !c.me.contains(p) => c.me.push(*p),
+                Event::Ballot(p) if !c.ballot.contains(p) => c.ballot.push(*p),
+                Event::Removed(p) => c.removed.push(*p),
+                Event::Me(_) | Event::Ballot(_) | Event::Joined(_) | Event::Saved { .. } => {}
             }
         }
         c
@@ -518,6 +526,7 @@ impl RoomTask {
                     text,
                     round,
                     seq,
+                    builds_on,
                 },
             ) => {
                 let cmd = Command::Write {
@@ -525,6 +534,7 @@ impl RoomTask {
                     slot,
                     text,
                     round,
+                    builds_on,
                 };
                 match self.exec(cmd, now) {
                     Ok(events) => {
@@ -547,6 +557,15 @@ impl RoomTask {
             }
             (Some(Attached::Participant(pid)), ClientMsg::Done { round }) => {
                 self.command(Command::Done { pid, round }, now)
+            }
+            (Some(Attached::Participant(pid)), ClientMsg::Leave {}) => {
+                self.command(Command::Leave(pid), now)
+            }
+            (Some(Attached::Participant(pid)), ClientMsg::Vote { idea }) => {
+                self.command(Command::Vote { pid, idea }, now)
+            }
+            (Some(Attached::Participant(pid)), ClientMsg::Unvote { idea }) => {
+                self.command(Command::Unvote { pid, idea }, now)
             }
             (Some(Attached::Facilitator), m) => match facilitator_command(m) {
                 Some(cmd) => self.command(cmd, now),
@@ -663,9 +682,7 @@ impl RoomTask {
         self.apply(Command::Connect(pid), now);
         self.send_me(pid);
         self.send_sheet(pid);
-        if let Some(sheets) = self.room.reveal() {
-            self.send_to(conn, &ServerMsg::Reveal { sheets });
-        }
+        self.send_decide_snapshot(conn, Some(pid));
         Ok(())
     }
 
@@ -699,9 +716,7 @@ impl RoomTask {
             );
         }
         self.send_to(conn, &ServerMsg::Progress(self.room.progress()));
-        if let Some(sheets) = self.room.reveal() {
-            self.send_to(conn, &ServerMsg::Reveal { sheets });
-        }
+        self.send_decide_snapshot(conn, None);
     }
 
     /// Turn events into messages, each serialised once.
@@ -717,8 +732,8 @@ impl RoomTask {
             self.broadcast(&frame, |_| true);
         }
         if ch.dealt {
-            let seated: Vec<Pid> = self.room.seated().collect();
-            for pid in seated {
+            let everyone: Vec<Pid> = self.room.pids().collect();
+            for pid in everyone {
                 self.send_me(pid);
                 self.send_sheet(pid);
             }
@@ -745,21 +760,98 @@ impl RoomTask {
             let frame = frame(&ServerMsg::Reveal { sheets });
             self.broadcast(&frame, |_| true);
         }
+        if ch.clusters
+            && let Some(msg) = self.clusters_msg()
+        {
+            self.broadcast(&frame(&msg), |_| true);
+        }
+        if ch.ballots {
+            let everyone: Vec<Pid> = self.room.pids().collect();
+            for pid in everyone {
+                self.send_ballot(pid);
+            }
+        } else {
+            for pid in ch.ballot {
+                self.send_ballot(pid);
+            }
+        }
+        if ch.results
+            && let Some(ideas) = self.room.results()
+        {
+            self.broadcast(&frame(&ServerMsg::Results { ideas }), |_| true);
+        }
+        for pid in ch.removed {
+            // Gone for good: close its sockets (after this batch's frames) with 4003.
+            let conns: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.role == Some(Attached::Participant(pid)))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in conns {
+                if let Some(c) = self.conns.remove(&id) {
+                    c.outbox.close(close::REMOVED);
+                }
+            }
+        }
     }
 
     fn send_me(&mut self, pid: Pid) {
-        if let Some((seated, done)) = self.room.me(pid) {
-            let f = frame(&ServerMsg::Me { seated, done });
+        if let Some((seated, done, left)) = self.room.me(pid) {
+            let f = frame(&ServerMsg::Me { seated, done, left });
             self.broadcast(&f, |a| a == Attached::Participant(pid));
         }
     }
 
+    fn send_ballot(&mut self, pid: Pid) {
+        if let Some((votes_left, per_idea, mine)) = self.room.ballot(pid) {
+            let f = frame(&ServerMsg::Ballot {
+                votes_left,
+                per_idea,
+                mine,
+            });
+            self.broadcast(&f, |a| a == Attached::Participant(pid));
+        }
+    }
+
+    fn clusters_msg(&self) -> Option<ServerMsg> {
+        self.room
+            .clusters()
+            .map(|(clusters, merged)| ServerMsg::Clusters { clusters, merged })
+    }
+
+    /// The after-the-rounds state a (re)joining connection needs.
+    fn send_decide_snapshot(&mut self, conn: ConnId, pid: Option<Pid>) {
+        if let Some(sheets) = self.room.reveal() {
+            self.send_to(conn, &ServerMsg::Reveal { sheets });
+        }
+        if let Some(msg) = self.clusters_msg() {
+            self.send_to(conn, &msg);
+        }
+        if let Some(pid) = pid
+            && let Some((votes_left, per_idea, mine)) = self.room.ballot(pid)
+        {
+            self.send_to(
+                conn,
+                &ServerMsg::Ballot {
+                    votes_left,
+                    per_idea,
+                    mine,
+                },
+            );
+        }
+        if let Some(ideas) = self.room.results() {
+            self.send_to(conn, &ServerMsg::Results { ideas });
+        }
+    }
+
     fn send_sheet(&mut self, pid: Pid) {
-        if let Some((sheet, draft)) = self.room.held_sheet(pid) {
+        if let Some((sheet, draft, links)) = self.room.held_sheet(pid) {
             let f = frame(&ServerMsg::Sheet {
                 round: self.room.round(),
                 sheet,
                 draft,
+                links,
             });
             self.broadcast(&f, |a| a == Attached::Participant(pid));
         }
@@ -824,6 +916,19 @@ fn facilitator_command(m: ClientMsg) -> Option<Command> {
         ClientMsg::Advance {} => Command::Advance,
         ClientMsg::Finish {} => Command::Finish,
         ClientMsg::Extend { seconds } => Command::Extend(seconds),
+        ClientMsg::Remove { participant } => Command::Remove(participant),
+        ClientMsg::Lock {} => Command::Lock,
+        ClientMsg::Unlock {} => Command::Unlock,
+        ClientMsg::Present { sheet } => Command::Present(sheet),
+        ClientMsg::OpenVoting { votes, per_idea } => Command::OpenVoting {
+            votes: votes.unwrap_or(3),
+            per_idea: per_idea.unwrap_or(1),
+        },
+        ClientMsg::CloseVoting {} => Command::CloseVoting,
+        ClientMsg::Cluster { id, name } => Command::Cluster { id, name },
+        ClientMsg::DeleteCluster { cluster } => Command::DeleteCluster(cluster),
+        ClientMsg::Assign { idea, cluster } => Command::Assign { idea, cluster },
+        ClientMsg::Merge { idea, into } => Command::Merge { idea, into },
         _ => return None,
     })
 }
@@ -842,6 +947,19 @@ fn msg_name(m: &ClientMsg) -> &'static str {
         ClientMsg::Advance {} => "advance",
         ClientMsg::Finish {} => "finish",
         ClientMsg::Ping {} => "ping",
+        ClientMsg::Leave {} => "leave",
+        ClientMsg::Remove { .. } => "remove",
+        ClientMsg::Lock {} => "lock",
+        ClientMsg::Unlock {} => "unlock",
+        ClientMsg::Present { .. } => "present",
+        ClientMsg::OpenVoting { .. } => "open_voting",
+        ClientMsg::CloseVoting {} => "close_voting",
+        ClientMsg::Vote { .. } => "vote",
+        ClientMsg::Unvote { .. } => "unvote",
+        ClientMsg::Cluster { .. } => "cluster",
+        ClientMsg::DeleteCluster { .. } => "delete_cluster",
+        ClientMsg::Assign { .. } => "assign",
+        ClientMsg::Merge { .. } => "merge",
     }
 }
 
@@ -857,6 +975,13 @@ pub fn error_code(e: &RoomError) -> ErrorCode {
         RoomError::WrongPhase(_) => ErrorCode::WrongPhase,
         RoomError::Finished => ErrorCode::Finished,
         RoomError::RoomFull(_) => ErrorCode::RoomFull,
-        RoomError::UnknownParticipant => ErrorCode::Forbidden,
+        RoomError::UnknownParticipant => ErrorCode::UnknownParticipant,
+        RoomError::Locked => ErrorCode::Locked,
+        RoomError::UnknownIdea(_) => ErrorCode::UnknownIdea,
+        RoomError::UnknownCluster(_) => ErrorCode::UnknownCluster,
+        RoomError::OwnIdea => ErrorCode::OwnIdea,
+        RoomError::NoVotesLeft(_) => ErrorCode::NoVotesLeft,
+        RoomError::IdeaCap(_) => ErrorCode::IdeaCap,
+        RoomError::NotVoting => ErrorCode::NotVoting,
     }
 }

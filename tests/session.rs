@@ -225,7 +225,7 @@ async fn round_ends_early_when_everyone_is_done_and_progress_counts() {
         .await;
     assert_eq!(progress["sheets"][0]["capacity"], 6);
     a.send(json!({"type":"done"})).await;
-    a.recv_where(|v| v == &json!({"type":"me","seated":true,"done":true}))
+    a.recv_where(|v| v == &json!({"type":"me","seated":true,"done":true,"left":false}))
         .await;
     fac.recv_where(|v| v["type"] == "room" && v["done"] == 1)
         .await;

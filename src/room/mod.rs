@@ -9,8 +9,12 @@
 //! [`Room::tick`], and [`Room::next_deadline`] says when the next tick is due. Both return
 //! [`Event`]s that say *what changed*; the caller (the room actor) renders the messages.
 
+mod decide;
 pub mod rings;
+pub mod rotation;
 pub mod text;
+
+pub use decide::Stage;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::{
     IdeaView, PhaseName, ProgressView, RoomView, RosterEntry, RowView, SheetProgress, SheetView,
 };
+use rotation::Seat;
 
 /// Server epoch milliseconds.
 pub type Millis = u64;
@@ -46,6 +51,19 @@ pub struct Settings {
     pub max_rounds: Option<u32>,
     /// Most participants the room admits.
     pub max_participants: u32,
+    /// The preset the room was made from (`classic`, `quick`, `large`).
+    #[serde(default = "classic_name")]
+    pub preset: String,
+    /// The session's goal, shown before the start.
+    #[serde(default)]
+    pub goal: Option<String>,
+    /// Expected outcomes, shown before the start.
+    #[serde(default)]
+    pub outcomes: Vec<String>,
+}
+
+fn classic_name() -> String {
+    "classic".to_owned()
 }
 
 impl Settings {
@@ -58,6 +76,9 @@ impl Settings {
             group_size: 6,
             max_rounds: None,
             max_participants: 200,
+            preset: classic_name(),
+            goal: None,
+            outcomes: Vec::new(),
         }
     }
 }
@@ -88,6 +109,9 @@ pub enum Command {
         text: String,
         /// The round the client believes it is in.
         round: Option<u32>,
+        /// The idea on the held sheet this slot builds on.
+        #[serde(default)]
+        builds_on: Option<String>,
     },
     /// The participant finished its row.
     Done {
@@ -113,6 +137,62 @@ pub enum Command {
     Resync {
         /// The last moment the server is known to have been running.
         down_since: Millis,
+    },
+    /// The participant leaves: it stops holding sheets at the next boundary.
+    Leave(Pid),
+    /// Facilitator: remove a participant (by public id); its token stops working.
+    Remove(String),
+    /// Facilitator: refuse new joins.
+    Lock,
+    /// Facilitator: admit new joins again.
+    Unlock,
+    /// Facilitator: show one sheet (by id) to everyone, or all of them.
+    Present(Option<String>),
+    /// Facilitator: open dot voting.
+    OpenVoting {
+        /// Votes per person.
+        votes: u32,
+        /// Most votes one person may put on one idea.
+        per_idea: u32,
+    },
+    /// Facilitator: close voting and publish the results.
+    CloseVoting,
+    /// A participant puts a vote on an idea.
+    Vote {
+        /// Who votes.
+        pid: Pid,
+        /// The idea id.
+        idea: String,
+    },
+    /// A participant takes a vote back.
+    Unvote {
+        /// Who.
+        pid: Pid,
+        /// The idea id.
+        idea: String,
+    },
+    /// Facilitator: create a cluster (no id) or rename one.
+    Cluster {
+        /// The cluster to rename, or none to create.
+        id: Option<String>,
+        /// Its name.
+        name: String,
+    },
+    /// Facilitator: delete a cluster (its ideas become unclustered).
+    DeleteCluster(String),
+    /// Facilitator: put an idea into a cluster, or out of any.
+    Assign {
+        /// The idea.
+        idea: String,
+        /// The cluster, or none.
+        cluster: Option<String>,
+    },
+    /// Facilitator: mark an idea as a duplicate of another, or undo it.
+    Merge {
+        /// The duplicate.
+        idea: String,
+        /// The idea it duplicates, or none to undo.
+        into: Option<String>,
     },
 }
 
@@ -142,6 +222,16 @@ pub enum Event {
     Dealt,
     /// The session finished: every sheet is revealed.
     Revealed,
+    /// Clusters or merges changed.
+    Clusters,
+    /// A participant's ballot changed.
+    Ballot(Pid),
+    /// Every participant's ballot changed (voting opened).
+    Ballots,
+    /// Voting closed: results are out.
+    Results,
+    /// A participant was removed: close its connections.
+    Removed(Pid),
 }
 
 /// Why a command was refused. Nothing changed.
@@ -189,6 +279,27 @@ pub enum RoomError {
     /// Unknown participant (a stale id from a removed connection).
     #[error("unknown participant")]
     UnknownParticipant,
+    /// The room is locked.
+    #[error("the facilitator has locked this session; ask them to unlock it")]
+    Locked,
+    /// No such idea (or not on the sheet one holds).
+    #[error("{0}")]
+    UnknownIdea(String),
+    /// No such cluster.
+    #[error("no cluster {0}")]
+    UnknownCluster(String),
+    /// A vote for one's own idea.
+    #[error("you cannot vote for an idea you wrote")]
+    OwnIdea,
+    /// All votes used.
+    #[error("you have used all {0} of your votes; take one back to move it")]
+    NoVotesLeft(u32),
+    /// Per-idea cap reached.
+    #[error("at most {0} vote(s) on one idea")]
+    IdeaCap(u32),
+    /// Voting is not open.
+    #[error("voting is not open")]
+    NotVoting,
 }
 
 /// The phase with its clock.
@@ -224,13 +335,29 @@ struct Participant {
     done: bool,
     /// This round's row, one string per slot.
     draft: Vec<String>,
+    /// What each draft slot builds on.
+    links: Vec<Option<String>>,
+    /// The sheet held this round.
+    holding: Option<usize>,
+    /// Every sheet ever held.
+    held: Vec<usize>,
+    /// Seated this round with a fresh sheet of its own.
+    fresh: Option<usize>,
+    /// Asked to leave (or was removed): stops holding sheets at the next boundary.
+    leaving: bool,
+    /// Gone: holds no sheet any more.
+    left: bool,
+    /// Removed by the facilitator: its token no longer resumes.
+    removed: bool,
 }
 
-/// One idea on a sheet.
+/// One idea on a sheet. Its author never leaves the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Idea {
     id: String,
     text: String,
+    builds_on: Option<String>,
+    author: Pid,
 }
 
 /// One row: what one participant wrote on a sheet in one round.
@@ -240,14 +367,16 @@ struct Row {
     ideas: Vec<Idea>,
 }
 
-/// A sheet, owned by the seat that starts it.
+/// A sheet, started by one participant.
 #[derive(Debug, Clone)]
 struct Sheet {
     id: String,
     rows: Vec<Row>,
+    /// Rounds it has been held in.
+    visits: u32,
 }
 
-/// A ring: members by seat; the sheet of seat `i` is `sheets[i]`.
+/// A ring: members in seat order (those who left keep their seat, inactive) and its sheets.
 #[derive(Debug, Clone)]
 struct Ring {
     members: Vec<Pid>,
@@ -267,6 +396,10 @@ pub struct Room {
     sheets: Vec<Sheet>,
     next_idea: u64,
     finished_at: Option<Millis>,
+    /// Where idea `i{k}` is: (sheet, row, position) at index k − 1.
+    idea_index: Vec<(usize, usize, usize)>,
+    locked: bool,
+    decide: decide::Decide,
 }
 
 /// Crockford-style alphabet for opaque ids.
@@ -286,6 +419,9 @@ impl Room {
             sheets: Vec::new(),
             next_idea: 0,
             finished_at: None,
+            idea_index: Vec::new(),
+            locked: false,
+            decide: decide::Decide::default(),
         }
     }
 
@@ -332,7 +468,7 @@ impl Room {
         // Scan all without early exit so timing says nothing about which one matched.
         let mut found = None;
         for (i, p) in self.participants.iter().enumerate() {
-            if bool::from(p.token_hash.ct_eq(hash)) {
+            if bool::from(p.token_hash.ct_eq(hash)) && !p.removed {
                 found = Some(Pid(i as u32));
             }
         }
@@ -393,7 +529,8 @@ impl Room {
                 slot,
                 text,
                 round,
-            } => self.write(pid, slot, &text, round, now, ev),
+                builds_on,
+            } => self.write(pid, slot, &text, round, builds_on, now, ev),
             Command::Done { pid, round } => {
                 self.check_writer(pid, round, now)?;
                 let p = &mut self.participants[pid.0 as usize];
@@ -477,6 +614,35 @@ impl Room {
                 ev.extend([Event::State, Event::Roster]);
                 Ok(())
             }
+            Command::Leave(pid) => {
+                self.participant_mut(pid)?;
+                self.depart(pid, false, now, ev);
+                Ok(())
+            }
+            Command::Remove(id) => {
+                let pid = self
+                    .participants
+                    .iter()
+                    .position(|p| p.id == id && !p.removed)
+                    .map(|i| Pid(i as u32))
+                    .ok_or(RoomError::UnknownParticipant)?;
+                self.depart(pid, true, now, ev);
+                Ok(())
+            }
+            Command::Lock | Command::Unlock => {
+                self.locked = matches!(cmd, Command::Lock);
+                ev.push(Event::State);
+                Ok(())
+            }
+            Command::Present(_)
+            | Command::OpenVoting { .. }
+            | Command::CloseVoting
+            | Command::Vote { .. }
+            | Command::Unvote { .. }
+            | Command::Cluster { .. }
+            | Command::DeleteCluster(_)
+            | Command::Assign { .. }
+            | Command::Merge { .. } => self.decide(cmd, ev),
         }
     }
 
@@ -519,6 +685,9 @@ impl Room {
                 });
             }
         };
+        if self.locked {
+            return Err(RoomError::Locked);
+        }
         if self.participants.len() >= self.settings.max_participants as usize {
             return Err(RoomError::RoomFull(self.settings.max_participants));
         }
@@ -538,9 +707,35 @@ impl Room {
             seat: None,
             done: false,
             draft: Vec::new(),
+            links: Vec::new(),
+            holding: None,
+            held: Vec::new(),
+            fresh: None,
+            leaving: false,
+            left: false,
+            removed: false,
         });
         ev.extend([Event::Joined(pid), Event::State, Event::Roster]);
         Ok(())
+    }
+
+    /// A participant leaves or is removed. In the lobby (or when holding nothing) it is gone
+    /// at once; a writer keeps its sheet until the boundary, so its row is not lost.
+    fn depart(&mut self, pid: Pid, removed: bool, now: Millis, ev: &mut Vec<Event>) {
+        let writing = matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. });
+        let p = &mut self.participants[pid.0 as usize];
+        p.removed |= removed;
+        if writing && p.holding.is_some() {
+            p.leaving = true;
+        } else {
+            p.left = true;
+        }
+        p.done = false;
+        ev.extend([Event::State, Event::Roster, Event::Me(pid), Event::Progress]);
+        if removed {
+            ev.push(Event::Removed(pid));
+        }
+        self.end_round_if_all_done(now, ev);
     }
 
     /// The participant may write or say done now, in `round` if given.
@@ -556,9 +751,17 @@ impl Room {
             Phase::Lobby => return Err(RoomError::NotWriting("the session has not started")),
             Phase::Finished => return Err(RoomError::NotWriting("the session is finished")),
         }
+        if p.left || p.leaving {
+            return Err(RoomError::NotWriting("you have left this session"));
+        }
         if p.seat.is_none() {
             return Err(RoomError::NotWriting(
-                "you joined after the start; you will see every idea at the end",
+                "you joined after the start; you will be seated when the next round begins",
+            ));
+        }
+        if p.holding.is_none() {
+            return Err(RoomError::NotWriting(
+                "no sheet could come to you this round; the next one will",
             ));
         }
         if let Some(r) = round
@@ -571,12 +774,14 @@ impl Room {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
         pid: Pid,
         slot: u32,
         raw: &str,
         round: Option<u32>,
+        builds_on: Option<String>,
         now: Millis,
         ev: &mut Vec<Event>,
     ) -> Result<(), RoomError> {
@@ -590,11 +795,20 @@ impl Room {
             len,
             max: text::MAX_IDEA_CHARS,
         })?;
+        let holding = self.participants[pid.0 as usize].holding;
+        if let Some(b) = &builds_on
+            && self.idea_location(b).map(|l| l.0) != holding
+        {
+            return Err(RoomError::UnknownIdea(format!(
+                "{b} is not an idea on the sheet you hold"
+            )));
+        }
         let p = &mut self.participants[pid.0 as usize];
         let cell = &mut p.draft[slot as usize];
         let was_filled = !cell.trim().is_empty();
         let now_filled = !text.trim().is_empty();
         *cell = text;
+        p.links[slot as usize] = builds_on;
         ev.push(Event::Saved {
             pid,
             round: self.round,
@@ -610,54 +824,133 @@ impl Room {
         Ok(())
     }
 
+    /// (sheet, row, position) of an idea id.
+    fn idea_location(&self, id: &str) -> Option<(usize, usize, usize)> {
+        let k: usize = id.strip_prefix('i')?.parse().ok()?;
+        self.idea_index.get(k.checked_sub(1)?).copied()
+    }
+
+    fn idea(&self, id: &str) -> Option<&Idea> {
+        let (s, r, i) = self.idea_location(id)?;
+        Some(&self.sheets[s].rows[r].ideas[i])
+    }
+
     fn start(&mut self, now: Millis, ev: &mut Vec<Event>) -> Result<(), RoomError> {
         match self.phase {
             Phase::Lobby => {}
             Phase::Finished => return Err(RoomError::Finished),
             _ => return Err(RoomError::AlreadyStarted),
         }
-        let n = self.participants.len();
+        let mut order: Vec<Pid> = (0..self.participants.len() as u32)
+            .map(Pid)
+            .filter(|p| !self.participants[p.0 as usize].left)
+            .collect();
+        let n = order.len();
         if n < 2 {
             return Err(RoomError::NotEnoughParticipants(n));
         }
-        let mut order: Vec<Pid> = (0..n as u32).map(Pid).collect();
         // Seats are shuffled: join order says nothing about who writes where.
         order.shuffle(&mut self.rng);
         let sizes = rings::split(n, self.settings.group_size as usize);
         self.rounds = rings::planned_rounds(&sizes, self.settings.max_rounds);
         let mut it = order.into_iter();
         for (r, &size) in sizes.iter().enumerate() {
-            let mut ring = Ring {
+            self.rings.push(Ring {
                 members: Vec::with_capacity(size),
                 sheets: Vec::with_capacity(size),
-            };
-            for seat in 0..size {
+            });
+            for _ in 0..size {
                 let Some(pid) = it.next() else { break };
-                let id = self.random_id('s', 8);
-                ring.members.push(pid);
-                ring.sheets.push(self.sheets.len());
-                self.sheets.push(Sheet {
-                    id,
-                    rows: Vec::new(),
-                });
-                self.participants[pid.0 as usize].seat = Some((r, seat));
+                self.seat(pid, r);
                 ev.push(Event::Me(pid));
             }
-            self.rings.push(ring);
         }
         self.begin_round(1, now, ev);
-        ev.push(Event::Roster);
         Ok(())
     }
 
+    /// Give `pid` the next seat of ring `r` and a fresh sheet of its own.
+    fn seat(&mut self, pid: Pid, r: usize) {
+        let id = loop {
+            let id = self.random_id('s', 8);
+            if self.sheets.iter().all(|s| s.id != id) {
+                break id;
+            }
+        };
+        let sheet = self.sheets.len();
+        self.sheets.push(Sheet {
+            id,
+            rows: Vec::new(),
+            visits: 0,
+        });
+        let ring = &mut self.rings[r];
+        let seat = ring.members.len();
+        ring.members.push(pid);
+        ring.sheets.push(sheet);
+        let p = &mut self.participants[pid.0 as usize];
+        p.seat = Some((r, seat));
+        p.fresh = Some(sheet);
+    }
+
+    /// Seat the newcomers, let the leavers go, deal the sheets and start round `round`.
     fn begin_round(&mut self, round: u32, now: Millis, ev: &mut Vec<Event>) {
         self.round = round;
+        for p in &mut self.participants {
+            if p.leaving {
+                p.leaving = false;
+                p.left = true;
+            }
+        }
+        // Newcomers join the ring with the fewest active members.
+        let waiting: Vec<Pid> = (0..self.participants.len() as u32)
+            .map(Pid)
+            .filter(|p| {
+                let p = &self.participants[p.0 as usize];
+                p.seat.is_none() && !p.left
+            })
+            .collect();
+        for pid in waiting {
+            let r = (0..self.rings.len())
+                .min_by_key(|&r| self.active_members(r))
+                .unwrap_or(0);
+            self.seat(pid, r);
+            ev.push(Event::Me(pid));
+        }
+        for r in 0..self.rings.len() {
+            let members = self.rings[r].members.clone();
+            let seats: Vec<Seat> = members
+                .iter()
+                .map(|&pid| {
+                    let p = &self.participants[pid.0 as usize];
+                    Seat {
+                        active: !p.left,
+                        last: p.holding,
+                        fresh: p.fresh,
+                        held: p.held.clone(),
+                    }
+                })
+                .collect();
+            let sheets: Vec<(usize, u32)> = self.rings[r]
+                .sheets
+                .iter()
+                .map(|&s| (s, self.sheets[s].visits))
+                .collect();
+            let dealt = rotation::deal(&seats, &sheets);
+            for (pid, sheet) in members.into_iter().zip(dealt) {
+                let p = &mut self.participants[pid.0 as usize];
+                p.holding = sheet;
+                p.fresh = None;
+                if let Some(s) = sheet {
+                    p.held.push(s);
+                    self.sheets[s].visits += 1;
+                }
+            }
+        }
         let per = self.settings.ideas_per_round as usize;
         for p in &mut self.participants {
-            if p.seat.is_some() {
-                p.draft = vec![String::new(); per];
-                p.done = false;
-            }
+            p.draft = vec![String::new(); if p.holding.is_some() { per } else { 0 }];
+            p.links = vec![None; p.draft.len()];
+            p.done = false;
         }
         self.phase = Phase::Writing {
             deadline: now + Millis::from(self.settings.round_seconds) * 1000,
@@ -665,31 +958,41 @@ impl Room {
         ev.extend([Event::State, Event::Dealt, Event::Progress, Event::Roster]);
     }
 
-    /// Turn every seated participant's draft into a row on the sheet it holds.
+    fn active_members(&self, r: usize) -> usize {
+        self.rings[r]
+            .members
+            .iter()
+            .filter(|p| !self.participants[p.0 as usize].left)
+            .count()
+    }
+
+    /// Turn every holder's draft into a row on the sheet it holds.
     fn commit_rows(&mut self) {
         let round = self.round;
-        for ring in &self.rings {
-            let size = ring.members.len();
-            for (seat, &pid) in ring.members.iter().enumerate() {
-                let sheet = ring.sheets[rings::held_sheet_seat(seat, round, size)];
-                let draft = std::mem::take(&mut self.participants[pid.0 as usize].draft);
-                let ideas: Vec<Idea> = draft
-                    .into_iter()
-                    .filter_map(|t| {
-                        let t = t.trim();
-                        (!t.is_empty()).then(|| t.to_owned())
-                    })
-                    .map(|text| {
-                        self.next_idea += 1;
-                        Idea {
-                            id: format!("i{}", self.next_idea),
-                            text,
-                        }
-                    })
-                    .collect();
-                if !ideas.is_empty() {
-                    self.sheets[sheet].rows.push(Row { round, ideas });
+        for i in 0..self.participants.len() {
+            let Some(sheet) = self.participants[i].holding else {
+                continue;
+            };
+            let draft = std::mem::take(&mut self.participants[i].draft);
+            let links = std::mem::take(&mut self.participants[i].links);
+            let row = self.sheets[sheet].rows.len();
+            let mut ideas = Vec::new();
+            for (t, link) in draft.into_iter().zip(links) {
+                let t = t.trim();
+                if t.is_empty() {
+                    continue;
                 }
+                self.next_idea += 1;
+                self.idea_index.push((sheet, row, ideas.len()));
+                ideas.push(Idea {
+                    id: format!("i{}", self.next_idea),
+                    text: t.to_owned(),
+                    builds_on: link,
+                    author: Pid(i as u32),
+                });
+            }
+            if !ideas.is_empty() {
+                self.sheets[sheet].rows.push(Row { round, ideas });
             }
         }
     }
@@ -711,8 +1014,8 @@ impl Room {
             return;
         }
         let mut connected = 0;
-        for p in self.participants.iter().filter(|p| p.seat.is_some()) {
-            if p.connections > 0 {
+        for p in self.participants.iter().filter(|p| p.holding.is_some()) {
+            if p.connections > 0 && !p.leaving {
                 if !p.done {
                     return;
                 }
@@ -727,11 +1030,23 @@ impl Room {
     fn finish(&mut self, now: Millis, ev: &mut Vec<Event>) {
         self.phase = Phase::Finished;
         self.finished_at = Some(now);
+        self.decide.stage = Some(Stage::Sharing);
         for p in &mut self.participants {
             p.done = false;
             p.draft.clear();
+            p.links.clear();
+            p.holding = None;
+            if p.leaving {
+                p.leaving = false;
+                p.left = true;
+            }
         }
-        ev.extend([Event::State, Event::Revealed, Event::Roster]);
+        ev.extend([
+            Event::State,
+            Event::Revealed,
+            Event::Roster,
+            Event::Clusters,
+        ]);
     }
 }
 
@@ -745,14 +1060,16 @@ impl Room {
             Phase::Paused { remaining } => (PhaseName::Paused, None, Some(remaining)),
             Phase::Finished => (PhaseName::Finished, None, None),
         };
+        let present = self.participants.iter().filter(|p| !p.left);
         let rounds = match self.phase {
             Phase::Lobby => rings::planned_rounds(
-                &rings::split(self.participants.len(), self.settings.group_size as usize),
+                &rings::split(present.clone().count(), self.settings.group_size as usize),
                 self.settings.max_rounds,
             ),
             _ => self.rounds,
         };
-        let seated = self.participants.iter().filter(|p| p.seat.is_some());
+        let seated = present.clone().filter(|p| p.seat.is_some());
+        let writing = !matches!(self.phase, Phase::Lobby | Phase::Finished);
         RoomView {
             code: code.to_owned(),
             topic: self.settings.topic.clone(),
@@ -764,14 +1081,22 @@ impl Room {
             deadline,
             remaining_ms,
             now,
-            participants: self.participants.len() as u32,
-            connected: self
-                .participants
-                .iter()
-                .filter(|p| p.connections > 0)
-                .count() as u32,
+            participants: present.clone().count() as u32,
+            connected: present.clone().filter(|p| p.connections > 0).count() as u32,
             done: seated.clone().filter(|p| p.done).count() as u32,
             seated: seated.count() as u32,
+            waiting: if writing {
+                present.filter(|p| p.seat.is_none()).count() as u32
+            } else {
+                0
+            },
+            locked: self.locked,
+            stage: self.decide.stage.map(Stage::name),
+            presenting: self.decide.presenting.map(|s| self.sheets[s].id.clone()),
+            votes_cast: self.decide.votes_cast(),
+            preset: self.settings.preset.clone(),
+            goal: self.settings.goal.clone(),
+            outcomes: self.settings.outcomes.clone(),
         }
     }
 
@@ -785,24 +1110,30 @@ impl Room {
         }
     }
 
-    /// A participant's own state: (seated, done).
-    pub fn me(&self, pid: Pid) -> Option<(bool, bool)> {
+    /// A participant's own state: (seated, done, left).
+    pub fn me(&self, pid: Pid) -> Option<(bool, bool, bool)> {
         self.participants
             .get(pid.0 as usize)
-            .map(|p| (p.seat.is_some(), p.done))
+            .map(|p| (p.seat.is_some() && !p.left, p.done, p.left || p.leaving))
     }
 
-    /// The sheet a seated participant holds this round, with its draft; `None` outside a
-    /// round or when not seated.
-    pub fn held_sheet(&self, pid: Pid) -> Option<(SheetView, Vec<String>)> {
+    /// Was this participant removed by the facilitator?
+    pub fn is_removed(&self, pid: Pid) -> bool {
+        self.participants
+            .get(pid.0 as usize)
+            .is_some_and(|p| p.removed)
+    }
+
+    /// The sheet a participant holds this round, with its draft and links; `None` outside a
+    /// round or when it holds none.
+    #[allow(clippy::type_complexity)]
+    pub fn held_sheet(&self, pid: Pid) -> Option<(SheetView, Vec<String>, Vec<Option<String>>)> {
         if !matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. }) {
             return None;
         }
         let p = self.participants.get(pid.0 as usize)?;
-        let (ring, seat) = p.seat?;
-        let ring = &self.rings[ring];
-        let sheet = ring.sheets[rings::held_sheet_seat(seat, self.round, ring.members.len())];
-        Some((self.sheet_view(sheet), p.draft.clone()))
+        let sheet = p.holding?;
+        Some((self.sheet_view(sheet), p.draft.clone(), p.links.clone()))
     }
 
     fn sheet_view(&self, sheet: usize) -> SheetView {
@@ -820,6 +1151,7 @@ impl Room {
                         .map(|i| IdeaView {
                             id: i.id.clone(),
                             text: i.text.clone(),
+                            builds_on: i.builds_on.clone(),
                         })
                         .collect(),
                 })
@@ -837,12 +1169,14 @@ impl Room {
     pub fn roster(&self) -> Vec<RosterEntry> {
         self.participants
             .iter()
+            .filter(|p| !p.removed)
             .map(|p| RosterEntry {
                 id: p.id.clone(),
                 name: p.name.clone(),
                 connected: p.connections > 0,
-                seated: p.seat.is_some(),
+                seated: p.seat.is_some() && !p.left,
                 done: p.done,
+                left: p.left || p.leaving,
             })
             .collect()
     }
@@ -851,23 +1185,17 @@ impl Room {
     pub fn progress(&self) -> ProgressView {
         let mut drafted = vec![0u32; self.sheets.len()];
         if matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. }) {
-            for ring in &self.rings {
-                let size = ring.members.len();
-                for (seat, &pid) in ring.members.iter().enumerate() {
-                    let sheet = ring.sheets[rings::held_sheet_seat(seat, self.round, size)];
-                    drafted[sheet] = self.participants[pid.0 as usize]
-                        .draft
-                        .iter()
-                        .filter(|t| !t.trim().is_empty())
-                        .count() as u32;
+            for p in &self.participants {
+                if let Some(s) = p.holding {
+                    drafted[s] = p.draft.iter().filter(|t| !t.trim().is_empty()).count() as u32;
                 }
             }
         }
-        let seated = self.participants.iter().filter(|p| p.seat.is_some());
+        let holders = self.participants.iter().filter(|p| p.holding.is_some());
         ProgressView {
             round: self.round,
-            done: seated.clone().filter(|p| p.done).count() as u32,
-            seated: seated.count() as u32,
+            done: holders.clone().filter(|p| p.done).count() as u32,
+            seated: holders.count() as u32,
             sheets: self
                 .sheets
                 .iter()
@@ -882,20 +1210,22 @@ impl Room {
         }
     }
 
-    /// Seated participants in ring order (used by tests and the journal's checks).
+    /// Seated participants in ring and seat order (those who left included).
     pub fn seated(&self) -> impl Iterator<Item = Pid> + '_ {
         self.rings.iter().flat_map(|r| r.members.iter().copied())
     }
 
-    /// Total ideas on all sheets.
-    pub fn idea_count(&self) -> usize {
-        self.sheets
-            .iter()
-            .map(|s| s.rows.iter().map(|r| r.ideas.len()).sum::<usize>())
-            .sum()
+    /// Every participant.
+    pub fn pids(&self) -> impl Iterator<Item = Pid> + use<> {
+        (0..self.participants.len() as u32).map(Pid)
     }
 
-    /// Ring sizes, in ring order.
+    /// Total ideas on all sheets.
+    pub fn idea_count(&self) -> usize {
+        self.idea_index.len()
+    }
+
+    /// Ring sizes (seats, those who left included), in ring order.
     pub fn ring_sizes(&self) -> Vec<usize> {
         self.rings.iter().map(|r| r.members.len()).collect()
     }

@@ -57,6 +57,7 @@ fn write(
             slot,
             text: text.into(),
             round: None,
+            builds_on: None,
         },
         now,
     )
@@ -316,7 +317,8 @@ fn late_writes_are_refused_and_change_nothing() {
                 pid: pids[0],
                 slot: 0,
                 text: "old".into(),
-                round: Some(1)
+                round: Some(1),
+                builds_on: None,
             },
             T0 + 60_001
         ),
@@ -366,7 +368,7 @@ fn late_joiner_waits_unseated() {
     let Some(Event::Joined(late)) = ev.first().cloned() else {
         panic!()
     };
-    assert_eq!(room.me(late), Some((false, false)));
+    assert_eq!(room.me(late), Some((false, false, false)));
     assert!(room.held_sheet(late).is_none());
     assert!(matches!(
         write(&mut room, late, 0, "x", T0),
@@ -528,7 +530,7 @@ proptest! {
             if room.round() != *last_round {
                 *last_round = room.round();
                 for p in room.seated().collect::<Vec<_>>() {
-                    if let Some((s, _)) = room.held_sheet(p) {
+                    if let Some((s, _, _)) = room.held_sheet(p) {
                         held.entry(p).or_default().push(s.id);
                     }
                 }
@@ -556,7 +558,7 @@ proptest! {
                         counter += 1;
                         let text = if t.trim().is_empty() { t } else { format!("{t}#{counter}") };
                         let round = room.round();
-                        let r = room.handle(Command::Write { pid: p, slot, text: text.clone(), round: None }, now);
+                        let r = room.handle(Command::Write { pid: p, slot, text: text.clone(), round: None, builds_on: None }, now);
                         if r.is_ok() { drafts.insert((p, round, slot), text); }
                         r
                     }
@@ -657,6 +659,7 @@ fn commands_replay_to_the_same_room() {
                     slot: 0,
                     text: format!("t{i}"),
                     round: Some(1),
+                    builds_on: None,
                 },
             ));
         }
