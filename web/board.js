@@ -1,21 +1,24 @@
 // Board, /b/{code}: for a projector or a remote team's screen. Read-only (`watch`).
-// Lobby: how to join, in large type, with the QR code. Rounds: the clock and counts (never
-// text while writing). Finished: every sheet in a readable grid.
+// Lobby: how to join, in large type, with the QR code, the goal and expected outcomes.
+// Rounds: the clock and counts (never text while writing). Finished: the sheet being
+// presented, large, or every sheet with the clusters; while voting only the number of votes
+// cast; then the ranked results.
 
 import { h, byId, setText, replace, showView, plural } from '/lib/dom.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
 import { getRoom, joinLink, ApiError } from '/lib/api.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock, Countdown } from '/lib/clock.js';
-import { initialState, reduce, countIdeas, phaseLabel } from '/lib/state.js';
-import { connectionBanner, revealGrid } from '/lib/ui.js';
+import { initialState, reduce, countIdeas, phaseLabel, ideaIndex } from '/lib/state.js';
+import { connectionBanner, presentedSheets, clustersView, resultsList, goalBlock } from '/lib/ui.js';
 
 const main = byId('main');
 const code = codeFromPath();
 const clock = new ServerClock();
 let state = initialState;
 let view = 'loading';
-let revealShown = null;
+let revealShown = null; // [reveal, presenting, clusters] last drawn
+let resultsShown = null;
 let conn = null;
 
 const countdown = new Countdown({ clock, timer: byId('bw-timer'), bar: byId('bw-bar') });
@@ -80,18 +83,19 @@ function render() {
     setText('bl-topic', room.topic);
     setText('bl-count', room.participants);
     setText('bl-count-label', room.participants === 1 ? 'person has joined' : 'people have joined');
+    const goalKey = JSON.stringify([room.goal, room.outcomes]);
+    const goalEl = byId('bl-goal');
+    if (goalEl.dataset.key !== goalKey) {
+      goalEl.dataset.key = goalKey;
+      replace(goalEl, goalBlock(room, { headingLevel: 2, className: 'goal goal-board' }));
+    }
     return setView('lobby');
   }
   if (room.phase === 'finished') {
     countdown.stop();
-    setText('br-topic', room.topic);
-    const reveal = state.reveal;
-    if (reveal && reveal !== revealShown) {
-      revealShown = reveal;
-      setText('br-count', `${plural(countIdeas(reveal), 'idea')} on ${plural(reveal.length, 'sheet')}`);
-      replace(byId('br-sheets'), revealGrid(reveal, { headingLevel: 2 }));
-    }
-    return setView('reveal');
+    if (room.stage === 'voting') return renderVote(room);
+    if (room.stage === 'results') return renderResults(room);
+    return renderReveal(room);
   }
 
   setText('bw-topic', room.topic);
@@ -122,4 +126,42 @@ function render() {
     }),
   );
   setView('live');
+}
+
+function renderReveal(room) {
+  setText('br-topic', room.topic);
+  const { reveal, clusters } = state;
+  const key = [reveal, room.presenting, clusters];
+  if (reveal && !(revealShown && revealShown.every((v, i) => v === key[i]))) {
+    revealShown = key;
+    const { label, node } = presentedSheets(reveal, room.presenting, { headingLevel: 2 });
+    setText('br-eyebrow', label ? `Presenting · ${label}` : 'All ideas');
+    setText('br-count', label ? '' : `${plural(countIdeas(reveal), 'idea')} on ${plural(reveal.length, 'sheet')}`);
+    const hasClusters = !label && (clusters?.clusters || []).length > 0;
+    byId('br-clusters-sec').hidden = !hasClusters;
+    replace(byId('br-clusters'), hasClusters ? clustersView(clusters, ideaIndex(reveal), { headingLevel: 3 }) : null);
+    replace(byId('br-sheets'), node);
+  }
+  setView('reveal');
+}
+
+/** While voting the board shows only how many votes are in: no tallies, no ideas. */
+function renderVote(room) {
+  setText('bv-topic', room.topic);
+  setText('bv-cast', room.votes_cast);
+  setText('bv-cast-label', room.votes_cast === 1 ? 'vote cast' : 'votes cast');
+  setView('vote');
+}
+
+function renderResults(room) {
+  setText('bres-topic', room.topic);
+  const { results, reveal } = state;
+  if (!results) setText('bres-count', 'Counting the votes…');
+  else if (results !== resultsShown) {
+    resultsShown = results;
+    const votes = results.reduce((n, r) => n + (r.votes || 0), 0);
+    setText('bres-count', `${plural(votes, 'vote')} on ${plural(results.length, 'idea')}, ranked`);
+    replace(byId('bres-list'), resultsList(results, { index: ideaIndex(reveal) }));
+  }
+  setView('results');
 }

@@ -10,6 +10,46 @@ const topic = byId('topic');
 const ideas = byId('ideas');
 const minutes = byId('minutes');
 const group = byId('group');
+const goal = byId('goal');
+const outcomes = byId('outcomes');
+
+// The presets of docs/protocol.md ("Creating a room"): choosing one fills the fields, and the
+// server applies its own limits (e.g. the number of rounds) from the preset's name. Fields
+// changed by hand override the preset.
+const PRESETS = {
+  classic: { ideas: 3, minutes: 5, group: 6, maxRounds: null },
+  quick: { ideas: 3, minutes: 3, group: 6, maxRounds: 3 },
+  large: { ideas: 3, minutes: 4, group: 5, maxRounds: 4 },
+};
+const MAX_OUTCOMES = 10;
+const MAX_OUTCOME_CHARS = 200;
+const MAX_GOAL_CHARS = 500;
+
+function presetName() {
+  return form.querySelector('input[name="preset"]:checked')?.value || 'classic';
+}
+
+function applyPreset(name) {
+  const p = PRESETS[name];
+  if (!p) return;
+  ideas.value = String(p.ideas);
+  minutes.value = String(p.minutes);
+  group.value = String(p.group);
+}
+
+for (const radio of form.querySelectorAll('input[name="preset"]')) {
+  radio.addEventListener('change', () => {
+    if (radio.checked) applyPreset(radio.value);
+    summarise();
+  });
+}
+
+function readOutcomes() {
+  return outcomes.value
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
 const createError = byId('create-error');
 const createBtn = byId('create-btn');
 
@@ -33,10 +73,12 @@ function summarise() {
     setText('create-summary', 'Fill in the numbers to see how the session will run.');
     return;
   }
-  const total = g * g * i;
+  const cap = PRESETS[presetName()]?.maxRounds;
+  const rounds = cap ? Math.min(g, cap) : g;
+  const total = g * rounds * i;
   setText(
     'create-summary',
-    `Groups of ${g} · ${i} idea${i === 1 ? '' : 's'} in ${formatMinutes(m)} a round · a full group writes up to ${total} ideas in ${formatMinutes(m * g)}.`,
+    `Groups of ${g} · ${i} idea${i === 1 ? '' : 's'} in ${formatMinutes(m)} a round · ${rounds} round${rounds === 1 ? '' : 's'} · a full group writes up to ${total} ideas in ${formatMinutes(m * rounds)}.`,
   );
 }
 
@@ -63,7 +105,33 @@ function readForm() {
     group.focus();
     throw new Error('Group size must be a whole number from 2 to 12.');
   }
-  return { topic: t, ideas_per_round: i, round_seconds: seconds, group_size: g };
+  const gl = goal.value.trim();
+  if ([...gl].length > MAX_GOAL_CHARS) {
+    goal.closest('details').open = true;
+    goal.focus();
+    throw new Error(`The goal can be at most ${MAX_GOAL_CHARS} characters.`);
+  }
+  const outs = readOutcomes();
+  if (outs.length > MAX_OUTCOMES) {
+    outcomes.closest('details').open = true;
+    outcomes.focus();
+    throw new Error(`List at most ${MAX_OUTCOMES} expected outcomes, one per line.`);
+  }
+  const long = outs.findIndex((o) => [...o].length > MAX_OUTCOME_CHARS);
+  if (long >= 0) {
+    outcomes.closest('details').open = true;
+    outcomes.focus();
+    throw new Error(`Expected outcome ${long + 1} is longer than ${MAX_OUTCOME_CHARS} characters.`);
+  }
+  return {
+    topic: t,
+    ideas_per_round: i,
+    round_seconds: seconds,
+    group_size: g,
+    preset: presetName(),
+    goal: gl || undefined,
+    outcomes: outs.length ? outs : undefined,
+  };
 }
 
 form.addEventListener('input', () => {

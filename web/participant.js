@@ -1,9 +1,11 @@
-// Participant page, /r/{code}: join → lobby → write rounds → reveal. Phone first.
+// Participant page, /r/{code}: join → lobby → write rounds → reveal → share, vote, results.
+// Phone first.
 //
 // Drafts are sacred: every keystroke lands in localStorage at once, and goes to the server
 // as a debounced `write` that is kept until acknowledged and resent after a reconnect. A
 // reloaded page resumes its seat with the token from localStorage, and keeps any slot that
-// was changed here but not yet acknowledged over the server's copy.
+// was changed here but not yet acknowledged over the server's copy. A slot is its text and
+// the idea it builds on (`builds_on`): both travel in every write of that slot.
 
 import { h, byId, setText, replace, showView, plural } from '/lib/dom.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
@@ -11,8 +13,18 @@ import { getRoom, ApiError } from '/lib/api.js';
 import { load, save, remove, keys } from '/lib/storage.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock, Countdown, remainingMs } from '/lib/clock.js';
-import { initialState, reduce, currentSheet, countIdeas, errorText } from '/lib/state.js';
-import { connectionBanner, trackTopbarHeight, toast, rowsList, revealGrid } from '/lib/ui.js';
+import { initialState, reduce, currentSheet, countIdeas, errorText, allIdeas, ideaIndex, mergedMap } from '/lib/state.js';
+import {
+  connectionBanner,
+  trackTopbarHeight,
+  toast,
+  rowsList,
+  rowsIndex,
+  buildsOnLine,
+  presentedSheets,
+  resultsList,
+  goalBlock,
+} from '/lib/ui.js';
 
 const WRITE_DEBOUNCE_MS = 350;
 const PASSED_MS = 3500;
@@ -25,7 +37,7 @@ const clock = new ServerClock();
 let state = initialState;
 let conn = null;
 let seat = code ? load(keys.seat(code)) : null; // { token, name }
-let draft = code ? load(keys.draft(code)) : null; // { round, texts: [], dirty: [] }
+let draft = code ? load(keys.draft(code)) : null; // { round, texts: [], links: [], dirty: [] }
 let view = 'loading';
 let builtRound = null; // round the writing form was built for
 let revealShown = null;
@@ -38,7 +50,14 @@ let awaitingWelcome = false;
 let savedOnce = false;
 let rejected = null; // the last write the server refused this round, to say so honestly
 let missingCheck = null;
+let removed = false; // closed with 4003: the facilitator removed this participant
+let lastSlot = 0; // the idea box last focused, for "Build on this"
+let voteNote = null; // { idea, text }: the server refused a vote for this idea
+let voteShown = null; // the state pieces the vote list was built from
+let resultsShown = null;
+let presentShown = null;
 const writeTimers = [];
+if (draft && !Array.isArray(draft.links)) draft.links = (draft.texts || []).map(() => null);
 
 const countdown = new Countdown({
   clock,
@@ -74,6 +93,7 @@ async function showJoin() {
           ? 'This session has finished. Join to see every idea.'
           : "This session has already started. You can still join: you'll see every idea at the end.",
     );
+    if (info.locked) setText('join-status', errorText({ code: 'locked' }));
     document.title = 'Join — brainwrite';
     setView('join');
     if (!matchMedia('(pointer: coarse)').matches) byId('name').focus();
@@ -96,6 +116,7 @@ byId('join-form').addEventListener('submit', (ev) => {
     return;
   }
   byId('join-btn').disabled = true;
+  byId('join-error').hidden = true;
   seat = { token: null, name: name || null };
   connect();
 });
@@ -119,6 +140,7 @@ function connect() {
       banner(status);
       updateSaveState();
       if (status === 'gone') return showGone();
+      if (status === 'removed') return showRemoved();
       if (status === 'reconnecting' && info.attempts >= 3) checkStillThere();
     },
   });
@@ -138,6 +160,21 @@ async function checkStillThere() {
       }
     })
     .finally(() => setTimeout(() => (missingCheck = null), 15_000));
+}
+
+/** Closed with 4003: removed by the facilitator. The seat is gone; stop for good. */
+function showRemoved() {
+  removed = true;
+  countdown.stop();
+  for (const t of writeTimers) clearTimeout(t);
+  byId('conn').hidden = true;
+  remove(keys.seat(code));
+  remove(keys.draft(code));
+  seat = null;
+  draft = null;
+  byId('leave-area').hidden = true;
+  document.title = 'Removed — brainwrite';
+  setView('removed');
 }
 
 function showGone() {
@@ -170,6 +207,10 @@ function onMessage(msg) {
     case 'sheet':
       onSheet(msg);
       break;
+    case 'ballot':
+      // The vote went through (or the ballot was resent): nothing to explain any more.
+      if (voteNote?.pending) voteNote = null;
+      break;
     case 'error':
       onError(msg);
       break;
@@ -200,6 +241,18 @@ function onError(msg) {
     setView('join');
     return;
   }
+  if (awaitingWelcome && msg.code === 'locked') {
+    // Nobody new may join right now; a seat with a token would still have resumed.
+    conn.stop();
+    conn = null;
+    seat = { token: null, name: seat?.name ?? null };
+    setText('join-error', `${errorText(msg)} Ask the facilitator to unlock it, then try again.`);
+    byId('join-error').hidden = false;
+    byId('join-btn').disabled = false;
+    setView('join');
+    byId('join-error').focus?.();
+    return;
+  }
   if (awaitingWelcome && msg.code === 'room_full') {
     conn.stop();
     setText('missing-text', 'This session is full. Ask the facilitator for another one.');
@@ -207,6 +260,13 @@ function onError(msg) {
     return;
   }
   if (msg.code === 'not_writing' && state.room && state.room.phase !== 'writing') return; // a race with the clock
+  if (['own_idea', 'no_votes_left', 'idea_cap', 'not_voting'].includes(msg.code) && voteNote?.pending) {
+    // A refused vote: said next to the idea, politely, not as an alarm.
+    voteNote = { idea: voteNote.idea, text: errorText(msg) };
+    setText('v-announce', voteNote.text);
+    voteShown = null;
+    return;
+  }
   toast(errorText(msg), 'error');
 }
 
@@ -214,12 +274,13 @@ function onError(msg) {
 function onSheet(msg) {
   const n = state.room?.ideas_per_round ?? msg.draft?.length ?? 3;
   const server = Array.from({ length: n }, (_, i) => (typeof msg.draft?.[i] === 'string' ? msg.draft[i] : ''));
+  const serverLinks = Array.from({ length: n }, (_, i) => (msg.links?.[i] ? String(msg.links[i]) : null));
   if (!draft || draft.round !== msg.round) {
     if (draft && draft.round > 0 && draft.round < msg.round) startPassed(msg.round, msg.sheet);
     // Writes for an earlier round can no longer land; stop retrying them.
     conn.forget((key) => !key.startsWith(`w:${msg.round}:`));
     for (const t of writeTimers) clearTimeout(t);
-    draft = { round: msg.round, texts: server, dirty: server.map(() => false) };
+    draft = { round: msg.round, texts: server, links: serverLinks, dirty: server.map(() => false) };
     editingAfterDone = false;
     savedOnce = false;
     rejected = null;
@@ -228,9 +289,13 @@ function onSheet(msg) {
     // edit it has not confirmed yet, which goes again.
     draft.texts.length = n;
     draft.dirty.length = n;
+    draft.links.length = n;
     for (let i = 0; i < n; i++) {
       if (draft.dirty[i]) scheduleWrite(i, 0);
-      else draft.texts[i] = server[i];
+      else {
+        draft.texts[i] = server[i];
+        draft.links[i] = serverLinks[i];
+      }
     }
   }
   saveDraft();
@@ -278,16 +343,21 @@ function flushWrite(i) {
   if (!draft || !draft.dirty[i] || !conn) return;
   const { round } = draft;
   const text = draft.texts[i];
-  conn.sendReliable({ type: 'write', slot: i, text, round }, `w:${round}:${i}`).then((res) => {
+  const link = draft.links[i] ?? null;
+  // A write sets the whole slot: its text and the idea it builds on (left out when none).
+  const msg = { type: 'write', slot: i, text, round };
+  if (link) msg.builds_on = link;
+  conn.sendReliable(msg, `w:${round}:${i}`).then((res) => {
     if (!draft || draft.round !== round) return;
+    const same = draft.texts[i] === text && (draft.links[i] ?? null) === link;
     if (res.ok) {
-      if (draft.texts[i] === text) draft.dirty[i] = false;
+      if (same) draft.dirty[i] = false;
       savedOnce = true;
       rejected = null;
       saveDraft();
     } else if (res.error) {
       // Rejected: retrying would be rejected again. Keep the text on screen and say why.
-      if (draft.texts[i] === text) draft.dirty[i] = false;
+      if (same) draft.dirty[i] = false;
       rejected = res.error;
       saveDraft();
       if (!(res.error.code === 'not_writing' && state.room?.phase !== 'writing')) toast(errorText(res.error), 'error');
@@ -367,15 +437,31 @@ byId('w-edit').addEventListener('click', () => {
   document.getElementById('idea-0')?.focus();
 });
 
+/** "Row 2: Pair each newcomer with a buddy…" for a select option. */
+function shortIdea(text, max = 60) {
+  const chars = [...String(text)];
+  return chars.length > max ? `${chars.slice(0, max - 1).join('').trimEnd()}…` : chars.join('');
+}
+
 function buildWrite(sheet) {
   const room = state.room;
   builtRound = sheet.round;
   const rows = sheet.sheet.rows || [];
+  const earlier = [];
+  rows.forEach((r, ri) => (r.ideas || []).forEach((idea) => earlier.push({ ...idea, row: ri })));
   setText('w-sheet-title', rows.length ? 'On this sheet so far' : 'On this sheet');
   replace(
     byId('w-rows'),
     rows.length
-      ? rowsList(rows)
+      ? rowsList(rows, {
+          action: (idea) =>
+            h(
+              'button',
+              { type: 'button', class: 'btn btn-ghost btn-sm build-btn', on: { click: () => buildOn(idea.id) } },
+              '↳ Build on this',
+              h('span', { class: 'visually-hidden' }, `: ${shortIdea(idea.text)}`),
+            ),
+        })
       : h('p', { class: 'empty-sheet' }, 'Nothing yet — this sheet starts with you. Write the first ideas.'),
   );
   const n = room.ideas_per_round;
@@ -390,9 +476,20 @@ function buildWrite(sheet) {
       autocomplete: 'off',
       dataset: { slot: String(i) },
       'aria-describedby': `idea-${i}-count`,
-      on: { input: onIdeaInput, keydown: onIdeaKey, blur: () => flushWrite(i) },
+      on: { input: onIdeaInput, keydown: onIdeaKey, blur: () => flushWrite(i), focus: () => (lastSlot = i) },
     });
     ta.value = draft?.texts[i] ?? '';
+    let link = null;
+    if (earlier.length) {
+      const select = h(
+        'select',
+        { id: `link-${i}`, class: 'link-select', dataset: { slot: String(i) }, on: { change: onLinkChange } },
+        h('option', { value: '' }, 'Nothing: a new idea'),
+        earlier.map((idea) => h('option', { value: idea.id }, `Row ${idea.row + 1}: ${shortIdea(idea.text)}`)),
+      );
+      select.value = draft?.links[i] ?? '';
+      link = h('div', { class: 'link-field' }, h('label', { for: `link-${i}` }, `Idea ${i + 1} builds on`), select);
+    }
     fields.push(
       h(
         'div',
@@ -400,6 +497,7 @@ function buildWrite(sheet) {
         h('label', { for: `idea-${i}` }, `Idea ${i + 1}`),
         ta,
         h('p', { class: 'hint counter', id: `idea-${i}-count`, hidden: true }),
+        link,
       ),
     );
   }
@@ -410,7 +508,43 @@ function buildWrite(sheet) {
   }
 }
 
-/** Refresh text box values from the draft (after a resume), leaving the focused one alone. */
+/** A slot now builds on another idea (or on nothing): send the whole slot again. */
+function setLink(i, id) {
+  if (!draft) return;
+  const link = id || null;
+  if ((draft.links[i] ?? null) === link) return;
+  draft.links[i] = link;
+  draft.dirty[i] = true;
+  saveDraft();
+  scheduleWrite(i, 0);
+  updateSaveState();
+}
+
+function onLinkChange(ev) {
+  setLink(Number(ev.target.dataset.slot), ev.target.value);
+}
+
+/**
+ * "Build on this" next to an earlier idea: the first empty idea box that builds on nothing
+ * yet gets the link (else the box last used), and the cursor goes there.
+ */
+function buildOn(ideaId) {
+  if (!draft || !state.room) return;
+  const n = state.room.ideas_per_round;
+  let slot = -1;
+  for (let i = 0; i < n && slot < 0; i++) if (!draft.texts[i]?.trim() && !draft.links[i]) slot = i;
+  if (slot < 0) slot = Math.min(lastSlot, n - 1);
+  setLink(slot, ideaId);
+  const select = document.getElementById(`link-${slot}`);
+  if (select) select.value = ideaId;
+  const ta = document.getElementById(`idea-${slot}`);
+  if (ta && !ta.readOnly) {
+    ta.focus();
+    ta.scrollIntoView({ block: 'center', behavior: 'smooth' });
+  }
+}
+
+/** Refresh text boxes and links from the draft (after a resume), leaving the focused one alone. */
 function syncFields() {
   if (!draft) return;
   for (let i = 0; i < draft.texts.length; i++) {
@@ -420,6 +554,9 @@ function syncFields() {
       autosize(ta);
       updateCounter(ta);
     }
+    const select = document.getElementById(`link-${i}`);
+    const want = draft.links[i] ?? '';
+    if (select && document.activeElement !== select && select.value !== want) select.value = want;
   }
 }
 
@@ -433,6 +570,8 @@ function updateLock() {
   byId('w-timeup').hidden = !timeUp;
   byId('w-paused').hidden = room.phase !== 'paused';
   for (const ta of byId('w-fields').querySelectorAll('textarea')) if (ta.readOnly !== locked) ta.readOnly = locked;
+  for (const el of byId('w-fields').querySelectorAll('select')) if (el.disabled !== locked) el.disabled = locked;
+  for (const b of byId('w-rows').querySelectorAll('.build-btn')) if (b.disabled !== locked) b.disabled = locked;
   byId('w-done-btn').disabled = locked;
 }
 
@@ -462,6 +601,40 @@ function updateSaveState() {
   setText(el, text);
 }
 
+// ---------- leaving ----------
+
+byId('leave-btn').addEventListener('click', () => {
+  byId('leave-confirm').hidden = false;
+  byId('leave-btn').hidden = true;
+  byId('leave-no').focus();
+});
+byId('leave-no').addEventListener('click', () => {
+  byId('leave-confirm').hidden = true;
+  byId('leave-btn').hidden = false;
+  byId('leave-btn').focus();
+});
+byId('leave-yes').addEventListener('click', () => {
+  // What is typed goes first: this round's draft still becomes this person's row.
+  flushAll();
+  if (!conn?.send({ type: 'leave' })) {
+    toast('Not connected right now. Try again in a moment.', 'error');
+    return;
+  }
+  byId('leave-confirm').hidden = true;
+  byId('leave-btn').hidden = false;
+});
+
+// ---------- voting ----------
+
+function vote(ideaId, type) {
+  voteNote = { idea: ideaId, text: null, pending: true };
+  if (!conn?.send({ type, idea: ideaId })) {
+    voteNote = { idea: ideaId, text: 'Not connected right now. Try again in a moment.' };
+    voteShown = null;
+    render();
+  }
+}
+
 // ---------- render ----------
 
 function setView(name) {
@@ -469,22 +642,45 @@ function setView(name) {
   view = name;
   showView(main, name);
   if (name === 'passed') byId('p-title').focus({ preventScroll: true });
+  // Leaving is offered wherever the person is part of the writing.
+  const canLeave = ['lobby', 'late', 'write', 'passed'].includes(name);
+  byId('leave-area').hidden = !canLeave;
+  if (!canLeave) {
+    byId('leave-confirm').hidden = true;
+    byId('leave-btn').hidden = false;
+  }
 }
 
 function render() {
   const { room, me } = state;
-  if (!room) return;
+  if (!room || removed) return;
   document.title = `${titleFor(room)} — brainwrite`;
 
   if (room.phase === 'finished') {
+    countdown.stop();
+    if (room.stage === 'voting') {
+      renderVote();
+      return setView('vote');
+    }
+    if (room.stage === 'results') {
+      renderResults();
+      return setView('results');
+    }
     renderReveal();
     return setView('reveal');
+  }
+  if (me?.left) {
+    countdown.stop();
+    return setView('left');
   }
   if (room.phase === 'lobby') {
     renderLobby();
     return setView('lobby');
   }
-  if (me && !me.seated) return setView('late');
+  if (me && !me.seated) {
+    renderLate();
+    return setView('late');
+  }
   const sheet = currentSheet(state);
   if (!sheet) return setView('loading');
   if (passed && passed.round === sheet.round) {
@@ -500,7 +696,9 @@ function render() {
 
 function titleFor(room) {
   if (room.phase === 'lobby') return 'Waiting to start';
-  if (room.phase === 'finished') return 'All ideas';
+  if (room.phase === 'finished') {
+    return room.stage === 'voting' ? 'Voting' : room.stage === 'results' ? 'Results' : 'All ideas';
+  }
   return `Round ${room.round} of ${room.rounds}`;
 }
 
@@ -510,8 +708,23 @@ function renderLobby() {
   setText('lobby-count', room.participants);
   setText('lobby-count-label', room.participants === 1 ? 'person here' : 'people here');
   setText('lobby-topic', room.topic);
+  replace(byId('lobby-goal'), goalBlock(room, { headingLevel: 2, className: 'goal goal-small' }));
   const mins = room.round_seconds >= 60 ? plural(Math.round((room.round_seconds / 60) * 10) / 10, 'minute') : plural(room.round_seconds, 'second');
   setText('how-write', `Write up to ${plural(room.ideas_per_round, 'idea')} in ${mins} on the sheet you hold.`);
+}
+
+/** Joined after the start: seated at the next round boundary, if there is one. */
+function renderLate() {
+  const { room } = state;
+  const last = room.round >= room.rounds;
+  setText('late-title', last ? 'The session has already started' : "You'll be seated at the next round");
+  setText(
+    'late-text',
+    last
+      ? "This is the last round, so there is no sheet for you this time. Stay here: you'll see every idea when it ends."
+      : 'The session has already started. When this round ends you get a sheet of your own to write on. Keep this page open.',
+  );
+  setText('late-round', `Round ${room.round} of ${room.rounds}${room.phase === 'paused' ? ' · paused' : ''}`);
 }
 
 function renderWrite() {
@@ -525,8 +738,12 @@ function renderWrite() {
   byId('w-donecard').hidden = !done;
   const others = Math.max(0, room.seated - room.done);
   if (done && draft) {
-    const mine = draft.texts.filter((t) => t.trim());
-    replace(byId('w-my-row'), mine.length ? mine.map((t) => h('li', null, t)) : h('li', { class: 'empty' }, 'No ideas this round.'));
+    const index = rowsIndex(currentSheet(state)?.sheet.rows);
+    const mine = draft.texts.map((t, i) => ({ text: t, builds_on: draft.links[i] })).filter((x) => x.text.trim());
+    replace(
+      byId('w-my-row'),
+      mine.length ? mine.map((x) => h('li', null, x.text, buildsOnLine(x, index))) : h('li', { class: 'empty' }, 'No ideas this round.'),
+    );
   }
   setText('w-done-wait', others ? `Waiting for ${plural(others, 'other')} or the clock. You can still change your ideas.` : 'Passing the sheets…');
   updateSaveState();
@@ -534,15 +751,146 @@ function renderWrite() {
 
 function renderReveal() {
   const { room, reveal } = state;
-  countdown.stop();
   setText('r-topic', room.topic);
   if (!reveal) {
     setText('r-count', 'Collecting every sheet…');
     return;
   }
-  if (revealShown === reveal) return;
+  const key = `${room.presenting ?? ''}`;
+  if (revealShown === reveal && presentShown === key) return;
   revealShown = reveal;
+  presentShown = key;
   setText('r-count', `${plural(countIdeas(reveal), 'idea')} on ${plural(reveal.length, 'sheet')}. Nobody's name is on any of them.`);
-  replace(byId('r-sheets'), revealGrid(reveal, { headingLevel: 2 }));
+  const { label, node } = presentedSheets(reveal, room.presenting, { headingLevel: 2 });
+  const note = byId('r-presenting');
+  note.hidden = !label;
+  if (label) replace(note, h('div', null, h('strong', null, 'On the shared screen'), `The facilitator is showing ${label.toLowerCase()}.`));
+  replace(byId('r-sheets'), node);
   remove(keys.draft(code));
+}
+
+/** Every idea that can get votes: merged duplicates are hidden (they count with their idea). */
+function votableIdeas() {
+  const merged = mergedMap(state.clusters);
+  const ideas = allIdeas(state.reveal).filter((i) => !merged.has(i.id));
+  const dupes = new Map();
+  const index = ideaIndex(state.reveal);
+  for (const [idea, into] of merged) {
+    if (!dupes.has(into)) dupes.set(into, []);
+    if (index.has(idea)) dupes.get(into).push(index.get(idea).text);
+  }
+  return { ideas, dupes, index };
+}
+
+function renderVote() {
+  const { room, ballot, reveal, clusters } = state;
+  setText('v-topic', room.topic);
+  const mine = new Map((ballot?.mine || []).map((m) => [m.idea, m.votes]));
+  const used = [...mine.values()].reduce((a, b) => a + b, 0);
+  const perIdea = ballot?.per_idea ?? 1;
+  if (ballot) {
+    setText('v-left', `${plural(ballot.votes_left, 'vote')} left`);
+    setText('v-rule', `You have ${plural(ballot.votes_left + used, 'vote')} · up to ${plural(perIdea, 'vote')} on one idea`);
+  } else {
+    setText('v-left', 'Getting your ballot…');
+    setText('v-rule', '');
+  }
+  if (!reveal) return;
+  if (voteShown && voteShown.ballot === ballot && voteShown.reveal === reveal && voteShown.clusters === clusters) return;
+  voteShown = { ballot, reveal, clusters };
+  const { ideas, dupes, index } = votableIdeas();
+  const focusKey = document.activeElement?.dataset?.focusKey;
+  const card = (idea, n) => {
+    const votes = mine.get(idea.id) || 0;
+    const textId = `v-text-${n}`;
+    const note = voteNote?.idea === idea.id && voteNote.text ? voteNote.text : null;
+    return h(
+      'li',
+      { class: votes ? 'vote-card voted' : 'vote-card', dataset: { idea: idea.id } },
+      h('p', { class: 'vote-text', id: textId }, idea.text),
+      buildsOnLine(idea, index),
+      (dupes.get(idea.id) || []).map((t) => h('p', { class: 'dupe' }, h('span', { class: 'visually-hidden' }, 'Same idea: '), '＋ ', t)),
+      h(
+        'div',
+        { class: 'vote-actions' },
+        h(
+          'span',
+          { class: votes ? 'chip chip-ok' : 'chip', 'aria-hidden': votes ? null : 'true' },
+          votes ? (perIdea > 1 ? `✓ ${plural(votes, 'vote')} from you` : '✓ Your vote') : 'No vote',
+        ),
+        h(
+          'span',
+          { class: 'btn-row' },
+          votes
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-secondary btn-sm',
+                  'aria-describedby': textId,
+                  dataset: { focusKey: `un:${idea.id}` },
+                  on: { click: () => vote(idea.id, 'unvote') },
+                },
+                'Take back',
+              )
+            : null,
+          votes < perIdea
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-primary btn-sm',
+                  'aria-describedby': textId,
+                  dataset: { focusKey: `vote:${idea.id}` },
+                  on: { click: () => vote(idea.id, 'vote') },
+                },
+                votes ? 'Vote again' : 'Vote',
+              )
+            : null,
+        ),
+      ),
+      note ? h('p', { class: 'vote-note' }, note) : null,
+    );
+  };
+  let n = 0;
+  const groups = [];
+  const placed = new Set();
+  for (const c of clusters?.clusters || []) {
+    const members = ideas.filter((i) => (c.ideas || []).includes(i.id));
+    if (!members.length) continue;
+    members.forEach((i) => placed.add(i.id));
+    groups.push({ name: c.name, members });
+  }
+  const rest = ideas.filter((i) => !placed.has(i.id));
+  if (rest.length) groups.push({ name: groups.length ? 'Other ideas' : null, members: rest });
+  replace(
+    byId('v-list'),
+    groups.map((g) =>
+      h(
+        'section',
+        { class: 'vote-group' },
+        g.name ? h('h2', { class: 'section-title' }, g.name) : null,
+        h('ul', { class: 'vote-cards' }, g.members.map((i) => card(i, n++))),
+      ),
+    ),
+  );
+  if (focusKey) {
+    const again = byId('v-list').querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`);
+    const fallback = byId('v-list').querySelector(`[data-idea="${CSS.escape(focusKey.replace(/^\w+:/, ''))}"] button`);
+    (again || fallback)?.focus({ preventScroll: true });
+  }
+}
+
+function renderResults() {
+  const { room, results, reveal } = state;
+  setText('res-topic', room.topic);
+  if (!results) {
+    setText('res-count', 'Counting the votes…');
+    return;
+  }
+  if (resultsShown === results) return;
+  resultsShown = results;
+  const votes = results.reduce((n, r) => n + (r.votes || 0), 0);
+  setText('res-count', `${plural(votes, 'vote')} on ${plural(results.length, 'idea')}, ranked. Nobody's name is on any of them.`);
+  replace(byId('res-list'), resultsList(results, { index: ideaIndex(reveal) }));
 }

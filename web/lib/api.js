@@ -33,9 +33,58 @@ async function request(method, path, body) {
   return data;
 }
 
-/** POST /api/rooms → { code, facilitator_token, join_url, facilitate_url } */
-export function createRoom({ topic, ideas_per_round, round_seconds, group_size }) {
-  return request('POST', '/api/rooms', { topic, ideas_per_round, round_seconds, group_size });
+/**
+ * POST /api/rooms → { code, facilitator_token, join_url, facilitate_url }.
+ * `preset` ('classic' | 'quick' | 'large'), `goal` and `outcomes` are sent only when given.
+ */
+export function createRoom({ topic, ideas_per_round, round_seconds, group_size, preset, goal, outcomes }) {
+  const body = { topic, ideas_per_round, round_seconds, group_size };
+  if (preset) body.preset = preset;
+  if (goal) body.goal = goal;
+  if (outcomes?.length) body.outcomes = outcomes;
+  return request('POST', '/api/rooms', body);
+}
+
+/**
+ * GET /api/rooms/{code}/export.{md,csv,json} with the facilitator token as a bearer token.
+ * Resolves { blob, filename }; the filename comes from Content-Disposition when the server
+ * sends one.
+ */
+export async function fetchExport(code, token, ext) {
+  let res;
+  try {
+    res = await fetch(`/api/rooms/${encodeURIComponent(code)}/export.${ext}`, {
+      headers: { authorization: `Bearer ${token}` },
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
+  }
+  if (!res.ok) {
+    let err = {};
+    try {
+      err = (await res.json())?.error || {};
+    } catch {
+      /* not JSON */
+    }
+    const message =
+      res.status === 401 || res.status === 403
+        ? 'This page is not allowed to export this session. Open it with your facilitator link.'
+        : err.message || `The server answered ${res.status}.`;
+    throw new ApiError(res.status, err.code || `http_${res.status}`, message);
+  }
+  const blob = await res.blob();
+  const cd = res.headers.get('content-disposition') || '';
+  const m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(cd);
+  let filename = `brainwrite-${code}.${ext}`;
+  if (m) {
+    try {
+      filename = decodeURIComponent(m[1]).replace(/[\\/]/g, '_');
+    } catch {
+      /* keep the default */
+    }
+  }
+  return { blob, filename };
 }
 
 /** GET /api/rooms/{code} → { code, topic, phase, participants } */

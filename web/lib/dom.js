@@ -80,3 +80,21 @@ export function showView(root, name) {
 export function plural(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+/**
+ * Replace the children of `el` and keep the keyboard where it was: if focus was on an element
+ * inside `el` with a `data-focus-key`, the new element with the same key gets focus (or
+ * `fallback`, a selector or element, when that key is gone). Lists that re-render on every
+ * server message use this so a keyboard user is not thrown back to the top of the page.
+ */
+export function replaceKeepingFocus(el, children, fallback = null) {
+  const active = document.activeElement;
+  const key = active && el.contains(active) ? active.dataset?.focusKey : null;
+  el.replaceChildren();
+  append(el, children);
+  if (!key) return el;
+  const again = [...el.querySelectorAll('[data-focus-key]')].find((n) => n.dataset.focusKey === key);
+  const target = again || (typeof fallback === 'string' ? document.querySelector(fallback) : fallback);
+  target?.focus({ preventScroll: true });
+  return el;
+}

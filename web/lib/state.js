@@ -9,11 +9,14 @@ export const initialState = Object.freeze({
   role: null, // 'participant' | 'facilitator' | 'board'
   welcome: null, // the welcome message
   room: null, // RoomView
-  me: null, // { seated, done }
-  sheet: null, // { round, sheet: { id, rows }, draft }
+  me: null, // { seated, done, left }
+  sheet: null, // { round, sheet: { id, rows }, draft, links }
   roster: null, // [{ id, name, connected, seated, done }]
   progress: null, // { round, done, seated, sheets: [{ id, ideas, drafted, capacity }] }
   reveal: null, // [SheetView]
+  ballot: null, // { votes_left, per_idea, mine: [{ idea, votes }] } — participant, while voting
+  results: null, // [{ id, text, votes, rank }] — after voting closed
+  clusters: null, // { clusters: [{ id, name, ideas: [id] }], merged: [{ idea, into }] }
   error: null, // the last error message
 });
 
@@ -30,10 +33,13 @@ export function reduce(state, msg) {
         room,
         progress: sameRound || !state.progress || state.progress.round === room.round ? state.progress : null,
         reveal: room.phase === 'finished' ? state.reveal : null,
+        // A ballot belongs to a running vote; results to a closed one.
+        ballot: room.stage === 'voting' ? state.ballot : null,
+        results: room.stage === 'voting' ? null : state.results,
       };
     }
     case 'me':
-      return { ...state, me: { seated: !!msg.seated, done: !!msg.done } };
+      return { ...state, me: { seated: !!msg.seated, done: !!msg.done, left: !!msg.left } };
     case 'sheet':
       if (state.sheet && msg.round < state.sheet.round) return state; // a late, older sheet
       return {
@@ -42,6 +48,7 @@ export function reduce(state, msg) {
           round: msg.round,
           sheet: { id: msg.sheet?.id ?? '', rows: Array.isArray(msg.sheet?.rows) ? msg.sheet.rows : [] },
           draft: Array.isArray(msg.draft) ? msg.draft.map((t) => (typeof t === 'string' ? t : '')) : [],
+          links: Array.isArray(msg.links) ? msg.links.map((l) => (l === null || l === undefined ? null : String(l))) : [],
         },
       };
     case 'roster':
@@ -59,6 +66,25 @@ export function reduce(state, msg) {
       };
     case 'reveal':
       return { ...state, reveal: Array.isArray(msg.sheets) ? msg.sheets : [] };
+    case 'ballot':
+      return {
+        ...state,
+        ballot: {
+          votes_left: msg.votes_left ?? 0,
+          per_idea: msg.per_idea ?? 1,
+          mine: Array.isArray(msg.mine) ? msg.mine : [],
+        },
+      };
+    case 'results':
+      return { ...state, results: Array.isArray(msg.ideas) ? msg.ideas : [] };
+    case 'clusters':
+      return {
+        ...state,
+        clusters: {
+          clusters: Array.isArray(msg.clusters) ? msg.clusters : [],
+          merged: Array.isArray(msg.merged) ? msg.merged : [],
+        },
+      };
     case 'error':
       return { ...state, error: { code: msg.code, message: msg.message, seq: msg.seq ?? null } };
     default:
@@ -82,6 +108,15 @@ function pickRoom(m) {
     connected: m.connected ?? 0,
     done: m.done ?? 0,
     seated: m.seated ?? 0,
+    // The whole workshop (docs/protocol.md, "protocol v1, extended").
+    preset: m.preset ?? null,
+    goal: m.goal ?? '',
+    outcomes: Array.isArray(m.outcomes) ? m.outcomes : [],
+    waiting: m.waiting ?? 0,
+    locked: !!m.locked,
+    stage: m.stage ?? (m.phase === 'finished' ? 'sharing' : null),
+    presenting: m.presenting ?? null,
+    votes_cast: m.votes_cast ?? 0,
   };
 }
 
@@ -100,6 +135,29 @@ export function countIdeas(sheets) {
   return n;
 }
 
+/** Every idea of a list of sheets, in reading order: [{ id, text, builds_on, sheet, sheetIndex, row }]. */
+export function allIdeas(sheets) {
+  const out = [];
+  (sheets || []).forEach((s, si) =>
+    (s.rows || []).forEach((r, ri) =>
+      (r.ideas || []).forEach((idea) =>
+        out.push({ id: idea.id, text: idea.text ?? '', builds_on: idea.builds_on ?? null, sheet: s.id, sheetIndex: si, row: ri }),
+      ),
+    ),
+  );
+  return out;
+}
+
+/** idea id → idea, over a list of sheets. */
+export function ideaIndex(sheets) {
+  return new Map(allIdeas(sheets).map((i) => [i.id, i]));
+}
+
+/** idea id → the id it was merged into. */
+export function mergedMap(clusters) {
+  return new Map((clusters?.merged || []).map((m) => [m.idea, m.into]));
+}
+
 /** Human text for the phase line: "Waiting to start", "Round 2 of 6", "Paused", "Finished". */
 export function phaseLabel(room) {
   if (!room) return '';
@@ -111,7 +169,7 @@ export function phaseLabel(room) {
     case 'paused':
       return `Round ${room.round} of ${room.rounds} · paused`;
     case 'finished':
-      return 'Finished';
+      return room.stage === 'voting' ? 'Voting' : room.stage === 'results' ? 'Results' : 'Finished';
     default:
       return '';
   }
@@ -130,6 +188,14 @@ export function errorText(err) {
     wrong_phase: 'That is not possible right now.',
     invalid_value: 'That value is not allowed.',
     room_not_found: 'There is no session with that code.',
+    locked: 'The facilitator has locked this session: nobody new can join right now.',
+    unknown_participant: 'That person is no longer in the session.',
+    unknown_idea: 'That idea is not on this sheet any more.',
+    unknown_cluster: 'That cluster no longer exists.',
+    own_idea: "That's one of your own ideas. Give your votes to other people's ideas.",
+    no_votes_left: "You've used all your votes. Take one back to vote for something else.",
+    idea_cap: 'That idea already has as many of your votes as one idea can get.',
+    not_voting: 'Voting is not open right now.',
   };
   return map[err?.code] || err?.message || 'Something went wrong.';
 }

@@ -61,8 +61,36 @@ export function toast(text, kind = 'info', ms = 6000) {
   setTimeout(() => item.remove(), ms);
 }
 
-/** The rows of a sheet as a read-only list (no authors: rows are labelled by round). */
-export function rowsList(rows, { label = 'Row' } = {}) {
+/**
+ * "↳ builds on: <text of the earlier idea>" under an idea that builds on another, or null.
+ * `index` maps idea ids to ideas ({ text }); an unknown id (not on this page) says so plainly.
+ */
+export function buildsOnLine(idea, index) {
+  if (!idea?.builds_on) return null;
+  const target = index?.get(idea.builds_on);
+  return h(
+    'p',
+    { class: 'builds-on' },
+    h('span', { class: 'builds-on-arrow', 'aria-hidden': 'true' }, '↳'),
+    h('span', { class: 'builds-on-label' }, 'builds on: '),
+    target ? h('q', null, target.text) : 'an earlier idea',
+  );
+}
+
+/** idea id → idea for the rows of one sheet. */
+export function rowsIndex(rows) {
+  const m = new Map();
+  for (const r of rows || []) for (const i of r.ideas || []) m.set(i.id, i);
+  return m;
+}
+
+/**
+ * The rows of a sheet as a read-only list (no authors: rows are labelled by round).
+ * Options: `index` (idea id → idea, for build-on chains; defaults to this sheet's ideas),
+ * `action(idea)` (an extra control after each idea, e.g. "Build on this").
+ */
+export function rowsList(rows, { label = 'Row', index = null, action = null } = {}) {
+  const idx = index || rowsIndex(rows);
   return h(
     'ol',
     { class: 'rows' },
@@ -71,34 +99,122 @@ export function rowsList(rows, { label = 'Row' } = {}) {
         'li',
         { class: 'row' },
         h('p', { class: 'row-label' }, `${label} ${i + 1}`),
-        h('ul', { class: 'ideas' }, (row.ideas || []).map((idea) => h('li', { class: 'idea' }, idea.text))),
+        h(
+          'ul',
+          { class: 'ideas' },
+          (row.ideas || []).map((idea) =>
+            h(
+              'li',
+              { class: idea.builds_on ? 'idea idea-linked' : 'idea', dataset: { idea: idea.id } },
+              h('span', { class: 'idea-text' }, idea.text),
+              buildsOnLine(idea, idx),
+              action ? action(idea) : null,
+            ),
+          ),
+        ),
       ),
     ),
   );
 }
 
 /** One sheet as a card: "Sheet 3 · 7 ideas" and its rows. */
-export function sheetCard(sheet, index, { headingLevel = 3 } = {}) {
+export function sheetCard(sheet, index, { headingLevel = 3, idPrefix = 'sheet-h', badge = null, className = '' } = {}) {
   const ideas = (sheet.rows || []).reduce((n, r) => n + (r.ideas || []).length, 0);
+  const hid = `${idPrefix}-${index}`;
   return h(
     'article',
-    { class: 'sheet', 'aria-labelledby': `sheet-h-${index}` },
+    { class: `sheet ${className}`.trim(), 'aria-labelledby': hid, dataset: { sheet: sheet.id ?? '' } },
     h(
       'header',
       { class: 'sheet-head' },
-      h(`h${headingLevel}`, { id: `sheet-h-${index}`, class: 'sheet-title' }, `Sheet ${index + 1}`),
+      h(`h${headingLevel}`, { id: hid, class: 'sheet-title' }, `Sheet ${index + 1}`),
+      badge,
       h('span', { class: 'sheet-count' }, plural(ideas, 'idea')),
     ),
     ideas ? rowsList(sheet.rows) : h('p', { class: 'muted' }, 'No ideas on this sheet.'),
   );
 }
 
-/** Every sheet in a responsive grid. */
-export function revealGrid(sheets, opts) {
-  return h('div', { class: 'sheets' }, (sheets || []).map((s, i) => sheetCard(s, i, opts)));
+/** Every sheet in a responsive grid. `badgeFor(sheet)` may add a chip to a sheet's header. */
+export function revealGrid(sheets, opts = {}) {
+  const { badgeFor = null, ...rest } = opts;
+  return h('div', { class: 'sheets' }, (sheets || []).map((s, i) => sheetCard(s, i, { ...rest, badge: badgeFor ? badgeFor(s, i) : null })));
 }
 
-/** Plain-text export of a finished session. */
+/**
+ * What a shared screen shows after the rounds: the sheet being presented, large, or every
+ * sheet. `presenting` is a sheet id or null (docs/protocol.md, "Share").
+ */
+export function presentedSheets(sheets, presenting, { headingLevel = 2, idPrefix = 'sheet-h' } = {}) {
+  const i = presenting ? (sheets || []).findIndex((s) => s.id === presenting) : -1;
+  if (i < 0) return { label: null, node: revealGrid(sheets, { headingLevel, idPrefix }) };
+  return {
+    label: `Sheet ${i + 1} of ${sheets.length}`,
+    node: h('div', { class: 'presenting' }, sheetCard(sheets[i], i, { headingLevel, idPrefix, className: 'sheet-large' })),
+  };
+}
+
+/** The ranked results of a vote: rank, votes, text. Ties share a rank. */
+export function resultsList(results, { index = null } = {}) {
+  if (!results?.length) return h('p', { class: 'muted' }, 'No votes were cast.');
+  return h(
+    'ol',
+    { class: 'results' },
+    results.map((r) =>
+      h(
+        'li',
+        { class: r.votes ? 'result' : 'result result-none', dataset: { idea: r.id } },
+        h('span', { class: 'rank' }, h('span', { class: 'visually-hidden' }, 'Rank '), String(r.rank)),
+        h('span', { class: 'result-text' }, r.text, index ? buildsOnLine(index.get(r.id), index) : null),
+        h('span', { class: 'result-votes' }, plural(r.votes ?? 0, 'vote')),
+      ),
+    ),
+  );
+}
+
+/**
+ * Read-only clusters: each named cluster with its ideas; merged duplicates are listed under
+ * the idea they were merged into. `index` maps idea ids to ideas.
+ */
+export function clustersView(clusters, index, { headingLevel = 3 } = {}) {
+  const list = clusters?.clusters || [];
+  const dupes = new Map();
+  for (const m of clusters?.merged || []) {
+    if (!dupes.has(m.into)) dupes.set(m.into, []);
+    dupes.get(m.into).push(m.idea);
+  }
+  const merged = new Set((clusters?.merged || []).map((m) => m.idea));
+  return h(
+    'div',
+    { class: 'clusters' },
+    list.map((c, ci) =>
+      h(
+        'section',
+        { class: 'cluster', 'aria-labelledby': `cluster-h-${ci}` },
+        h(`h${headingLevel}`, { class: 'cluster-name', id: `cluster-h-${ci}` }, c.name),
+        h(
+          'ul',
+          { class: 'ideas' },
+          (c.ideas || [])
+            .filter((id) => !merged.has(id) && index.has(id))
+            .map((id) =>
+              h(
+                'li',
+                { class: 'idea' },
+                h('span', { class: 'idea-text' }, index.get(id).text),
+                (dupes.get(id) || [])
+                  .filter((d) => index.has(d))
+                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'visually-hidden' }, 'Same idea: '), '＋ ', index.get(d).text)),
+              ),
+            ),
+        ),
+        (c.ideas || []).length ? null : h('p', { class: 'muted' }, 'No ideas yet.'),
+      ),
+    ),
+  );
+}
+
+/** Plain-text copy of a finished session. */
 export function revealText(topic, sheets) {
   const lines = [topic, ''];
   (sheets || []).forEach((s, i) => {
@@ -111,18 +227,28 @@ export function revealText(topic, sheets) {
   return lines.join('\n');
 }
 
-/** CSV export: sheet, row, idea. Cells quoted; formula-looking cells defused. */
-export function revealCsv(sheets) {
-  const cell = (v) => {
-    let s = String(v);
-    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-    return `"${s.replace(/"/g, '""')}"`;
-  };
-  const out = [['sheet', 'row', 'idea'].map(cell).join(',')];
-  (sheets || []).forEach((s, i) =>
-    (s.rows || []).forEach((r, j) => (r.ideas || []).forEach((idea) => out.push([i + 1, j + 1, idea.text].map(cell).join(',')))),
+/** Save a Blob as a file: an object URL and a click on a download link. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: filename, class: 'offscreen', tabindex: '-1' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The goal and expected outcomes of a room, for a lobby, or null when there are none. */
+export function goalBlock(room, { headingLevel = 2, className = 'goal' } = {}) {
+  const outcomes = (room?.outcomes || []).filter((o) => String(o).trim());
+  if (!room?.goal && !outcomes.length) return null;
+  return h(
+    'div',
+    { class: className },
+    room.goal ? [h(`h${headingLevel}`, { class: 'eyebrow' }, 'Goal'), h('p', { class: 'goal-text' }, room.goal)] : null,
+    outcomes.length
+      ? [h(`h${headingLevel}`, { class: 'eyebrow' }, 'Expected outcomes'), h('ul', { class: 'outcomes' }, outcomes.map((o) => h('li', null, o)))]
+      : null,
   );
-  return `${out.join('\r\n')}\r\n`;
 }
 
 /** Copy text; resolves true on success. Falls back to a hidden textarea + execCommand. */

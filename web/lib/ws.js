@@ -13,14 +13,16 @@
 //   dead socket that never said goodbye.
 //
 // Status values passed to onStatus: 'connecting' (first attempt), 'open' (welcome received),
-// 'reconnecting', 'offline' (the browser says there is no network), 'stopped', and 'gone'
-// (the server closed with 4004: the room no longer exists; no more retries).
+// 'reconnecting', 'offline' (the browser says there is no network), 'stopped', 'gone'
+// (the server closed with 4004: the room no longer exists; no more retries) and 'removed'
+// (4003: the facilitator removed this participant; its token no longer resumes).
 
 const PING_EVERY = 25_000;
 const PONG_WITHIN = 6_000;
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 10_000;
 // Close codes from the server (docs/protocol.md, "Connection life").
+const CLOSE_REMOVED = 4003;
 const CLOSE_ROOM_GONE = 4004;
 const CLOSE_TOO_MANY = 4029;
 
@@ -131,6 +133,11 @@ export class Connection {
       if (ev.code === CLOSE_ROOM_GONE) {
         // The room no longer exists on the server: retrying cannot help.
         this.stop('gone');
+        return;
+      }
+      if (ev.code === CLOSE_REMOVED) {
+        // Removed by the facilitator: the seat is gone, a reconnect would be refused.
+        this.stop('removed');
         return;
       }
       // 4029 (too many messages) asks us to slow down: start further along the backoff.
