@@ -37,6 +37,18 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/rooms", post(create_room))
         .route("/api/rooms/{code}", get(room_info))
         .route("/api/rooms/{code}/qr.svg", get(qr_svg))
+        .route(
+            "/api/rooms/{code}/export.md",
+            get(|s, p, h| export(s, p, h, Format::Markdown)),
+        )
+        .route(
+            "/api/rooms/{code}/export.csv",
+            get(|s, p, h| export(s, p, h, Format::Csv)),
+        )
+        .route(
+            "/api/rooms/{code}/export.json",
+            get(|s, p, h| export(s, p, h, Format::Json)),
+        )
         .route("/ws/{code}", get(crate::ws::upgrade))
         .route(
             "/healthz",
@@ -311,6 +323,73 @@ async fn room_info(State(hub): State<Arc<Hub>>, Path(code): Path<String>) -> Res
         Some(info) => axum::Json(info).into_response(),
         None => room_not_found(),
     }
+}
+
+/// An export format.
+#[derive(Clone, Copy)]
+enum Format {
+    Markdown,
+    Csv,
+    Json,
+}
+
+/// `GET /api/rooms/{code}/export.{md,csv,json}` with the facilitator token as a bearer token.
+async fn export(
+    State(hub): State<Arc<Hub>>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    format: Format,
+) -> Response {
+    let Some(room) = RoomCode::parse(&code).and_then(|c| hub.get(&c)) else {
+        return room_not_found();
+    };
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+    else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(json!({"error": {"code": "unauthorized",
+                "message": "send the facilitator token as Authorization: Bearer <token>"}})),
+        )
+            .into_response();
+    };
+    let export = match room.export(token).await {
+        None => return room_not_found(),
+        Some(Err(crate::room_task::ExportError::Forbidden)) => {
+            return api_error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "wrong facilitator token",
+            );
+        }
+        Some(Err(crate::room_task::ExportError::NotFinished)) => {
+            return api_error(
+                StatusCode::CONFLICT,
+                "not_finished",
+                "the session is still writing; export it after the rounds",
+            );
+        }
+        Some(Ok(e)) => e,
+    };
+    let (body, mime, ext) = match format {
+        Format::Markdown => (export.markdown(), "text/markdown; charset=utf-8", "md"),
+        Format::Csv => (export.csv(), "text/csv; charset=utf-8", "csv"),
+        Format::Json => (export.json(), "application/json", "json"),
+    };
+    let disposition = format!("attachment; filename=\"brainwrite-{}.{ext}\"", export.code);
+    (
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn qr_svg(

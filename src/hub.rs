@@ -42,6 +42,16 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
+    /// Ask the actor for the facilitator's export; `None` if it has stopped.
+    pub async fn export(
+        &self,
+        token: String,
+    ) -> Option<Result<crate::export::Export, crate::room_task::ExportError>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(RoomMsg::Export { token, reply }).await.ok()?;
+        rx.await.ok()
+    }
+
     /// Ask the actor for its summary; `None` if it has stopped.
     pub async fn info(&self) -> Option<RoomInfo> {
         let (reply, rx) = oneshot::channel();

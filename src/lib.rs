@@ -15,12 +15,14 @@
 //! - [`store`]: the SQLite journal every accepted change is written to before it is
 //!   acknowledged, and from which rooms are rebuilt on start.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`export`]: Markdown, CSV and JSON of a finished session.
 //!
 //! [`run`] takes its listener and shutdown signal from the caller, so tests bind an
 //! ephemeral port and stop the server when they are done.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod ids;

@@ -140,6 +140,22 @@ pub enum RoomMsg {
     },
     /// The room has expired: close every connection and stop.
     Expire,
+    /// The facilitator's export of the finished session.
+    Export {
+        /// The facilitator token presented.
+        token: String,
+        /// Where to answer.
+        reply: oneshot::Sender<Result<crate::export::Export, ExportError>>,
+    },
+}
+
+/// Why an export was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportError {
+    /// Wrong facilitator token.
+    Forbidden,
+    /// The rounds are not over: nobody sees ideas while writing.
+    NotFinished,
 }
 
 /// What `GET /api/rooms/{code}` shows.
@@ -468,6 +484,9 @@ impl RoomTask {
                 });
             }
             RoomMsg::Expire => self.expire(),
+            RoomMsg::Export { token, reply } => {
+                let _ = reply.send(self.export(&token));
+            }
             RoomMsg::Client { conn, msg } => {
                 self.last_active = now;
                 self.on_client(conn, msg, now)
@@ -812,6 +831,26 @@ impl RoomTask {
             });
             self.broadcast(&f, |a| a == Attached::Participant(pid));
         }
+    }
+
+    fn export(&self, token: &str) -> Result<crate::export::Export, ExportError> {
+        if !ids::token_matches(token, &self.facilitator_hash) {
+            return Err(ExportError::Forbidden);
+        }
+        let sheets = self.room.reveal().ok_or(ExportError::NotFinished)?;
+        let (clusters, merged) = self.room.clusters().unwrap_or_default();
+        let settings = self.room.settings();
+        Ok(crate::export::Export {
+            code: self.code.to_string(),
+            topic: settings.topic.clone(),
+            goal: settings.goal.clone(),
+            outcomes: settings.outcomes.clone(),
+            ideas_per_round: settings.ideas_per_round,
+            sheets,
+            clusters,
+            merged,
+            results: self.room.results(),
+        })
     }
 
     fn clusters_msg(&self) -> Option<ServerMsg> {

@@ -682,3 +682,534 @@ fn commands_replay_to_the_same_room() {
     assert_eq!(a.roster(), b.roster());
     assert_eq!(a.finished_at(), Some(T0 + 4));
 }
+
+fn join(room: &mut Room, i: u8, now: Millis) -> Pid {
+    let ev = room
+        .handle(
+            Command::Join {
+                token_hash: [100 + i; 32],
+                name: None,
+            },
+            now,
+        )
+        .unwrap();
+    let Some(Event::Joined(pid)) = ev.first().cloned() else {
+        panic!()
+    };
+    room.handle(Command::Connect(pid), now).unwrap();
+    pid
+}
+
+fn sheet_of(room: &Room, pid: Pid) -> Option<String> {
+    room.held_sheet(pid).map(|h| h.0.id)
+}
+
+#[test]
+fn two_late_joiners_and_one_leaver_keep_the_rotation_rules() {
+    let (mut room, mut pids) = room_with(6, settings(6, 2, 60));
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.rounds(), 6);
+    let mut history: HashMap<Pid, Vec<String>> = HashMap::new();
+    let mut own: HashMap<Pid, String> = HashMap::new();
+    for &p in &pids {
+        own.insert(p, sheet_of(&room, p).unwrap());
+    }
+    let mut now = T0;
+    let mut leaver = None;
+    for round in 1..=6u32 {
+        assert_eq!(room.round(), round);
+        // Everyone holding a sheet writes; the matching holds: one sheet each, never twice.
+        let mut this_round = HashSet::new();
+        for &p in &pids {
+            if let Some(s) = sheet_of(&room, p) {
+                assert!(
+                    this_round.insert(s.clone()),
+                    "two hold {s} in round {round}"
+                );
+                let h = history.entry(p).or_default();
+                assert!(!h.contains(&s), "{p:?} holds {s} twice");
+                h.push(s);
+                write(&mut room, p, 0, &format!("r{round} {p:?}"), now).unwrap();
+            }
+        }
+        if round == 2 {
+            // Two people arrive late: they wait, then start on their own fresh sheet.
+            let a = join(&mut room, 1, now);
+            let b = join(&mut room, 2, now);
+            assert_eq!(room.me(a), Some((false, false, false)));
+            assert_eq!(room.view("C", now).waiting, 2);
+            assert!(matches!(
+                write(&mut room, a, 0, "x", now),
+                Err(RoomError::NotWriting(_))
+            ));
+            pids.extend([a, b]);
+        }
+        if round == 3 {
+            // One leaves mid-round: the row they drafted still lands.
+            let l = pids[0];
+            write(&mut room, l, 1, "parting idea", now).unwrap();
+            room.handle(Command::Leave(l), now).unwrap();
+            assert_eq!(room.me(l).unwrap().2, true);
+            leaver = Some(l);
+        }
+        now += 60_000;
+        room.tick(now);
+        if round == 2 {
+            for &p in &pids[6..] {
+                assert_eq!(
+                    room.me(p),
+                    Some((true, false, false)),
+                    "seated at the boundary"
+                );
+                let first = sheet_of(&room, p).unwrap();
+                assert!(
+                    !own.values().any(|s| *s == first),
+                    "a fresh sheet of its own"
+                );
+                own.insert(p, first);
+            }
+            assert_eq!(room.ring_sizes(), vec![8]);
+        }
+        if round == 3 {
+            let l = leaver.unwrap();
+            assert_eq!(
+                sheet_of(&room, l),
+                None,
+                "the leaver holds nothing after the boundary"
+            );
+        }
+    }
+    assert_eq!(room.phase(), Phase::Finished);
+    let reveal = room.reveal().unwrap();
+    let all: Vec<&str> = reveal
+        .iter()
+        .flat_map(|s| {
+            s.rows
+                .iter()
+                .flat_map(|r| r.ideas.iter().map(|i| i.text.as_str()))
+        })
+        .collect();
+    assert!(all.contains(&"parting idea"));
+    // The leaver's own sheet kept moving after they left.
+    let l = leaver.unwrap();
+    let theirs = reveal.iter().find(|s| s.id == own[&l]).unwrap();
+    assert!(theirs.rows.iter().any(|r| r.round >= 4), "{theirs:?}");
+    // The newcomers' sheets joined the rotation: others wrote on them.
+    for p in &pids[6..] {
+        let s = reveal.iter().find(|s| s.id == own[p]).unwrap();
+        assert!(s.rows.len() >= 3, "{s:?}");
+    }
+}
+
+#[test]
+fn builds_on_must_point_at_the_held_sheet_and_shows_in_the_reveal() {
+    let (mut room, pids) = room_with(3, settings(6, 2, 60));
+    room.handle(Command::Start, T0).unwrap();
+    for &p in &pids {
+        write(&mut room, p, 0, "seed", T0).unwrap();
+    }
+    room.handle(Command::Advance, T0 + 1).unwrap();
+    let (sheet, _, _) = room.held_sheet(pids[0]).unwrap();
+    let on_mine = sheet.rows[0].ideas[0].id.clone();
+    let elsewhere = room.held_sheet(pids[1]).unwrap().0.rows[0].ideas[0]
+        .id
+        .clone();
+    let w = |room: &mut Room, b: &str| {
+        room.handle(
+            Command::Write {
+                pid: pids[0],
+                slot: 1,
+                text: "more".into(),
+                round: None,
+                builds_on: Some(b.into()),
+            },
+            T0 + 2,
+        )
+    };
+    assert!(matches!(
+        w(&mut room, &elsewhere),
+        Err(RoomError::UnknownIdea(_))
+    ));
+    assert!(matches!(
+        w(&mut room, "i999"),
+        Err(RoomError::UnknownIdea(_))
+    ));
+    w(&mut room, &on_mine).unwrap();
+    assert_eq!(
+        room.held_sheet(pids[0]).unwrap().2,
+        vec![None, Some(on_mine.clone())]
+    );
+    room.handle(Command::Finish, T0 + 3).unwrap();
+    let linked: Vec<_> = room
+        .reveal()
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.rows.into_iter().flat_map(|r| r.ideas))
+        .filter(|i| i.builds_on.is_some())
+        .collect();
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0].builds_on.as_deref(), Some(on_mine.as_str()));
+}
+
+/// A finished 3-person session where each wrote one idea; returns the idea ids by author.
+fn finished_room() -> (Room, Vec<Pid>, Vec<String>) {
+    let (mut room, pids) = room_with(3, settings(6, 1, 60));
+    room.handle(Command::Start, T0).unwrap();
+    let mut sheets = Vec::new();
+    for &p in &pids {
+        sheets.push(sheet_of(&room, p).unwrap());
+        write(&mut room, p, 0, &format!("idea of {p:?}"), T0).unwrap();
+    }
+    room.handle(Command::Finish, T0 + 1).unwrap();
+    let reveal = room.reveal().unwrap();
+    let ids = sheets
+        .iter()
+        .map(|s| {
+            reveal.iter().find(|x| x.id == *s).unwrap().rows[0].ideas[0]
+                .id
+                .clone()
+        })
+        .collect();
+    (room, pids, ids)
+}
+
+fn vote(room: &mut Room, pid: Pid, idea: &str) -> Result<Vec<Event>, RoomError> {
+    room.handle(
+        Command::Vote {
+            pid,
+            idea: idea.into(),
+        },
+        T0 + 10,
+    )
+}
+
+#[test]
+fn dot_voting_refuses_self_votes_and_hides_tallies_until_closed() {
+    let (mut room, pids, ids) = finished_room();
+    assert_eq!(vote(&mut room, pids[0], &ids[1]), Err(RoomError::NotVoting));
+    assert!(matches!(
+        room.handle(
+            Command::OpenVoting {
+                votes: 2,
+                per_idea: 3
+            },
+            T0
+        ),
+        Err(RoomError::InvalidValue(_))
+    ));
+    room.handle(
+        Command::OpenVoting {
+            votes: 2,
+            per_idea: 1,
+        },
+        T0,
+    )
+    .unwrap();
+    assert_eq!(room.view("C", T0).stage, Some("voting"));
+    assert_eq!(vote(&mut room, pids[0], &ids[0]), Err(RoomError::OwnIdea));
+    vote(&mut room, pids[0], &ids[1]).unwrap();
+    assert_eq!(
+        vote(&mut room, pids[0], &ids[1]),
+        Err(RoomError::IdeaCap(1))
+    );
+    vote(&mut room, pids[0], &ids[2]).unwrap();
+    assert_eq!(
+        vote(&mut room, pids[0], &ids[1]),
+        Err(RoomError::NoVotesLeft(2))
+    );
+    vote(&mut room, pids[1], &ids[2]).unwrap();
+    vote(&mut room, pids[2], &ids[1]).unwrap();
+    assert_eq!(vote(&mut room, pids[2], &ids[2]), Err(RoomError::OwnIdea));
+    vote(&mut room, pids[2], &ids[0]).unwrap();
+    room.handle(
+        Command::Unvote {
+            pid: pids[2],
+            idea: ids[0].clone(),
+        },
+        T0,
+    )
+    .unwrap();
+    // While open: only counts, and each voter's own ballot.
+    assert!(room.results().is_none());
+    assert_eq!(room.view("C", T0).votes_cast, Some(4));
+    let (left, per, mine) = room.ballot(pids[0]).unwrap();
+    assert_eq!((left, per, mine.len()), (0, 1, 2));
+    room.handle(Command::CloseVoting, T0).unwrap();
+    let results = room.results().unwrap();
+    let by_id: HashMap<_, _> = results
+        .iter()
+        .map(|r| (r.id.clone(), (r.votes, r.rank)))
+        .collect();
+    assert_eq!(by_id[&ids[1]], (2, 1));
+    assert_eq!(by_id[&ids[2]], (2, 1), "ties share a rank");
+    assert_eq!(by_id[&ids[0]], (0, 3));
+    assert_eq!(vote(&mut room, pids[1], &ids[0]), Err(RoomError::NotVoting));
+}
+
+#[test]
+fn clusters_and_merges() {
+    let (mut room, pids, ids) = finished_room();
+    let c = |room: &mut Room, cmd| room.handle(cmd, T0);
+    c(
+        &mut room,
+        Command::Cluster {
+            id: None,
+            name: " Onboarding ".into(),
+        },
+    )
+    .unwrap();
+    c(
+        &mut room,
+        Command::Cluster {
+            id: None,
+            name: "Tools".into(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        c(
+            &mut room,
+            Command::Cluster {
+                id: None,
+                name: "  ".into()
+            }
+        ),
+        Err(RoomError::InvalidValue(_))
+    ));
+    c(
+        &mut room,
+        Command::Cluster {
+            id: Some("c2".into()),
+            name: "Tooling".into(),
+        },
+    )
+    .unwrap();
+    c(
+        &mut room,
+        Command::Assign {
+            idea: ids[0].clone(),
+            cluster: Some("c1".into()),
+        },
+    )
+    .unwrap();
+    c(
+        &mut room,
+        Command::Assign {
+            idea: ids[1].clone(),
+            cluster: Some("c1".into()),
+        },
+    )
+    .unwrap();
+    // Moving an idea takes it out of its old cluster.
+    c(
+        &mut room,
+        Command::Assign {
+            idea: ids[1].clone(),
+            cluster: Some("c2".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        c(
+            &mut room,
+            Command::Assign {
+                idea: ids[1].clone(),
+                cluster: Some("c9".into())
+            }
+        ),
+        Err(RoomError::UnknownCluster("c9".into()))
+    );
+    let (clusters, _) = room.clusters().unwrap();
+    assert_eq!(clusters[0].name, "Onboarding");
+    assert_eq!(clusters[0].ideas, vec![ids[0].clone()]);
+    assert_eq!(clusters[1].name, "Tooling");
+    assert_eq!(clusters[1].ideas, vec![ids[1].clone()]);
+    // Merging a duplicate: votes for it count for the original, and its author may not
+    // vote for the original either.
+    c(
+        &mut room,
+        Command::Merge {
+            idea: ids[2].clone(),
+            into: Some(ids[1].clone()),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        c(
+            &mut room,
+            Command::Merge {
+                idea: ids[1].clone(),
+                into: Some(ids[2].clone())
+            }
+        ),
+        Err(RoomError::InvalidValue(_))
+    ));
+    room.handle(
+        Command::OpenVoting {
+            votes: 3,
+            per_idea: 2,
+        },
+        T0,
+    )
+    .unwrap();
+    assert_eq!(vote(&mut room, pids[2], &ids[1]), Err(RoomError::OwnIdea));
+    vote(&mut room, pids[0], &ids[2]).unwrap();
+    vote(&mut room, pids[0], &ids[1]).unwrap();
+    room.handle(Command::CloseVoting, T0).unwrap();
+    let results = room.results().unwrap();
+    assert_eq!(results.len(), 2, "the duplicate is not ranked on its own");
+    assert_eq!(
+        (results[0].id.clone(), results[0].votes),
+        (ids[1].clone(), 2)
+    );
+    c(&mut room, Command::DeleteCluster("c1".into())).unwrap();
+    assert_eq!(room.clusters().unwrap().0.len(), 1);
+    c(
+        &mut room,
+        Command::Merge {
+            idea: ids[2].clone(),
+            into: None,
+        },
+    )
+    .unwrap();
+    assert!(room.clusters().unwrap().1.is_empty());
+}
+
+#[test]
+fn lock_refuses_joins_and_remove_ends_a_token() {
+    let (mut room, pids) = room_with(3, settings(6, 1, 60));
+    room.handle(Command::Lock, T0).unwrap();
+    assert_eq!(
+        room.handle(
+            Command::Join {
+                token_hash: [200; 32],
+                name: None
+            },
+            T0
+        ),
+        Err(RoomError::Locked)
+    );
+    assert_eq!(
+        room.find_by_token(&[0; 32]),
+        Some(pids[0]),
+        "resuming still works"
+    );
+    room.handle(Command::Unlock, T0).unwrap();
+    let id = room.participant_id(pids[1]).unwrap().to_owned();
+    let ev = room.handle(Command::Remove(id.clone()), T0).unwrap();
+    assert!(ev.contains(&Event::Removed(pids[1])));
+    let mut h = [0u8; 32];
+    h[..8].copy_from_slice(&1u64.to_le_bytes());
+    assert_eq!(room.find_by_token(&h), None);
+    assert_eq!(
+        room.handle(Command::Remove(id), T0),
+        Err(RoomError::UnknownParticipant)
+    );
+    assert_eq!(room.roster().len(), 2);
+    // Two remain: the session can start without the removed one.
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.ring_sizes(), vec![2]);
+}
+
+#[test]
+fn decide_commands_wait_for_the_end() {
+    let (mut room, _) = room_with(2, settings(6, 1, 60));
+    assert!(matches!(
+        room.handle(
+            Command::OpenVoting {
+                votes: 3,
+                per_idea: 1
+            },
+            T0
+        ),
+        Err(RoomError::WrongPhase(_))
+    ));
+    assert!(matches!(
+        room.handle(
+            Command::Cluster {
+                id: None,
+                name: "x".into()
+            },
+            T0
+        ),
+        Err(RoomError::WrongPhase(_))
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// People coming and going at random: in every round each sheet has at most one holder,
+    /// nobody ever holds a sheet twice (so never their own again), nobody who left holds
+    /// one, and no active member sits idle while a sheet of their ring they may hold rests.
+    #[test]
+    fn rotation_rules_hold_with_people_coming_and_going(
+        start in 2..9usize,
+        group in 2..7u32,
+        seed in any::<u64>(),
+        plan in prop::collection::vec((0..4u8, 0..16usize), 0..40),
+    ) {
+        let mut room = Room::new(Settings { max_participants: 64, ..settings(group, 1, 60) }, seed);
+        let mut pids = Vec::new();
+        for i in 0..start {
+            pids.push(join(&mut room, i as u8, T0));
+        }
+        room.handle(Command::Start, T0).unwrap();
+        let mut now = T0;
+        let mut history: HashMap<Pid, HashSet<String>> = HashMap::new();
+        let mut left: HashSet<Pid> = HashSet::new();
+        let mut step = plan.into_iter();
+        let mut joined = start as u8;
+        while room.phase() != Phase::Finished {
+            let mut holders: HashMap<String, Pid> = HashMap::new();
+            for p in room.pids().collect::<Vec<_>>() {
+                if let Some(s) = sheet_of(&room, p) {
+                    prop_assert!(!left.contains(&p), "{:?} left but holds {}", p, s);
+                    prop_assert!(holders.insert(s.clone(), p).is_none(), "two hold {}", s);
+                    prop_assert!(history.entry(p).or_default().insert(s.clone()), "{:?} holds {} twice", p, s);
+                    let _ = write(&mut room, p, 0, "x", now);
+                }
+            }
+            // Maximality: an active member without a sheet has no resting sheet of its ring
+            // that it has never held.
+            for ring in &room.rings {
+                for &m in &ring.members {
+                    let p = &room.participants[m.0 as usize];
+                    if p.left || p.holding.is_some() {
+                        continue;
+                    }
+                    for &s in &ring.sheets {
+                        let resting = !room.participants.iter().any(|q| q.holding == Some(s));
+                        prop_assert!(
+                            !(resting && !p.held.contains(&s)),
+                            "{:?} idles while sheet {} it never held rests", m, s
+                        );
+                    }
+                }
+            }
+            if let Some((kind, who)) = step.next() {
+                match kind {
+                    0 => { joined += 1; if joined < 60 { pids.push(join(&mut room, joined, now)); } }
+                    1 => {
+                        let p = pids[who % pids.len()];
+                        if room.handle(Command::Leave(p), now).is_ok() { left.insert(p); }
+                    }
+                    2 => {
+                        let p = pids[who % pids.len()];
+                        if let Some(id) = room.participant_id(p).map(str::to_owned) {
+                            if room.handle(Command::Remove(id), now).is_ok() { left.insert(p); }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            now += 60_000;
+            room.tick(now);
+        }
+        // Every written idea landed exactly once.
+        let reveal = room.reveal().unwrap();
+        let ids: Vec<String> = reveal.iter().flat_map(|s| s.rows.iter().flat_map(|r| r.ideas.iter().map(|i| i.id.clone()))).collect();
+        let unique: HashSet<&String> = ids.iter().collect();
+        prop_assert_eq!(unique.len(), ids.len());
+    }
+}
