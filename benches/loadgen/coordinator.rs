@@ -219,6 +219,9 @@ fn spawn_server(args: &Args) -> Result<Server, String> {
             &max_rooms,
         ])
         .args(&args.server_args)
+        // Every room comes from this one address: lift the per-address creation limit
+        // (an environment variable, so servers without that option ignore it).
+        .env("BRAINWRITE_ROOMS_PER_MINUTE_PER_IP", "1000000")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
@@ -364,9 +367,10 @@ fn spawn_workers(
     let mut stdins = Vec::new();
     let n = s.workers as usize;
     let per = rooms.len().div_ceil(n);
-    let sources: Vec<Ipv4Addr> = (0..args.source_addrs)
-        .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i))
-        .collect();
+    let count = args
+        .source_addrs
+        .unwrap_or(s.sockets.div_ceil(900).clamp(4, 250) as u8);
+    let sources: Vec<Ipv4Addr> = (0..count).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i)).collect();
     for (w, chunk) in rooms.chunks(per).enumerate() {
         let plan = WorkerPlan {
             id: w as u32,
@@ -468,6 +472,54 @@ fn sum(cs: &[Counters]) -> Counters {
         t.add(c);
     }
     t
+}
+
+/// The server's own view of round boundaries, if it exports one: the Prometheus histogram
+/// `brainwrite_round_delivery_seconds` (deadline until every member's next sheet is queued
+/// in its outbox, so before any socket write). Returns (count, p50, p99, max) bucket upper
+/// bounds in ms.
+fn scrape_round_delivery(addr: &str) -> Option<(u64, f64, f64, f64)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let text = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        http.get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    })?;
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("brainwrite_round_delivery_seconds_bucket{le=\"") else {
+            continue;
+        };
+        let (le, n) = rest.split_once("\"} ")?;
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        buckets.push((le, n.trim().parse().ok()?));
+    }
+    let count = buckets.last()?.1;
+    if count == 0 {
+        return None;
+    }
+    let q = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, n)| *n as f64 >= q * count as f64)
+            .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+    };
+    Some((count, q(0.5), q(0.99), q(1.0)))
 }
 
 /// Run the whole benchmark; `Ok(true)` when every check passed.
@@ -581,6 +633,7 @@ pub fn run(args: Args) -> Result<bool, String> {
         },
     )?;
     workers.stop();
+    let server_metrics = scrape_round_delivery(&server.addr);
     server.stop();
 
     let mut hists = Hists::new();
@@ -617,6 +670,7 @@ pub fn run(args: Args) -> Result<bool, String> {
         hists,
         failures,
         loadavg_before,
+        server_metrics,
     };
     report::report(&outcome)
 }

@@ -115,9 +115,10 @@ pub struct Args {
     pub sockets_per_worker: u32,
 
     /// Client sockets bind to 127.0.0.2, 127.0.0.3, … (this many), so that loopback
-    /// ephemeral ports do not run out.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=250))]
-    pub source_addrs: u8,
+    /// ephemeral ports do not run out and no address exceeds the server's connections per
+    /// IP (default: one address per 900 sockets, at least 4).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=250))]
+    pub source_addrs: Option<u8>,
 
     /// Sockets connecting at once, per worker.
     #[arg(long, default_value_t = 64)]

@@ -37,6 +37,9 @@ pub struct Counters {
     pub reveals: u64,
     /// Sockets the server closed, or that failed, before the session ended.
     pub dropped: u64,
+    /// Sheets handed over with fewer rows or ideas than a fully written session gives
+    /// (only where writes were refused as late).
+    pub short_sheets: u64,
     /// Rooms whose every check passed.
     pub rooms_ok: u64,
     /// Rooms with at least one failed check.
@@ -63,6 +66,7 @@ impl Counters {
         self.sheets += o.sheets;
         self.reveals += o.reveals;
         self.dropped += o.dropped;
+        self.short_sheets += o.short_sheets;
         self.rooms_ok += o.rooms_ok;
         self.rooms_failed += o.rooms_failed;
         self.ideas_revealed += o.ideas_revealed;
@@ -92,6 +96,10 @@ pub const LATENCIES: &[(&str, &str)] = &[
         "write sent (intended instant) to its ack, coordinated-omission safe",
     ),
     (
+        "write_rtt_steady",
+        "the same, for writes meant more than 1 s after their round began (no boundary burst)",
+    ),
+    (
         "round_boundary",
         "a round's deadline to the moment the last member of the room has its next sheet",
     ),
@@ -106,6 +114,10 @@ pub const LATENCIES: &[(&str, &str)] = &[
     (
         "start",
         "the common start instant to the last member of the room holding its first sheet",
+    ),
+    (
+        "loadgen_lag",
+        "how late the load generator's own 10 ms timer fires: above a few ms, it is the bottleneck",
     ),
     (
         "connect",
