@@ -654,7 +654,7 @@ function renderClusters() {
           h(
             'div',
             { class: 'dupe dupe-row' },
-            h('span', null, h('span', { class: 'visually-hidden' }, 'Merged repeat: '), '＋ ', index.get(d).text),
+            h('span', null, h('span', { class: 'dupe-label' }, 'Merged repeat: '), index.get(d).text),
             h(
               'button',
               {

@@ -809,7 +809,7 @@ function renderVote() {
       { class: votes ? 'vote-card voted' : 'vote-card', dataset: { idea: idea.id } },
       h('p', { class: 'vote-text', id: textId }, idea.text),
       buildsOnLine(idea, index),
-      (dupes.get(idea.id) || []).map((t) => h('p', { class: 'dupe' }, h('span', { class: 'visually-hidden' }, 'Same idea: '), '＋ ', t)),
+      (dupes.get(idea.id) || []).map((t) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, 'Same idea: '), t)),
       h(
         'div',
         { class: 'vote-actions' },

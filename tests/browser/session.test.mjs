@@ -1,7 +1,7 @@
 // A whole 6-3-5 session in real pages: the facilitator creates it from `/`, three phones join
 // (two by link, one by typing the code), write, pass sheets, one reloads mid-round and gets
-// its draft back, the facilitator pauses, extends, advances and finishes, and the board
-// shows every idea. Every page is checked with axe-core and for console errors, and
+// its draft back, the facilitator pauses, extends, advances and finishes, a fourth person who
+// came late is seated at the last round, and the board shows every idea. Every page is checked with axe-core and for console errors, and
 // screenshotted on a phone and a desktop viewport.
 
 import { test, before, after } from 'node:test';
@@ -57,6 +57,8 @@ const IDEAS = {
     ['Celebrate the first merged change in chat'],
   ],
 };
+
+const LATE_IDEA = 'Ask the newest person to run the next retro';
 
 /** Fill the idea boxes of a participant page and wait until the page says it saved. */
 async function writeIdeas(page, ideas) {
@@ -291,16 +293,16 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
     assert.equal(await phones[1].getByLabel('Idea 1', { exact: true }).getAttribute('readonly'), null);
   });
 
-  await t.test('someone who arrives after the start waits for the reveal', async () => {
+  await t.test('someone who arrives after the start waits to be seated at the next round', async () => {
     late = await pages.open('late phone', PHONE);
     await late.goto(joinHref);
     await late.getByText('This session has already started').waitFor();
     await late.getByLabel('Your name (optional)').fill('Lou');
     await late.getByRole('button', { name: 'Join', exact: true }).click();
-    await late.getByRole('heading', { name: 'The session has already started' }).waitFor();
-    assert.equal(await late.getByLabel('Idea 1', { exact: true }).count(), 0, 'no sheet to write on');
+    await late.getByRole('heading', { name: "You'll be seated at the next round" }).waitFor();
+    assert.equal(await late.getByLabel('Idea 1', { exact: true }).count(), 0, 'no sheet to write on yet');
     await assertAccessible(late, 'participant (joined late)');
-    await eventually(async () => /Joined late/.test(await fac.locator('#f-people').innerText()), { message: 'roster says joined late' });
+    await eventually(async () => /Waiting for next round/.test(await fac.locator('#f-people').innerText()), { message: 'roster says waiting' });
     assert.match(await fac.locator('#f-done').textContent(), /of 3 done/, 'the late person is not counted in the round');
   });
 
@@ -319,6 +321,12 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
       written[3].push(ideas);
       await writeIdeas(p, ideas);
     }
+    // The late joiner is seated now, with a fresh sheet of its own.
+    await late.getByLabel('Idea 1', { exact: true }).waitFor();
+    assert.match(await late.locator('#w-round').textContent(), /Round 3 of 3/);
+    await late.getByText('this sheet starts with you').waitFor();
+    written[3].push([LATE_IDEA]);
+    await writeIdeas(late, [LATE_IDEA]);
     // The last round has no "Next round"; finishing does what the clock would do.
     assert.equal(await fac.getByRole('button', { name: 'Next round', exact: true }).count(), 0);
     await fac.getByRole('button', { name: 'Finish', exact: true }).click();
@@ -327,16 +335,16 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
 
   await t.test('the reveal shows every idea on every page', async () => {
     const all = [...written[1].flat(), ...written[2].flat(), ...written[3].flat()];
-    assert.equal(all.length, 6 + 6 + 3);
-    await board.locator('#br-sheets .sheet').nth(2).waitFor();
+    assert.equal(all.length, 6 + 6 + 3 + 1);
+    await board.locator('#br-sheets .sheet').nth(3).waitFor();
     for (const [label, page] of [['board', board], ['facilitator', fac], ['phone 1', phones[0]], ['phone 3', phones[2]], ['late phone', late]]) {
       await page.locator('.sheets .sheet').nth(2).waitFor();
       const text = await bodyText(page);
       for (const idea of all) assert.ok(text.includes(idea), `${label} shows "${idea}"`);
-      assert.ok(!/Ana|Ben|Guest/.test(await page.locator('.sheets').innerText()), `${label}: no names on the sheets`);
+      assert.ok(!/Ana|Ben|Guest|Lou/.test(await page.locator('.sheets').innerText()), `${label}: no names on the sheets`);
       assert.equal(await page.locator('.sheets i, .sheets img').count(), 0, `${label}: ideas are text, not markup`);
     }
-    // The facilitator takes the results away as CSV: every idea, no names.
+    // The facilitator takes the results away as CSV, exported by the server: every idea, no names.
     const [download] = await Promise.all([
       fac.waitForEvent('download'),
       fac.getByRole('button', { name: 'Download CSV', exact: true }).click(),
@@ -350,11 +358,11 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
         stream.on('error', reject);
       }, reject);
     })).toString('utf8');
-    assert.equal(csv.trim().split('\r\n').length, 1 + all.length);
+    assert.equal(csv.trim().split(/\r?\n/).length, 1 + all.length);
     for (const idea of all) assert.ok(csv.includes(idea.replace(/"/g, '""')), `CSV has "${idea}"`);
-    assert.ok(!/Ana|Ben/.test(csv), 'no names in the CSV');
+    assert.ok(!/Ana|Ben|Lou/.test(csv), 'no names in the CSV');
 
-    assert.equal(await board.locator('#br-sheets .sheet').count(), 3);
+    assert.equal(await board.locator('#br-sheets .sheet').count(), 4);
     assert.equal(await board.locator('#br-sheets .idea').count(), all.length);
     await assertAccessible(board, 'board (reveal)');
     await assertAccessible(fac, 'facilitator (reveal)');

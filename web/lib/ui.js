@@ -163,7 +163,7 @@ export function resultsList(results, { index = null } = {}) {
     results.map((r) =>
       h(
         'li',
-        { class: r.votes ? 'result' : 'result result-none', dataset: { idea: r.id } },
+        { class: `result${r.votes ? '' : ' result-none'}${r.votes && r.rank <= 3 ? ' result-top' : ''}`, dataset: { idea: r.id } },
         h('span', { class: 'rank' }, h('span', { class: 'visually-hidden' }, 'Rank '), String(r.rank)),
         h('span', { class: 'result-text' }, r.text, index ? buildsOnLine(index.get(r.id), index) : null),
         h('span', { class: 'result-votes' }, plural(r.votes ?? 0, 'vote')),
@@ -204,7 +204,7 @@ export function clustersView(clusters, index, { headingLevel = 3 } = {}) {
                 h('span', { class: 'idea-text' }, index.get(id).text),
                 (dupes.get(id) || [])
                   .filter((d) => index.has(d))
-                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'visually-hidden' }, 'Same idea: '), '＋ ', index.get(d).text)),
+                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, 'Same idea: '), index.get(d).text)),
               ),
             ),
         ),
