@@ -102,6 +102,11 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_PING_INTERVAL", default_value = "25s", value_parser = humantime::parse_duration)]
     pub ping_interval: std::time::Duration,
 
+    /// On SIGTERM, how long /readyz reports unready while the server keeps serving, before
+    /// sockets are closed with 1012 (lets a load balancer move new people elsewhere).
+    #[arg(long, env = "BRAINWRITE_SHUTDOWN_DRAIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub shutdown_drain: std::time::Duration,
+
     /// Log format: "pretty" for people, "json" for log collectors.
     #[arg(long, env = "BRAINWRITE_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
     pub log_format: String,
@@ -135,6 +140,9 @@ impl Config {
 
     /// Check values clap cannot; the error is one line.
     pub fn validate(&self) -> Result<(), String> {
+        if self.shutdown_drain > std::time::Duration::from_secs(60) {
+            return Err("--shutdown-drain must be at most 60s".into());
+        }
         if self.handshake_timeout.is_zero() || self.ping_interval.is_zero() {
             return Err("--handshake-timeout and --ping-interval must be above zero".into());
         }

@@ -85,6 +85,7 @@ pub struct Hub {
     /// The journal, unless running in memory.
     pub journal: Option<Journal>,
     journal_ok: AtomicBool,
+    draining: AtomicBool,
     journal_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     connections: AtomicUsize,
     connections_per_ip: DashMap<IpAddr, u32>,
@@ -145,6 +146,7 @@ impl Hub {
             tracker: TaskTracker::new(),
             journal,
             journal_ok: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
             journal_thread: std::sync::Mutex::new(thread),
         }
     }
@@ -284,13 +286,25 @@ impl Hub {
 
     /// The server is ready: not shutting down and the journal (if any) writable.
     pub fn ready(&self) -> Result<(), &'static str> {
-        if self.shutdown.is_cancelled() {
+        if self.shutdown.is_cancelled() || self.draining.load(Ordering::Relaxed) {
             Err("shutting down")
         } else if !self.journal_ok.load(Ordering::Relaxed) {
             Err("the journal is not writable")
         } else {
             Ok(())
         }
+    }
+
+    /// Begin a graceful shutdown: report unready at once (so a load balancer stops sending
+    /// new people here), keep serving for `--shutdown-drain`, then close every socket with
+    /// 1012 and stop.
+    pub async fn shut_down(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(self.config.shutdown_drain) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+        self.shutdown.cancel();
     }
 
     /// Take a connection slot for `ip`, or say which limit is reached.

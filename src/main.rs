@@ -87,11 +87,14 @@ async fn serve(config: Config) -> ExitCode {
         println!("rooms are journaled to {}", data.display());
     }
     tracing::info!(%addr, "listening");
-    let signal = shutdown.clone();
+    let draining = hub.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down: closing sockets with 1012");
-        signal.cancel();
+        tracing::info!(
+            drain = ?draining.config.shutdown_drain,
+            "shutting down: unready now, then closing sockets with 1012"
+        );
+        draining.shut_down().await;
     });
     match brainwrite::serve(listener, hub).await {
         Ok(()) => ExitCode::SUCCESS,

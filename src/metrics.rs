@@ -103,7 +103,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "round_delivery_seconds",
-        "From a round's deadline until every member's next sheet is queued",
+        "From a round's deadline until every member's next sheet (or the reveal) is queued",
         m.round_delivery.clone(),
     );
     registry.register("rooms_created", "Rooms created", m.rooms_created.clone());

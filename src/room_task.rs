@@ -383,9 +383,8 @@ impl RoomTask {
         if !events.is_empty() {
             debug!(round = self.room.round(), "round boundary");
             self.entries.push((now, Entry::Tick));
-            if events.contains(&Event::Dealt) {
-                self.boundary = deadline;
-            }
+            // A boundary by the clock: time from the deadline until its frames are queued.
+            self.boundary = deadline;
             self.publish(&events, now);
         }
     }
