@@ -582,7 +582,9 @@ function shortIdea(text, max = 60) {
 function renderClusters() {
   const { reveal, clusters } = state;
   if (!reveal) return;
-  const key = [reveal, clusters, renaming];
+  // The server refuses merges while voting is open: the menus say so by being off.
+  const voting = state.room?.stage === 'voting';
+  const key = [reveal, clusters, renaming, voting];
   if (clustersShown && clustersShown.every((v, i) => v === key[i])) return;
   clustersShown = key;
   // A rename being typed survives a re-render caused by someone else's change.
@@ -624,7 +626,8 @@ function renderClusters() {
       'select',
       {
         id: `cl-merge-${k}`,
-        'aria-describedby': textId,
+        'aria-describedby': voting ? `${textId} cl-merge-note` : textId,
+        disabled: voting,
         dataset: { focusKey: `mg:${idea.id}` },
         on: { change: (ev) => ev.target.value && merge(idea.id, ev.target.value) },
       },
@@ -661,6 +664,7 @@ function renderClusters() {
                 type: 'button',
                 class: 'btn btn-ghost btn-sm',
                 'aria-label': `Undo merge of “${shortIdea(index.get(d).text)}”`,
+                disabled: voting,
                 dataset: { focusKey: `undo:${d}` },
                 on: { click: () => merge(d, null) },
               },
@@ -798,6 +802,7 @@ function renderClusters() {
     );
   };
 
+  byId('cl-merge-note').hidden = !voting;
   replaceKeepingFocus(byId('cluster-board'), [...list.map(zone), zone(null, -1)], '#cluster-name');
 }
 

@@ -454,12 +454,19 @@ function buildWrite(sheet) {
     byId('w-rows'),
     rows.length
       ? rowsList(rows, {
-          action: (idea) =>
+          // Named "Build on this" plus the idea's text, without repeating the text in the page.
+          action: (idea, textId) =>
             h(
               'button',
-              { type: 'button', class: 'btn btn-ghost btn-sm build-btn', on: { click: () => buildOn(idea.id) } },
-              '↳ Build on this',
-              h('span', { class: 'visually-hidden' }, `: ${shortIdea(idea.text)}`),
+              {
+                type: 'button',
+                id: `bo-${textId}`,
+                class: 'btn btn-ghost btn-sm build-btn',
+                'aria-labelledby': `bo-${textId}-l ${textId}`,
+                on: { click: () => buildOn(idea.id) },
+              },
+              h('span', { 'aria-hidden': 'true' }, '↳ '),
+              h('span', { id: `bo-${textId}-l` }, 'Build on this'),
             ),
         })
       : h('p', { class: 'empty-sheet' }, 'Nothing yet — this sheet starts with you. Write the first ideas.'),

@@ -16,6 +16,11 @@ const PICKS = [
   'facilitator-writing-desktop.png', // controls, countdown, counts only
   'board-lobby-desktop.png', // the projector: code and QR
   'board-reveal-desktop.png', // the projector: every idea
+  'participant-build-on-phone.png', // round 2: an idea linked to the one it builds on
+  'participant-vote-phone.png', // dot voting on a phone, a self-vote politely refused
+  'facilitator-clusters-desktop.png', // clusters, merged repeat, exports, share and voting controls
+  'board-clusters-desktop.png', // the projector after clustering: clusters, then every sheet
+  'board-results-desktop.png', // the projector after the vote: ranked ideas
 ];
 
 mkdirSync(to, { recursive: true });

@@ -309,7 +309,8 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     const card = (text, within = fac) => within.locator('.cl-card').filter({ has: fac.locator('.cl-text', { hasText: text }) });
     const move = card(R1.Ana).getByLabel('Move to');
     await move.focus();
-    await move.selectOption({ label: 'First week' });
+    assert.equal(await move.inputValue(), '');
+    await fac.keyboard.press('ArrowDown'); // "No cluster" → "First week", the first cluster
     const firstWeek = zone('First week');
     await card(R1.Ana, firstWeek).waitFor();
     assert.equal(await fac.evaluate(() => document.activeElement?.dataset?.focusKey?.startsWith('mv:')), true, 'focus follows the card');
@@ -318,11 +319,12 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
 
     // By drag and drop.
     const docs = zone('Docs');
-    await card(R1.Ben).dragTo(docs);
+    // Grab the card by its text (its middle may be a menu, which a press would open).
+    await card(R1.Ben).dragTo(docs, { sourcePosition: { x: 12, y: 12 } });
     await card(R1.Ben, docs).waitFor();
 
     // Rename with the keyboard.
-    await fac.getByRole('button', { name: 'Rename cluster Docs', exact: true }).click();
+    await fac.getByRole('button', { name: 'Rename cluster Docs', exact: true }).press('Enter');
     const rename = fac.getByLabel('Rename “Docs”');
     await rename.fill('Docs and videos');
     await rename.press('Enter');
@@ -346,6 +348,9 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     await assertAccessible(board, 'board with clusters');
     await fac.locator('#f-clusters').scrollIntoViewIfNeeded();
     await shot(fac, 'facilitator-clusters-desktop');
+    await fac.emulateMedia({ colorScheme: 'dark' });
+    await assertAccessible(fac, 'facilitator with clusters in dark mode');
+    await fac.emulateMedia({ colorScheme: 'light' });
     await shot(board, 'board-clusters-desktop');
   });
 
@@ -367,6 +372,10 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     await assertAccessible(ana, 'participant voting with a refused vote');
     await assertNoHorizontalScroll(ana, 'participant voting');
     await shot(ana, 'participant-vote-phone');
+    await ana.emulateMedia({ colorScheme: 'dark' });
+    await assertAccessible(ana, 'participant voting in dark mode');
+    await shot(ana, 'participant-vote-dark-phone', { fullPage: false });
+    await ana.emulateMedia({ colorScheme: 'light' });
 
     // Two good votes: on Ben's idea (with its merged repeat) and on Dee's.
     await voteCard(ana, R1.Ben).getByRole('button', { name: 'Vote', exact: true }).click();

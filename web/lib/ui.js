@@ -87,10 +87,14 @@ export function rowsIndex(rows) {
 /**
  * The rows of a sheet as a read-only list (no authors: rows are labelled by round).
  * Options: `index` (idea id → idea, for build-on chains; defaults to this sheet's ideas),
- * `action(idea)` (an extra control after each idea, e.g. "Build on this").
+ * `action(idea, textId)` (an extra control after each idea, e.g. "Build on this"; `textId` is
+ * the id of the element holding the idea's text, to name or describe the control by).
  */
+let rowsListCount = 0;
 export function rowsList(rows, { label = 'Row', index = null, action = null } = {}) {
   const idx = index || rowsIndex(rows);
+  const list = ++rowsListCount;
+  let n = 0;
   return h(
     'ol',
     { class: 'rows' },
@@ -102,15 +106,16 @@ export function rowsList(rows, { label = 'Row', index = null, action = null } = 
         h(
           'ul',
           { class: 'ideas' },
-          (row.ideas || []).map((idea) =>
-            h(
+          (row.ideas || []).map((idea) => {
+            const textId = action ? `it-${list}-${n++}` : null;
+            return h(
               'li',
               { class: idea.builds_on ? 'idea idea-linked' : 'idea', dataset: { idea: idea.id } },
-              h('span', { class: 'idea-text' }, idea.text),
+              h('span', { class: 'idea-text', id: textId }, idea.text),
               buildsOnLine(idea, idx),
-              action ? action(idea) : null,
-            ),
-          ),
+              action ? action(idea, textId) : null,
+            );
+          }),
         ),
       ),
     ),
