@@ -392,10 +392,13 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     await third.getByRole('button', { name: 'Vote', exact: true }).click();
     await ana.getByText('0 votes left').waitFor();
 
-    // Dee votes for Ben's idea too.
+    // Dee votes for Ben's idea too, and gets the ballot back after a reload.
     const dee = p.Dee;
     await voteCard(dee, R1.Ben).getByRole('button', { name: 'Vote', exact: true }).click();
     await dee.getByText('1 vote left').waitFor();
+    await dee.reload();
+    await dee.getByText('1 vote left').waitFor();
+    await voteCard(dee, R1.Ben).getByText('✓ Your vote').waitFor();
 
     // The board shows only how many votes are in.
     await board.locator('#bv-cast').getByText('3', { exact: true }).waitFor();
@@ -422,6 +425,15 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     await assertAccessible(fac, 'facilitator results');
     await shot(board, 'board-results-desktop');
     await shot(ana, 'participant-results-phone');
+
+    // The facilitator's page after the rounds also works on a phone.
+    const facPhone = await pages.open('facilitator-phone', PHONE);
+    const token = JSON.parse(await fac.evaluate((c) => localStorage.getItem(`brainwrite:facilitator:${c}`), code));
+    await facPhone.goto(`${base}/f/${code}#${token}`);
+    await facPhone.getByRole('heading', { name: 'Results', exact: true }).waitFor();
+    await facPhone.locator('.cl-card').first().waitFor();
+    await assertNoHorizontalScroll(facPhone, 'facilitator after the vote on a phone');
+    await shot(facPhone, 'facilitator-results-phone');
   });
 
   await t.test('exports: Markdown, CSV and JSON from the server, with every idea and no names', async () => {
