@@ -7,61 +7,56 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::Client;
+use common::{Binary, Client};
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brainwrite"))
-            .args(["--bind", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn brainwrite");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let base = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("brainwrite listening on ") {
-                    return url.trim().to_owned();
-                }
-            }
-            panic!("server exited before listening")
-        })
-        .await
-        .expect("server starts");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base }
-    }
-
-    fn ws(&self, code: &str) -> String {
-        format!("{}/ws/{code}", self.base.replace("http://", "ws://"))
-    }
-
-    async fn kill(mut self) {
-        self.child.start_kill().unwrap(); // SIGKILL
-        self.child.wait().await.unwrap();
-    }
+/// The binary on a journal file.
+async fn start(data: &Path) -> Binary {
+    Binary::spawn(
+        &["--bind", "127.0.0.1:0", "--data", data.to_str().unwrap()],
+        &[],
+        false,
+    )
+    .await
 }
 
 fn temp_db() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bw-durability-{}", brainwrite::ids::new_token()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("brainwrite.db")
+}
+
+/// Resume, check the draft, and send again every write not yet acknowledged, as the web
+/// client does after a reconnect.
+async fn resume_and_resend(
+    server: &Binary,
+    code: &str,
+    w: &mut Writer,
+    round: u32,
+    seq: &mut u64,
+    all_acked: &mut Vec<String>,
+) -> Client {
+    let mut c = resume(server, code, w, round).await;
+    let unacked: Vec<((u32, u32), String)> = w
+        .sent
+        .iter()
+        .filter(|(k, _)| !w.acked.contains_key(k))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    for ((r, slot), text) in unacked {
+        *seq += 1;
+        w.seq_of.insert(*seq, (r, slot));
+        c.send(json!({"type":"write","slot":slot,"text":text,"round":r,"seq":*seq}))
+            .await;
+        let ack = c.recv_type("ack").await;
+        assert_eq!(ack["seq"], *seq);
+        w.acked.insert((r, slot), text.clone());
+        all_acked.push(text);
+    }
+    c
 }
 
 /// A participant as a client program sees itself: its token and the writes it sent.
@@ -75,7 +70,7 @@ struct Writer {
     next_slot: u32,
 }
 
-async fn resume(server: &Server, code: &str, w: &mut Writer, round: u32) -> Client {
+async fn resume(server: &Binary, code: &str, w: &mut Writer, round: u32) -> Client {
     let mut c = Client::connect(&server.ws(code)).await;
     c.send(json!({"type":"join","token": w.token})).await;
     c.recv_type("welcome").await;
@@ -109,7 +104,7 @@ async fn resume(server: &Server, code: &str, w: &mut Writer, round: u32) -> Clie
 async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
     let data = temp_db();
     let mut rng = rand::rng();
-    let mut server = Server::start(&data).await;
+    let mut server = start(&data).await;
     let http = reqwest::Client::new();
     let created: Value = http
         .post(format!("{}/api/rooms", server.base))
@@ -152,23 +147,7 @@ async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
         // Everyone resumes and finds its acknowledged writes; it resends the rest.
         let mut clients = Vec::new();
         for w in writers.iter_mut() {
-            let mut c = resume(&server, &code, w, round).await;
-            let unacked: Vec<((u32, u32), String)> = w
-                .sent
-                .iter()
-                .filter(|(k, _)| !w.acked.contains_key(k))
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            for ((r, slot), text) in unacked {
-                seq += 1;
-                w.seq_of.insert(seq, (r, slot));
-                c.send(json!({"type":"write","slot":slot,"text":text,"round":r,"seq":seq}))
-                    .await;
-                let ack = c.recv_type("ack").await;
-                assert_eq!(ack["seq"], seq);
-                w.acked.insert((r, slot), text.clone());
-                all_acked.push(text);
-            }
+            let c = resume_and_resend(&server, &code, w, round, &mut seq, &mut all_acked).await;
             clients.push(c);
         }
         // Move on to the next round when the row is nearly full.
@@ -254,24 +233,11 @@ async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
         if pending > 0 {
             killed_mid_burst += 1;
         }
-        server = Server::start(&data).await;
+        server = start(&data).await;
     }
     // Finish and read the reveal: every acknowledged write exactly once.
     for w in writers.iter_mut() {
-        let mut c = resume(&server, &code, w, round).await;
-        let unacked: Vec<((u32, u32), String)> = w
-            .sent
-            .iter()
-            .filter(|(k, _)| !w.acked.contains_key(k))
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        for ((r, slot), text) in unacked {
-            seq += 1;
-            c.send(json!({"type":"write","slot":slot,"text":text,"round":r,"seq":seq}))
-                .await;
-            assert_eq!(c.recv_type("ack").await["seq"], seq);
-            all_acked.push(text);
-        }
+        resume_and_resend(&server, &code, w, round, &mut seq, &mut all_acked).await;
     }
     let mut fac = Client::connect(&server.ws(&code)).await;
     fac.send(json!({"type":"facilitate","token":fac_token}))
@@ -312,7 +278,7 @@ async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_restart_gives_the_downtime_back_and_rooms_come_back() {
     let data = temp_db();
-    let server = Server::start(&data).await;
+    let server = start(&data).await;
     let http = reqwest::Client::new();
     let created: Value = http
         .post(format!("{}/api/rooms", server.base))
@@ -361,7 +327,7 @@ async fn a_graceful_restart_gives_the_downtime_back_and_rooms_come_back() {
     assert!(t0.elapsed() < Duration::from_secs(10));
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    let server = Server::start(&data).await;
+    let server = start(&data).await;
     let info: Value = http
         .get(format!("{}/api/rooms/{code}", server.base))
         .send()

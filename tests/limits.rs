@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Client, TestServer};
+use common::{Binary, Client, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
 fn config() -> brainwrite::Config {
@@ -295,8 +293,8 @@ async fn hostile_round(base: &str, code: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_hostile_frames_each_answered_and_memory_returns_to_baseline() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_brainwrite"))
-        .args([
+    let server = Binary::spawn(
+        &[
             "--bind",
             "127.0.0.1:0",
             "--memory",
@@ -304,33 +302,13 @@ async fn ten_thousand_hostile_frames_each_answered_and_memory_returns_to_baselin
             "1000000",
             "--message-burst",
             "1000000",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let l = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("server prints its URL");
-        if let Some(u) = l.strip_prefix("brainwrite listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    let pid = child.id().unwrap();
-    let created: Value = reqwest::Client::new()
-        .post(format!("{base}/api/rooms"))
-        .json(&json!({"topic":"hostile"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+        &[],
+        false,
+    )
+    .await;
+    let (base, pid) = (server.base.clone(), server.pid());
+    let created = server.create(json!({"topic":"hostile"})).await;
     let code = created["code"].as_str().unwrap().to_owned();
     // Warm up allocator pools and buffers, then take the baseline.
     hostile_round(&base, &code, 1000).await;
@@ -349,5 +327,5 @@ async fn ten_thousand_hostile_frames_each_answered_and_memory_returns_to_baselin
     // The server still serves.
     let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(r.status(), 200);
-    child.kill().await.unwrap();
+    server.kill().await;
 }

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Client, TestServer};
+use common::{Binary, Client, TestServer};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 
 async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
     let text = reqwest::get(server.url("/metrics"))
@@ -142,39 +141,24 @@ async fn readyz_turns_unready_as_soon_as_shutdown_begins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_carry_idea_text_or_tokens() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_brainwrite"))
-        .args(["--bind", "127.0.0.1:0", "--memory", "--log-format", "json"])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let l = lines.next_line().await.unwrap().expect("listening line");
-        if let Some(u) = l.strip_prefix("brainwrite listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    let mut stderr = child.stderr.take().unwrap();
+    let mut server = Binary::spawn(
+        &["--bind", "127.0.0.1:0", "--memory", "--log-format", "json"],
+        &[("RUST_LOG", "debug")],
+        true,
+    )
+    .await;
+    let mut stderr = server.child.stderr.take().unwrap();
     let log = tokio::spawn(async move {
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s).await;
         s
     });
-    let created: Value = reqwest::Client::new()
-        .post(format!("{base}/api/rooms"))
-        .json(&json!({"topic":"logging","round_seconds":1,"rounds":1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = server
+        .create(json!({"topic":"logging","round_seconds":1,"rounds":1}))
+        .await;
     let code = created["code"].as_str().unwrap();
     let fac_token = created["facilitator_token"].as_str().unwrap().to_owned();
-    let ws = format!("{}/ws/{code}", base.replace("http://", "ws://"));
+    let ws = server.ws(code);
     let mut fac = Client::connect(&ws).await;
     fac.send(json!({"type":"facilitate","token": fac_token}))
         .await;
@@ -206,12 +190,8 @@ async fn logs_never_carry_idea_text_or_tokens() {
     bad.expect_error("forbidden").await;
     drop((people, fac, bad));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let pid = child.id().unwrap();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    server.terminate();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
     let log = log.await.unwrap();
     assert!(
         log.lines().count() > 5,

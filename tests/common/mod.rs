@@ -210,3 +210,82 @@ impl Client {
         self.pending.clear();
     }
 }
+
+/// The real `brainwrite` binary as a child process (killed on drop), with the base URL it
+/// printed.
+pub struct Binary {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl Binary {
+    /// Start it with `args` and `env` (stderr inherited unless `capture_stderr`), and wait
+    /// for its `brainwrite listening on URL` line.
+    pub async fn spawn(args: &[&str], env: &[(&str, &str)], capture_stderr: bool) -> Binary {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_brainwrite"));
+        cmd.args(args)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(if capture_stderr {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::inherit()
+            })
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn brainwrite");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("brainwrite listening on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("brainwrite exited before listening")
+        })
+        .await
+        .expect("brainwrite starts within 20 s");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Binary { child, base }
+    }
+
+    pub fn ws(&self, code: &str) -> String {
+        format!("{}/ws/{code}", self.base.replace("http://", "ws://"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// POST /api/rooms; the JSON answer.
+    pub async fn create(&self, body: Value) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}/api/rooms", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// SIGTERM: the graceful path.
+    pub fn terminate(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
