@@ -329,7 +329,8 @@ function render() {
 }
 
 function presetLabel(preset) {
-  const names = { classic: 'Classic 6-3-5', quick: 'Quick 3-3', large: 'Large group' };
+  // Classic is the default for every room: only the other formats are worth a word.
+  const names = { quick: 'Quick 3-3', large: 'Large group' };
   return names[preset] ? ` · ${names[preset]}` : '';
 }
 
@@ -431,7 +432,7 @@ function renderPeople(room) {
   setText(buttons.lock, room.locked ? 'Unlock joining' : 'Lock joining');
   const lockState = byId('lock-state');
   lockState.className = room.locked ? 'chip chip-warn' : 'chip chip-ok';
-  setText(lockState, room.locked ? '🔒 Locked: nobody new can join' : 'Open: anyone with the link can join');
+  setText(lockState, room.locked ? 'Locked: nobody new can join' : 'Open: anyone with the link can join');
 
   const key = JSON.stringify([roster, room.phase, room.round, room.rounds, confirmRemove]);
   if (peopleShown === key) return;

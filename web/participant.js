@@ -250,7 +250,6 @@ function onError(msg) {
     byId('join-error').hidden = false;
     byId('join-btn').disabled = false;
     setView('join');
-    byId('join-error').focus?.();
     return;
   }
   if (awaitingWelcome && msg.code === 'room_full') {
