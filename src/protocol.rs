@@ -479,6 +479,8 @@ pub enum ErrorCode {
     IdeaCap,
     /// Voting is not open.
     NotVoting,
+    /// The facilitator removed this participant; its token no longer resumes.
+    Removed,
 }
 
 impl ErrorCode {
@@ -506,6 +508,7 @@ impl ErrorCode {
             ErrorCode::NoVotesLeft => "no_votes_left",
             ErrorCode::IdeaCap => "idea_cap",
             ErrorCode::NotVoting => "not_voting",
+            ErrorCode::Removed => "removed",
         }
     }
 }

@@ -169,6 +169,8 @@ pub struct RoomInfo {
     pub phase: PhaseName,
     /// Participants in the room.
     pub participants: u32,
+    /// New joins are refused.
+    pub locked: bool,
     /// When the session finished, if it has.
     #[serde(skip)]
     pub finished_at: Option<Millis>,
@@ -251,6 +253,8 @@ pub struct RoomTask {
     finished_logged: bool,
     phase_metric: &'static str,
     last_active: Millis,
+    /// Connections to close (with a code) once this batch's frames are queued.
+    closing: Vec<(ConnId, u16)>,
 }
 
 /// Which messages a batch of events calls for, deduplicated.
@@ -319,6 +323,7 @@ impl RoomTask {
             gone: Vec::new(),
             boundary: None,
             phase_metric,
+            closing: Vec::new(),
             last_active: clock.now(),
             clock,
         }
@@ -456,6 +461,15 @@ impl RoomTask {
                 conn.outbox.close(close::SLOW);
             }
         }
+        // Closed on purpose (removed): their last frames are queued; detach them like the rest.
+        for (conn, code) in std::mem::take(&mut self.closing) {
+            if let Some(c) = self.conns.get(&conn) {
+                c.outbox.close(code);
+                if !self.gone.contains(&conn) {
+                    self.gone.push(conn);
+                }
+            }
+        }
     }
 
     fn expire(&mut self) {
@@ -478,6 +492,7 @@ impl RoomTask {
                     topic: self.room.settings().topic.clone(),
                     phase: self.room.phase_name(),
                     participants: self.room.participant_count() as u32,
+                    locked: self.room.view(self.code.as_str(), now).locked,
                     finished_at: self.room.finished_at(),
                     last_active: self.last_active,
                 });
@@ -656,6 +671,20 @@ impl RoomTask {
     ) -> Result<(), (ErrorCode, String)> {
         let (pid, token) = match token {
             Some(token) => match self.room.find_by_token(&ids::hash_token(&token)) {
+                Some(pid) if self.room.is_removed(pid) => {
+                    // Say so, and close like the removal did, so the page stops trying.
+                    self.send_to(
+                        conn,
+                        &ServerMsg::Error {
+                            code: ErrorCode::Removed,
+                            message: "the facilitator removed you from this session".to_owned(),
+                            seq: None,
+                        },
+                    );
+                    // The error goes out first: close after this batch's flush.
+                    self.closing.push((conn, close::REMOVED));
+                    return Ok(());
+                }
                 Some(pid) => (pid, token),
                 None => {
                     return Err((
@@ -806,11 +835,8 @@ impl RoomTask {
                 .filter(|(_, c)| c.role == Some(Attached::Participant(pid)))
                 .map(|(id, _)| *id)
                 .collect();
-            for id in conns {
-                if let Some(c) = self.conns.remove(&id) {
-                    c.outbox.close(close::REMOVED);
-                }
-            }
+            self.closing
+                .extend(conns.into_iter().map(|id| (id, close::REMOVED)));
         }
     }
 

@@ -193,7 +193,7 @@ async fn http_validation_names_the_field() {
         .unwrap();
     assert_eq!(
         info,
-        json!({"code": code, "topic": "Topic", "phase": "lobby", "participants": 0})
+        json!({"code": code, "topic": "Topic", "phase": "lobby", "participants": 0, "locked": false})
     );
     let r = http
         .get(server.url("/api/rooms/ZZZZZZZZ"))

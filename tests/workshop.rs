@@ -360,7 +360,15 @@ async fn lock_remove_and_export_before_the_end() {
     assert_eq!(a.closed(common::WAIT).await, Some(4003));
     let mut back = server.connect(&code).await;
     back.send(json!({"type":"join","token": wa["token"]})).await;
-    back.expect_error("forbidden").await;
+    back.expect_error("removed").await;
+    assert_eq!(back.closed(common::WAIT).await, Some(4003));
+    let info: Value = reqwest::get(server.url(&format!("/api/rooms/{code}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["locked"], true);
     fac.send(json!({"type":"remove","participant": "pnobody"}))
         .await;
     fac.expect_error("unknown_participant").await;
