@@ -343,6 +343,17 @@ async fn write_loop(
         0 => close::RESTART,
         c => c,
     };
+    // What was queued before the close (an error saying why, a last state) still goes out,
+    // unless the peer is the reason: a slow or dead peer would only hold us up.
+    if code != close::SLOW && code != close::DEAD {
+        let drain = async {
+            while let Ok(f) = rx.try_recv() {
+                sink.feed(Message::Text(f)).await?;
+            }
+            sink.flush().await
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+    }
     let reason = match code {
         close::SLOW => "client fell behind; reconnect to resume",
         close::IDLE => "no first message in time",
