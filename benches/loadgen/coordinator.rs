@@ -370,7 +370,9 @@ fn spawn_workers(
     let count = args
         .source_addrs
         .unwrap_or(s.sockets.div_ceil(900).clamp(4, 250) as u8);
-    let sources: Vec<Ipv4Addr> = (0..count).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i)).collect();
+    let sources: Vec<Ipv4Addr> = (0..count)
+        .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i))
+        .collect();
     for (w, chunk) in rooms.chunks(per).enumerate() {
         let plan = WorkerPlan {
             id: w as u32,
