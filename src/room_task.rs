@@ -778,15 +778,14 @@ impl RoomTask {
             let frame = frame(&ServerMsg::Room(self.room.view(self.code.as_str(), now)));
             self.broadcast(&frame, |_| true);
         }
+        // `me` only where it changed; at a boundary everyone holding a sheet gets it.
+        for pid in ch.me {
+            self.send_me(pid);
+        }
         if ch.dealt {
             let everyone: Vec<Pid> = self.room.pids().collect();
             for pid in everyone {
-                self.send_me(pid);
                 self.send_sheet(pid);
-            }
-        } else {
-            for pid in ch.me {
-                self.send_me(pid);
             }
         }
         if ch.progress {

@@ -71,21 +71,25 @@ pub async fn upgrade(
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", id = conn, room = %code);
     let tracker = hub.tracker.clone();
-    ws.read_buffer_size(4096)
-        .write_buffer_size(0)
+    // Memory per socket (docs/performance.md): tungstenite zero-fills its whole read buffer,
+    // and client messages are a few hundred bytes, so 512 B; a larger message still reserves
+    // what it needs. Writes are buffered up to 16 KiB so a batch (room, me, sheet) leaves in
+    // one send(): −20 % round-boundary p99 at full size.
+    ws.read_buffer_size(512)
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(max_write)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
-            let fut = async move {
-                serve(socket, hub, room, conn).await;
-                drop(slot);
-            }
-            .instrument(span);
-            async move {
-                // Tracked so shutdown waits for the close frame to go out.
-                let _ = tracker.spawn(fut).await;
-            }
+            // The upgrade's own task runs the connection (no second task); tracked so
+            // shutdown waits for the close frame to go out.
+            tracker.track_future(
+                async move {
+                    serve(socket, hub, room, conn).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            )
         })
 }
 
@@ -307,7 +311,8 @@ async fn write_loop(
     } = link;
     let start = *start;
     let mut ping = tokio::time::interval_at(start + ping_every, ping_every);
-    let mut batch = Vec::with_capacity(COALESCE);
+    // Allocated on first use: most sockets sit idle most of the time.
+    let mut batch = Vec::new();
     loop {
         tokio::select! {
             _ = kill.cancelled() => break,

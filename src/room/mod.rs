@@ -896,6 +896,8 @@ impl Room {
     /// Seat the newcomers, let the leavers go, deal the sheets and start round `round`.
     fn begin_round(&mut self, round: u32, now: Millis, ev: &mut Vec<Event>) {
         self.round = round;
+        // `me` is sent only to those whose own state changes at this boundary.
+        let before: Vec<_> = self.pids().map(|p| self.me(p)).collect();
         for p in &mut self.participants {
             if p.leaving {
                 p.leaving = false;
@@ -956,6 +958,12 @@ impl Room {
         self.phase = Phase::Writing {
             deadline: now + Millis::from(self.settings.round_seconds) * 1000,
         };
+        for (i, was) in before.into_iter().enumerate() {
+            let pid = Pid(i as u32);
+            if self.me(pid) != was && !ev.contains(&Event::Me(pid)) {
+                ev.push(Event::Me(pid));
+            }
+        }
         ev.extend([Event::State, Event::Dealt, Event::Progress, Event::Roster]);
     }
 
