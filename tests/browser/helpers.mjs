@@ -41,7 +41,8 @@ export const CHROMIUM_ARGS = [
 export async function startServer({ args = ['--memory'], env = {}, bind = '127.0.0.1:0' } = {}) {
   let bin = process.env.BRAINWRITE_BIN;
   if (!bin) {
-    bin = path.join(ROOT, 'target/debug/brainwrite');
+    // Cargo's own target directory, wherever CARGO_TARGET_DIR puts it.
+    bin = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'debug/brainwrite');
     if (!process.env.BRAINWRITE_NO_BUILD || !existsSync(bin)) {
       const r = spawnSync('cargo', ['build', '--quiet', '--bin', 'brainwrite'], { cwd: ROOT, stdio: 'inherit' });
       if (r.status !== 0) throw new Error(`cargo build failed (${r.status})`);
