@@ -515,6 +515,11 @@ impl ErrorCode {
 
 /// Parse one text frame into a client message, with a message that says what was wrong.
 pub fn parse_client(text: &str) -> Result<ClientMsg, String> {
+    // serde would also accept an internally tagged enum as an array (`["ping"]`); the
+    // protocol's only message form is an object (found by fuzzing).
+    if !text.trim_start().starts_with('{') {
+        return Err("could not read message: a message is one JSON object".to_owned());
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let msg: ClientMsg = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         if e.path().iter().next().is_some() {
@@ -586,6 +591,9 @@ mod tests {
         let e = parse_client(r#"{"type":"write","slot":"zero","text":"x"}"#).unwrap_err();
         assert!(e.contains("string"), "{e}");
         assert!(parse_client(r#"{"type":"ping"} trailing"#).is_err());
+        assert!(parse_client(r#"["ping"]"#).is_err(), "the array form is refused");
+        assert!(parse_client(r#"["write",0,"x",null,null,null]"#).is_err());
+        assert!(parse_client(r#"  {"type":"ping"}"#).is_ok());
         assert!(parse_client(r#"{"type":"write","slot":0,"text":"x","extra":1}"#).is_err());
         assert!(parse_client("not json").is_err());
         assert!(parse_client("[]").is_err());
