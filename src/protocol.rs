@@ -591,7 +591,10 @@ mod tests {
         let e = parse_client(r#"{"type":"write","slot":"zero","text":"x"}"#).unwrap_err();
         assert!(e.contains("string"), "{e}");
         assert!(parse_client(r#"{"type":"ping"} trailing"#).is_err());
-        assert!(parse_client(r#"["ping"]"#).is_err(), "the array form is refused");
+        assert!(
+            parse_client(r#"["ping"]"#).is_err(),
+            "the array form is refused"
+        );
         assert!(parse_client(r#"["write",0,"x",null,null,null]"#).is_err());
         assert!(parse_client(r#"  {"type":"ping"}"#).is_ok());
         assert!(parse_client(r#"{"type":"write","slot":0,"text":"x","extra":1}"#).is_err());

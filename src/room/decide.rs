@@ -50,7 +50,7 @@ pub(super) struct Decide {
     votes: u32,
     per_idea: u32,
     /// Each voter's votes, by idea id.
-    ballots: BTreeMap<Pid, BTreeMap<String, u32>>,
+    pub(super) ballots: BTreeMap<Pid, BTreeMap<String, u32>>,
     clusters: Vec<Cluster>,
     next_cluster: u32,
     /// Duplicate idea → the idea it was merged into (never itself merged).
@@ -114,6 +114,7 @@ impl Room {
                 ev.extend([Event::State, Event::Results]);
             }
             Command::Vote { pid, idea } => {
+                self.voter(pid)?;
                 let target = self.votable(&idea)?;
                 if self.authored_in(pid, &target) {
                     return Err(RoomError::OwnIdea);
@@ -132,21 +133,20 @@ impl Room {
                 ev.extend([Event::Ballot(pid), Event::State]);
             }
             Command::Unvote { pid, idea } => {
+                self.voter(pid)?;
                 if self.decide.stage != Some(Stage::Voting) {
                     return Err(RoomError::NotVoting);
                 }
                 let target = self.canonical(&idea);
-                let ballot = self.decide.ballots.entry(pid).or_default();
+                // Look up, never create: a refused unvote leaves no empty ballot behind.
+                let no_vote = || RoomError::UnknownIdea(format!("you have no vote on {idea}"));
+                let ballot = self.decide.ballots.get_mut(&pid).ok_or_else(no_vote)?;
                 match ballot.get_mut(&target) {
                     Some(n) if *n > 1 => *n -= 1,
                     Some(_) => {
                         ballot.remove(&target);
                     }
-                    None => {
-                        return Err(RoomError::UnknownIdea(format!(
-                            "you have no vote on {idea}"
-                        )));
-                    }
+                    None => return Err(no_vote()),
                 }
                 ev.extend([Event::Ballot(pid), Event::State]);
             }
@@ -240,6 +240,14 @@ impl Room {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A participant who may vote: known and not removed (those who left may still vote).
+    fn voter(&self, pid: Pid) -> Result<(), RoomError> {
+        match self.participants.get(pid.0 as usize) {
+            Some(p) if !p.removed => Ok(()),
+            _ => Err(RoomError::UnknownParticipant),
+        }
     }
 
     fn cluster_mut(&mut self, id: &str) -> Result<&mut Cluster, RoomError> {

@@ -1213,3 +1213,34 @@ proptest! {
         prop_assert_eq!(unique.len(), ids.len());
     }
 }
+
+#[test]
+fn refused_votes_change_nothing_found_by_fuzzing() {
+    let (mut room, pids, ids) = finished_room();
+    room.handle(
+        Command::OpenVoting {
+            votes: 1,
+            per_idea: 1,
+        },
+        T0,
+    )
+    .unwrap();
+    // An unvote with no ballot is refused and leaves no empty ballot behind.
+    assert!(matches!(
+        room.handle(
+            Command::Unvote {
+                pid: pids[0],
+                idea: ids[1].clone()
+            },
+            T0
+        ),
+        Err(RoomError::UnknownIdea(_))
+    ));
+    assert!(!room.decide.ballots.contains_key(&pids[0]));
+    // A participant that does not exist cannot vote.
+    assert_eq!(
+        vote(&mut room, Pid(3840), &ids[0]),
+        Err(RoomError::UnknownParticipant)
+    );
+    assert_eq!(room.view("C", T0).votes_cast, Some(0));
+}
