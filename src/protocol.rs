@@ -144,6 +144,39 @@ pub enum ClientMsg {
     },
 }
 
+impl ClientMsg {
+    /// The message's `type` on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientMsg::Join { .. } => "join",
+            ClientMsg::Facilitate { .. } => "facilitate",
+            ClientMsg::Watch {} => "watch",
+            ClientMsg::Write { .. } => "write",
+            ClientMsg::Done { .. } => "done",
+            ClientMsg::Start {} => "start",
+            ClientMsg::Pause {} => "pause",
+            ClientMsg::Resume {} => "resume",
+            ClientMsg::Extend { .. } => "extend",
+            ClientMsg::Advance {} => "advance",
+            ClientMsg::Finish {} => "finish",
+            ClientMsg::Ping {} => "ping",
+            ClientMsg::Leave {} => "leave",
+            ClientMsg::Remove { .. } => "remove",
+            ClientMsg::Lock {} => "lock",
+            ClientMsg::Unlock {} => "unlock",
+            ClientMsg::Present { .. } => "present",
+            ClientMsg::OpenVoting { .. } => "open_voting",
+            ClientMsg::CloseVoting {} => "close_voting",
+            ClientMsg::Vote { .. } => "vote",
+            ClientMsg::Unvote { .. } => "unvote",
+            ClientMsg::Cluster { .. } => "cluster",
+            ClientMsg::DeleteCluster { .. } => "delete_cluster",
+            ClientMsg::Assign { .. } => "assign",
+            ClientMsg::Merge { .. } => "merge",
+        }
+    }
+}
+
 /// The role a connection took with its first message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -481,6 +514,8 @@ pub enum ErrorCode {
     NotVoting,
     /// The facilitator removed this participant; its token no longer resumes.
     Removed,
+    /// The server cannot store changes right now (its journal failed); nothing changed.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -509,6 +544,7 @@ impl ErrorCode {
             ErrorCode::IdeaCap => "idea_cap",
             ErrorCode::NotVoting => "not_voting",
             ErrorCode::Removed => "removed",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -255,6 +255,9 @@ pub struct RoomTask {
     last_active: Millis,
     /// Connections to close (with a code) once this batch's frames are queued.
     closing: Vec<(ConnId, u16)>,
+    /// The last journal commit failed: client commands are refused until one succeeds, so
+    /// the changes waiting for the journal stay bounded.
+    degraded: bool,
 }
 
 /// Which messages a batch of events calls for, deduplicated.
@@ -324,6 +327,7 @@ impl RoomTask {
             boundary: None,
             phase_metric,
             closing: Vec::new(),
+            degraded: false,
             last_active: clock.now(),
             clock,
         }
@@ -408,9 +412,19 @@ impl RoomTask {
                         self.next_seq += n;
                         self.entries.clear();
                         self.finished_logged |= finished.is_some();
+                        if self.degraded {
+                            info!("journal writable again");
+                            self.degraded = false;
+                        }
+                    }
+                    Err(e) if self.degraded => {
+                        // Still failing: the waiting changes stay queued; what goes out now
+                        // is refusals and pongs, which announce nothing.
+                        debug!(error = %e, "journal still failing");
                     }
                     Err(e) => {
                         warn!(error = %e, "journal append failed; disconnecting clients to resync");
+                        self.degraded = true;
                         self.out.clear();
                         self.boundary = None;
                         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -492,7 +506,7 @@ impl RoomTask {
                     topic: self.room.settings().topic.clone(),
                     phase: self.room.phase_name(),
                     participants: self.room.participant_count() as u32,
-                    locked: self.room.view(self.code.as_str(), now).locked,
+                    locked: self.room.locked(),
                     finished_at: self.room.finished_at(),
                     last_active: self.last_active,
                 });
@@ -523,6 +537,24 @@ impl RoomTask {
             return;
         };
         let role = c.role;
+        if self.degraded && !matches!(msg, ClientMsg::Ping {}) {
+            // Nothing new is accepted while the journal cannot keep it; each refusal also
+            // lets the actor try the waiting changes again.
+            metrics::rejected(ErrorCode::Unavailable.as_str());
+            self.send_to(
+                conn,
+                &ServerMsg::Error {
+                    code: ErrorCode::Unavailable,
+                    message: "the server cannot store changes right now; try again shortly"
+                        .to_owned(),
+                    seq: match &msg {
+                        ClientMsg::Write { seq, .. } => *seq,
+                        _ => None,
+                    },
+                },
+            );
+            return;
+        }
         let result = match (role, msg) {
             (_, ClientMsg::Ping {}) => {
                 self.send_to(conn, &ServerMsg::Pong { now });
@@ -616,7 +648,7 @@ impl RoomTask {
                     } else {
                         "a participant"
                     },
-                    msg_name(&m)
+                    m.name()
                 ),
             )),
         };
@@ -994,36 +1026,6 @@ fn facilitator_command(m: ClientMsg) -> Option<Command> {
         ClientMsg::Merge { idea, into } => Command::Merge { idea, into },
         _ => return None,
     })
-}
-
-fn msg_name(m: &ClientMsg) -> &'static str {
-    match m {
-        ClientMsg::Join { .. } => "join",
-        ClientMsg::Facilitate { .. } => "facilitate",
-        ClientMsg::Watch {} => "watch",
-        ClientMsg::Write { .. } => "write",
-        ClientMsg::Done { .. } => "done",
-        ClientMsg::Start {} => "start",
-        ClientMsg::Pause {} => "pause",
-        ClientMsg::Resume {} => "resume",
-        ClientMsg::Extend { .. } => "extend",
-        ClientMsg::Advance {} => "advance",
-        ClientMsg::Finish {} => "finish",
-        ClientMsg::Ping {} => "ping",
-        ClientMsg::Leave {} => "leave",
-        ClientMsg::Remove { .. } => "remove",
-        ClientMsg::Lock {} => "lock",
-        ClientMsg::Unlock {} => "unlock",
-        ClientMsg::Present { .. } => "present",
-        ClientMsg::OpenVoting { .. } => "open_voting",
-        ClientMsg::CloseVoting {} => "close_voting",
-        ClientMsg::Vote { .. } => "vote",
-        ClientMsg::Unvote { .. } => "unvote",
-        ClientMsg::Cluster { .. } => "cluster",
-        ClientMsg::DeleteCluster { .. } => "delete_cluster",
-        ClientMsg::Assign { .. } => "assign",
-        ClientMsg::Merge { .. } => "merge",
-    }
 }
 
 /// The wire code of an engine refusal.

@@ -358,3 +358,54 @@ async fn a_graceful_restart_gives_the_downtime_back_and_rooms_come_back() {
     );
     server.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_journal_fails_nothing_is_acknowledged_and_nothing_new_accepted() {
+    let mut cfg = brainwrite::Config::for_tests();
+    cfg.memory = false;
+    cfg.data = temp_db();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let hub = brainwrite::Hub::open(cfg, shutdown.clone()).unwrap();
+    tokio::spawn(brainwrite::serve(listener, hub.clone()));
+    let server = common::TestServer {
+        addr,
+        hub: hub.clone(),
+        shutdown,
+        task: None,
+    };
+    let (code, token) = server.create(json!({"topic":"t"})).await;
+    let mut fac = server.facilitator(&code, &token).await;
+    let (mut a, wa) = server.participant(&code, "A").await;
+    let (_b, _) = server.participant(&code, "B").await;
+    fac.send(json!({"type":"start"})).await;
+    a.recv_type("sheet").await;
+    a.send(json!({"type":"write","slot":0,"text":"kept","seq":1}))
+        .await;
+    assert_eq!(a.recv_type("ack").await["seq"], 1);
+    // The journal stops taking writes (as a full or failed disk would).
+    hub.journal.as_ref().unwrap().close().await.unwrap();
+    a.send(json!({"type":"write","slot":1,"text":"not stored","seq":2}))
+        .await;
+    let closed = a.closed(Duration::from_secs(5)).await;
+    assert_eq!(closed, Some(1011), "clients are closed to resync");
+    assert!(
+        !a.log
+            .iter()
+            .any(|f| f.contains(r#""seq":2"#) && f.contains("ack")),
+        "no ack"
+    );
+    // Resuming is refused while the journal cannot keep changes: nothing new piles up.
+    let mut again = server.connect(&code).await;
+    again
+        .send(json!({"type":"join","token": wa["token"]}))
+        .await;
+    again.expect_error("unavailable").await;
+    again.send(json!({"type":"ping"})).await;
+    again.recv_type("pong").await;
+    // Within a heartbeat (1 s) the server reports itself unready.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let r = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(r.status(), 503, "the heartbeat marks the server unready");
+}

@@ -1109,6 +1109,11 @@ impl Room {
         }
     }
 
+    /// New joins are refused.
+    pub fn locked(&self) -> bool {
+        self.locked
+    }
+
     /// The phase as named on the wire.
     pub fn phase_name(&self) -> PhaseName {
         match self.phase {
