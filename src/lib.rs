@@ -8,7 +8,8 @@
 //! - [`protocol`]: the wire types, one module.
 //! - [`room_task`]: one actor task per room around the engine; fans messages out.
 //! - [`hub`]: the registry of rooms (`DashMap`), code and token generation.
-//! - [`ws`]: WebSocket upgrade, role handshake, reader and bounded writer.
+//! - [`ws`]: WebSocket upgrade and one task per socket: reader, writer, keepalive.
+//! - [`outbox`]: the bounded queue from a room actor to one socket.
 //! - [`http`]: REST endpoints and the embedded web client.
 //! - [`config`]: command-line flags and environment.
 //! - [`ids`]: room codes and secret tokens.
@@ -27,6 +28,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod metrics;
+pub mod outbox;
 pub mod protocol;
 pub mod room;
 pub mod room_task;

@@ -9,15 +9,13 @@
 //! It must not hold anything across an `.await` except its own state, and must not block.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+use tungstenite::Utf8Bytes;
 
 use crate::ids::{self, RoomCode};
 use crate::metrics::{self, METRICS};
@@ -53,63 +51,7 @@ const BATCH: usize = 256;
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
 
-/// The sending half of a connection: its bounded queue and how to cut it off.
-#[derive(Clone, Debug)]
-pub struct Outbox {
-    tx: mpsc::Sender<Utf8Bytes>,
-    kill: CancellationToken,
-    close_code: Arc<AtomicU16>,
-}
-
-/// Why [`Outbox::send`] failed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SendError {
-    /// The queue was full: the connection has been told to close as slow.
-    Slow,
-    /// The connection is gone.
-    Closed,
-}
-
-impl Outbox {
-    /// A new outbox with `capacity` slots; returns the receiving half for the writer.
-    pub fn new(
-        capacity: usize,
-        kill: CancellationToken,
-    ) -> (Self, mpsc::Receiver<Utf8Bytes>, Arc<AtomicU16>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let close_code = Arc::new(AtomicU16::new(0));
-        (
-            Outbox {
-                tx,
-                kill,
-                close_code: close_code.clone(),
-            },
-            rx,
-            close_code,
-        )
-    }
-
-    /// Queue a frame without waiting. A full queue disconnects the client as slow.
-    pub fn send(&self, frame: Utf8Bytes) -> Result<(), SendError> {
-        match self.tx.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                METRICS.slow_disconnects.inc();
-                self.close(close::SLOW);
-                Err(SendError::Slow)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-        }
-    }
-
-    /// Ask the connection to close with `code` (the first code asked for wins).
-    pub fn close(&self, code: u16) {
-        let _ = self
-            .close_code
-            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
-        self.kill.cancel();
-    }
-}
+pub use crate::outbox::{Outbox, SendError};
 
 /// A message to a room actor.
 #[derive(Debug)]
@@ -377,8 +319,21 @@ impl RoomTask {
             }
             self.commit_and_flush().await;
         }
-        // Whatever was accepted is made durable before the task ends.
+        // Whatever was accepted is made durable before the task ends, and its frames go out
+        // before the close: on shutdown every socket is told to reconnect (1012), including
+        // those still waiting to be let in.
         self.commit_and_flush().await;
+        if shutdown.is_cancelled() {
+            for c in self.conns.values() {
+                c.outbox.close(close::RESTART);
+            }
+            rx.close();
+            while let Ok(m) = rx.try_recv() {
+                if let RoomMsg::Open { outbox, .. } = m {
+                    outbox.close(close::RESTART);
+                }
+            }
+        }
         metrics::room_phase(Some(self.phase_metric), None);
         METRICS
             .participants

@@ -1,50 +1,102 @@
-//! WebSocket connections: the upgrade (room lookup, origin check, buffer sizes), then one
-//! reader loop that parses frames and forwards them to the room actor, and one writer loop
-//! that drains the connection's bounded outbox into the socket, coalescing what is queued
-//! into one flush. Also keepalive pings and the first-message timeout.
+//! WebSocket connections: the upgrade (RFC 6455 handshake, room lookup, origin check,
+//! connection limits), then **one task per socket** that reads the client's frames through
+//! tungstenite's protocol state machine, forwards parsed messages to the room actor, and
+//! writes what the actor queued in the connection's [`Outbox`] straight from the shared,
+//! serialised-once bytes with one vectored `write` per batch. It also sends keepalive pings,
+//! enforces the first-message timeout and the per-connection rate limit, and runs the closing
+//! handshake.
 //!
 //! It holds no room state and makes no room decisions: everything but parsing is the actor's.
+//!
+//! The shape is for memory and CPU per socket (docs/performance.md): no write buffer is kept
+//! between batches (frames are never copied into one), the outbox allocates only while frames
+//! wait, and reading, writing and timers are one state machine polled by one task, with no
+//! channel hop, split lock or cancellation future per message.
 
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug};
-
-use governor::{Quota, RateLimiter};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use std::num::NonZeroU32;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use tracing::debug;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
+use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
+use tungstenite::{Message, Utf8Bytes};
 
 use crate::http::api_error;
 use crate::hub::{Hub, RoomHandle};
 use crate::ids::RoomCode;
 use crate::metrics::METRICS;
-use crate::protocol::{self, ErrorCode, ServerMsg};
-use crate::room_task::{ConnId, Outbox, RoomMsg, close};
+use crate::outbox::Outbox;
+use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
+use crate::room_task::{ConnId, RoomMsg, close};
 
-/// Most queued frames written before one flush.
+/// Most queued frames handed to one vectored write.
 const COALESCE: usize = 64;
+
+/// Most client frames read in one turn before the task yields to others.
+const READ_TURN: usize = 32;
 
 /// Close code for an ordinary end of the conversation.
 const NORMAL: u16 = 1000;
+/// Close code for a frame that breaks RFC 6455.
+const PROTOCOL_ERROR: u16 = 1002;
+/// Close code for a text frame that is not UTF-8.
+const INVALID_DATA: u16 = 1007;
+
+/// How long queued frames may take to leave before the close frame (not for a slow peer).
+const DRAIN: Duration = Duration::from_millis(500);
+/// How long the close frame may take to leave.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// `GET /ws/{code}`: 404 for an unknown room before the upgrade, 403 for a foreign origin.
+/// `GET /ws/{code}`: 400 for a request that is not a WebSocket handshake (426 for another
+/// protocol version), 404 for an unknown room, 403 for a foreign origin, 503 when the server
+/// or the client's address holds too many sockets. All before the upgrade.
 pub async fn upgrade(
     State(hub): State<Arc<Hub>>,
     Path(code): Path<String>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
 ) -> Response {
+    let accept = match handshake(req.headers()) {
+        Ok(accept) => accept,
+        Err((status, why)) => {
+            let mut r = api_error(status, "bad_handshake", why);
+            if status == StatusCode::UPGRADE_REQUIRED {
+                r.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+            }
+            return r;
+        }
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return api_error(
+            StatusCode::UPGRADE_REQUIRED,
+            "bad_handshake",
+            "this connection cannot be upgraded to a WebSocket",
+        );
+    };
+    let headers = req.headers();
     let Some((code, room)) = RoomCode::parse(&code).and_then(|c| hub.get(&c).map(|r| (c, r)))
     else {
         return api_error(
@@ -53,10 +105,10 @@ pub async fn upgrade(
             "no room with that code",
         );
     };
-    if let Err(why) = check_origin(&headers, &hub.config) {
+    if let Err(why) = check_origin(headers, &hub.config) {
         return api_error(StatusCode::FORBIDDEN, "forbidden_origin", &why);
     }
-    let slot = match hub.connect_slot(crate::http::client_ip(&hub, &headers, peer)) {
+    let slot = match hub.connect_slot(crate::http::client_ip(&hub, headers, peer)) {
         Ok(s) => s,
         Err(e) => {
             return api_error(
@@ -66,31 +118,64 @@ pub async fn upgrade(
             );
         }
     };
-    let max = hub.config.max_message as usize;
-    let max_write = hub.config.max_write_buffer as usize;
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("conn", id = conn, room = %code);
-    let tracker = hub.tracker.clone();
-    // Memory per socket (docs/performance.md): tungstenite zero-fills its whole read buffer,
-    // and client messages are a few hundred bytes, so 512 B; a larger message still reserves
-    // what it needs. Writes are buffered up to 16 KiB so a batch (room, me, sheet) leaves in
-    // one send(): −20 % round-boundary p99 at full size.
-    ws.read_buffer_size(512)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(max_write)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            // The upgrade's own task runs the connection (no second task); tracked so
-            // shutdown waits for the close frame to go out.
-            tracker.track_future(
-                async move {
-                    serve(socket, hub, room, conn).await;
-                    drop(slot);
-                }
-                .instrument(span),
-            )
+    // Tracked, so shutdown waits for the close frame to go out.
+    let task = hub.tracker.track_future({
+        let hub = hub.clone();
+        async move {
+            match on_upgrade.await {
+                Ok(io) => serve(TokioIo::new(io), hub, room, conn, code).await,
+                Err(e) => debug!(conn, error = %e, "upgrade failed"),
+            }
+            drop(slot);
+        }
+    });
+    tokio::spawn(task);
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+        Body::empty(),
+    )
+        .into_response()
+}
+
+/// Check the client's half of the opening handshake; the `Sec-WebSocket-Accept` answer, or
+/// the status and reason to refuse it with.
+fn handshake(headers: &HeaderMap) -> Result<HeaderValue, (StatusCode, &'static str)> {
+    let bad = |why| (StatusCode::BAD_REQUEST, why);
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
+    };
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err(bad(
+            "this address speaks WebSocket only: the Connection header must include 'upgrade'",
+        ));
+    }
+    if !has_token(header::UPGRADE, "websocket") {
+        return Err(bad("the Upgrade header must be 'websocket'"));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err((
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is spoken here",
+        ));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| !k.is_empty())
+        .ok_or(bad("the Sec-WebSocket-Key header is missing"))?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept).map_err(|_| bad("unusable Sec-WebSocket-Key"))
 }
 
 /// Same origin (Origin's host equals Host), the `--public-url` origin, a listed origin, or no
@@ -127,159 +212,554 @@ fn check_origin(headers: &HeaderMap, config: &crate::Config) -> Result<(), Strin
     }
 }
 
-async fn serve(socket: WebSocket, hub: Arc<Hub>, room: RoomHandle, conn: ConnId) {
-    let kill = hub.shutdown.child_token();
-    let (outbox, rx, close_code) = Outbox::new(hub.config.outbox as usize, kill.clone());
-    if room
+async fn serve(
+    io: TokioIo<Upgraded>,
+    hub: Arc<Hub>,
+    room: RoomHandle,
+    conn: ConnId,
+    code: RoomCode,
+) {
+    let config = &hub.config;
+    let outbox = Outbox::new(config.outbox as usize, config.max_write_buffer as usize);
+    let opened = room
         .tx
         .send(RoomMsg::Open {
             conn,
             outbox: outbox.clone(),
         })
         .await
-        .is_err()
-    {
-        return;
-    }
-    debug!("connected");
-    let (sink, stream) = socket.split();
-    let link = Link {
-        conn,
-        outbox,
-        kill,
-        close_code,
-        last_seen: AtomicU64::new(0),
-        start: tokio::time::Instant::now(),
+        .is_ok();
+    debug!(conn, room = %code, "connected");
+    let mut socket = Socket::new(io, config, outbox);
+    let sleep = tokio::time::sleep_until(socket.next_timer());
+    tokio::pin!(sleep);
+    let end = if opened {
+        loop {
+            match poll_fn(|cx| socket.poll_step(cx, sleep.as_mut(), &hub)).await {
+                Step::Message(msg) => {
+                    let msg = RoomMsg::Client { conn, msg };
+                    let sent = match room.tx.try_send(msg) {
+                        Ok(()) => true,
+                        Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) => {
+                            room.tx.send(msg).await.is_ok()
+                        }
+                        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+                    };
+                    if !sent {
+                        break End::close(room_gone(&hub));
+                    }
+                }
+                Step::End(end) => break end,
+            }
+        }
+    } else {
+        End::close(room_gone(&hub))
     };
-    // The reader ends on close, error or kill; the writer then sends the close frame.
-    let ((), ()) = tokio::join!(
-        async {
-            read_loop(stream, &room, &link, &hub.config).await;
-            if !hub.shutdown.is_cancelled() {
-                link.outbox.close(NORMAL);
-            }
-        },
-        write_loop(sink, rx, &link, hub.config.ping_interval)
-    );
-    let _ = room.tx.send(RoomMsg::Closed { conn }).await;
-    debug!("disconnected");
+    socket.close(end).await;
+    socket.outbox.finish();
+    if opened {
+        let _ = room.tx.send(RoomMsg::Closed { conn }).await;
+    }
+    debug!(conn, room = %code, "disconnected");
 }
 
-/// What the reader and the writer of one connection share.
-struct Link {
-    conn: ConnId,
-    outbox: Outbox,
-    kill: CancellationToken,
-    close_code: Arc<AtomicU16>,
-    /// Milliseconds after `start` at which the peer last sent anything.
-    last_seen: AtomicU64,
-    start: tokio::time::Instant,
-}
-
-impl Link {
-    fn millis(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+/// Why a room stopped taking messages: shutdown (reconnect elsewhere) or the room is gone.
+fn room_gone(hub: &Hub) -> u16 {
+    if hub.shutdown.is_cancelled() {
+        close::RESTART
+    } else {
+        close::ROOM_GONE
     }
 }
 
-async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
-    room: &RoomHandle,
-    link: &Link,
-    config: &crate::Config,
-) {
-    let Link {
-        conn,
-        outbox,
-        kill,
-        start,
-        ..
-    } = link;
-    let (conn, start) = (*conn, *start);
-    let rate = (config.messages_per_second, config.message_burst);
-    let handshake = config.handshake_timeout;
-    let mut first = true;
-    let quota = Quota::per_second(NonZeroU32::new(rate.0).unwrap_or(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(rate.1).unwrap_or(NonZeroU32::MIN));
-    let limiter = RateLimiter::direct(quota);
-    let mut dropped = 0u32;
-    let mut last_warned: Option<tokio::time::Instant> = None;
-    loop {
-        // Only the first message has a time limit, counted from the upgrade (pongs do not
-        // extend it); keepalive covers the rest.
-        let next = tokio::select! {
-            _ = kill.cancelled() => return,
-            n = stream.next() => n,
-            _ = tokio::time::sleep_until(start + handshake), if first => {
-                outbox.close(close::IDLE);
-                return;
+/// What one turn of the socket produced.
+enum Step {
+    /// A parsed client message for the room.
+    Message(ClientMsg),
+    /// The conversation is over.
+    End(End),
+}
+
+/// How the conversation ends.
+struct End {
+    /// The close code to send (unless the peer closed first or is gone).
+    code: u16,
+    peer: Peer,
+}
+
+#[derive(PartialEq, Eq)]
+enum Peer {
+    /// Still there: send our close frame.
+    Open,
+    /// It sent a close frame; tungstenite's echo is queued.
+    Closed,
+    /// The stream ended or broke: nothing more can be sent.
+    Gone,
+}
+
+impl End {
+    fn close(code: u16) -> Self {
+        End {
+            code,
+            peer: Peer::Open,
+        }
+    }
+}
+
+/// One socket after the upgrade: the stream, tungstenite's state for what the peer sends,
+/// what waits to be written, and the per-connection limits and timers.
+struct Socket {
+    io: TokioIo<Upgraded>,
+    ws: WebSocketContext,
+    outbox: Outbox,
+    /// Control frames to write before the next data frame: pings, and what tungstenite
+    /// answers with (pongs, the close echo).
+    control: Vec<u8>,
+    /// Frames taken from the outbox, in order.
+    data: VecDeque<Utf8Bytes>,
+    /// Bytes of the first unit already written, when a write was partial.
+    written: usize,
+    /// The partly written unit is `control` (else `data`'s first frame).
+    writing_control: bool,
+    /// `data` came from the outbox, which counts it until it is written.
+    in_flight: bool,
+    limiter: DefaultDirectRateLimiter,
+    per_second: u32,
+    burst: u32,
+    /// Messages dropped by the rate limit in a row.
+    dropped: u32,
+    last_warned: Option<Instant>,
+    /// No message has been accepted yet: the first-message deadline applies.
+    first: bool,
+    handshake_deadline: Instant,
+    ping_every: Duration,
+    next_ping: Instant,
+    last_seen: Instant,
+}
+
+impl Socket {
+    fn new(io: TokioIo<Upgraded>, config: &crate::Config, outbox: Outbox) -> Self {
+        let max = config.max_message as usize;
+        // tungstenite zero-fills its whole read buffer and client messages are a few hundred
+        // bytes, so 512 B; a larger message reserves what it needs. It writes only control
+        // answers (into `control`), so its own write buffer stays tiny.
+        let ws = WebSocketContext::new(
+            Role::Server,
+            Some(
+                WebSocketConfig::default()
+                    .read_buffer_size(512)
+                    .write_buffer_size(0)
+                    .max_message_size(Some(max))
+                    .max_frame_size(Some(max)),
+            ),
+        );
+        let (per_second, burst) = (config.messages_per_second, config.message_burst);
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let now = Instant::now();
+        Socket {
+            io,
+            ws,
+            outbox,
+            control: Vec::new(),
+            data: VecDeque::new(),
+            written: 0,
+            writing_control: false,
+            in_flight: false,
+            limiter: RateLimiter::direct(quota),
+            per_second,
+            burst,
+            dropped: 0,
+            last_warned: None,
+            first: true,
+            handshake_deadline: now + config.handshake_timeout,
+            ping_every: config.ping_interval,
+            next_ping: now + config.ping_interval,
+            last_seen: now,
+        }
+    }
+
+    fn next_timer(&self) -> Instant {
+        if self.first {
+            self.handshake_deadline.min(self.next_ping)
+        } else {
+            self.next_ping
+        }
+    }
+
+    /// One turn: timers, then what the peer sent, then what is queued for it.
+    fn poll_step(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut sleep: Pin<&mut Sleep>,
+        hub: &Hub,
+    ) -> Poll<Step> {
+        // Shutdown reaches a socket through its room actor, which closes every outbox; the
+        // flag is the fallback for a socket woken for another reason first.
+        if hub.shutdown.is_cancelled() {
+            return Poll::Ready(Step::End(End::close(close::RESTART)));
+        }
+        self.outbox.register(cx.waker());
+        if let Some(code) = self.outbox.close_code() {
+            return Poll::Ready(Step::End(End::close(code)));
+        }
+        while sleep.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            if self.first && now >= self.handshake_deadline {
+                return Poll::Ready(Step::End(End::close(close::IDLE)));
             }
-        };
-        link.last_seen.store(link.millis(), Ordering::Relaxed);
-        let msg = match next {
-            None => return,
-            Some(Err(e)) => {
-                let too_big = e
-                    .into_inner()
-                    .downcast::<tungstenite::Error>()
-                    .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
-                if too_big {
-                    METRICS.messages_in.inc();
-                    crate::metrics::rejected("too_big");
-                    outbox.close(close::TOO_BIG);
+            if now >= self.next_ping {
+                if now - self.last_seen > 2 * self.ping_every {
+                    return Poll::Ready(Step::End(End::close(close::DEAD)));
                 }
+                push_frame(&mut self.control, Frame::ping(Vec::new()));
+                self.next_ping = now + self.ping_every;
+            }
+            sleep.as_mut().reset(self.next_timer());
+        }
+        for turn in 0.. {
+            if turn == READ_TURN {
+                // Let other sockets run; come back at once.
+                cx.waker().wake_by_ref();
+                break;
+            }
+            let msg = match self.poll_read(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(m)) => m,
+                Poll::Ready(Err(e)) => return Poll::Ready(Step::End(read_error(e))),
+            };
+            self.last_seen = Instant::now();
+            match msg {
+                Message::Text(text) => {
+                    if let Some(end) = self.limit() {
+                        return Poll::Ready(Step::End(end));
+                    }
+                    if self.dropped > 0 {
+                        continue;
+                    }
+                    match protocol::parse_client(text.as_str()) {
+                        Ok(msg) => {
+                            self.first = false;
+                            return Poll::Ready(Step::Message(msg));
+                        }
+                        Err(why) => reject(&self.outbox, &why),
+                    }
+                }
+                Message::Binary(_) => {
+                    if let Some(end) = self.limit() {
+                        return Poll::Ready(Step::End(end));
+                    }
+                    if self.dropped == 0 {
+                        reject(
+                            &self.outbox,
+                            "binary frames are not part of the protocol; send JSON text",
+                        );
+                    }
+                }
+                Message::Close(_) => {
+                    // Queue tungstenite's echo of the peer's close; it is written last.
+                    let _ = self.ws.flush(&mut Adapter {
+                        io: &mut self.io,
+                        cx,
+                        control: &mut self.control,
+                    });
+                    return Poll::Ready(Step::End(End {
+                        code: NORMAL,
+                        peer: Peer::Closed,
+                    }));
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+        match self.poll_flush(cx) {
+            Poll::Ready(Err(_)) => Poll::Ready(Step::End(End {
+                code: NORMAL,
+                peer: Peer::Gone,
+            })),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// The rate limit for a data message: sets `dropped` when this one is over it, and ends
+    /// the conversation for a flood.
+    fn limit(&mut self) -> Option<End> {
+        METRICS.messages_in.inc();
+        if self.limiter.check().is_ok() {
+            self.dropped = 0;
+            return None;
+        }
+        self.dropped += 1;
+        crate::metrics::rejected(ErrorCode::RateLimited.as_str());
+        if self.dropped > self.burst.saturating_mul(4).max(100) {
+            return Some(End::close(close::RATE));
+        }
+        // One warning a second at most: the warnings must not flood the outbox.
+        let now = Instant::now();
+        if self
+            .last_warned
+            .is_none_or(|t| now - t >= Duration::from_secs(1))
+        {
+            self.last_warned = Some(now);
+            send_error(
+                &self.outbox,
+                ErrorCode::RateLimited,
+                &format!(
+                    "more than {} messages a second; this one was dropped, send it again later",
+                    self.per_second
+                ),
+            );
+        }
+        None
+    }
+
+    /// The next message from the peer (pings are answered by tungstenite into `control`).
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<tungstenite::Result<Message>> {
+        let mut io = Adapter {
+            io: &mut self.io,
+            cx,
+            control: &mut self.control,
+        };
+        match self.ws.read(&mut io) {
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                Poll::Pending
+            }
+            r => Poll::Ready(r),
+        }
+    }
+
+    /// Write everything queued, taking more from the outbox as batches finish; ready when
+    /// nothing is left.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.data.is_empty()
+                && let Some(batch) = self.outbox.take()
+            {
+                self.data = batch;
+                self.in_flight = true;
+            }
+            if self.data.is_empty() && self.control.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_write(cx))?;
+            // Everything written: an idle socket keeps no storage.
+            self.data = VecDeque::new();
+            self.control = Vec::new();
+            if std::mem::take(&mut self.in_flight) {
+                self.outbox.written();
+            }
+        }
+    }
+
+    /// Write `control` and `data` in order, as few vectored writes as the socket takes.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.written == 0 {
+                self.writing_control = !self.control.is_empty();
+                if !self.writing_control && self.data.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let frames = self.data.len().min(COALESCE);
+            let mut heads = [([0u8; 10], 0usize); COALESCE];
+            for (h, f) in heads.iter_mut().zip(self.data.iter()) {
+                *h = text_head(f.len());
+            }
+            let mut slices = [IoSlice::new(&[]); 2 * COALESCE + 1];
+            let mut n = 0;
+            let mut skip = self.written;
+            if self.writing_control {
+                slices[0] = IoSlice::new(&self.control[skip..]);
+                n = 1;
+                skip = 0;
+            }
+            for ((head, hlen), body) in heads.iter().zip(self.data.iter()).take(frames) {
+                if skip < *hlen {
+                    slices[n] = IoSlice::new(&head[skip..*hlen]);
+                    n += 1;
+                    skip = 0;
+                } else {
+                    skip -= hlen;
+                }
+                slices[n] = IoSlice::new(&body.as_bytes()[skip..]);
+                n += 1;
+                skip = 0;
+            }
+            let mut k = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?;
+            if k == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            while k > 0 {
+                let unit = if self.writing_control {
+                    self.control.len()
+                } else {
+                    match self.data.front() {
+                        Some(f) => text_head(f.len()).1 + f.len(),
+                        None => break,
+                    }
+                };
+                let left = unit - self.written;
+                if k < left {
+                    self.written += k;
+                    break;
+                }
+                k -= left;
+                self.written = 0;
+                if self.writing_control {
+                    self.control.clear();
+                    self.writing_control = false;
+                } else {
+                    self.data.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The closing handshake: what was queued before the close still goes out (unless the
+    /// peer is the reason: a slow or dead peer would only hold us up), then the close frame.
+    async fn close(&mut self, end: End) {
+        match end.peer {
+            Peer::Gone => return,
+            Peer::Closed => {
+                // Only the frame already on its way, then the echo.
+                if self.written > 0 && !self.writing_control {
+                    self.data.truncate(1);
+                } else {
+                    self.data.clear();
+                }
+                let _ = tokio::time::timeout(DRAIN, poll_fn(|cx| self.poll_write(cx))).await;
                 return;
             }
-            Some(Ok(m)) => m,
-        };
-        if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+            Peer::Open => {}
+        }
+        let code = end.code;
+        if code == close::SLOW || code == close::DEAD {
+            self.keep_partial_frame();
+        } else {
+            let drain = poll_fn(|cx| {
+                if let Some(more) = self.outbox.take() {
+                    self.data.extend(more);
+                }
+                self.poll_write(cx)
+            });
+            if tokio::time::timeout(DRAIN, drain).await.is_err() {
+                self.keep_partial_frame();
+            }
+        }
+        let frame = Frame::close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: Utf8Bytes::from_static(close_reason(code)),
+        }));
+        // A peer that is not reading may never take the close frame: do not wait on it long.
+        let mut queued = false;
+        let sent = poll_fn(|cx| {
+            if !queued {
+                ready!(self.poll_write(cx))?;
+                push_frame(&mut self.control, frame.clone());
+                queued = true;
+            }
+            ready!(self.poll_write(cx))?;
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        });
+        let _ = tokio::time::timeout(CLOSE_WAIT, sent).await;
+    }
+
+    /// Drop queued frames but the one partly written (a frame cut in half would break the
+    /// stream) and any control frames not yet started.
+    fn keep_partial_frame(&mut self) {
+        if self.written > 0 && !self.writing_control {
+            self.data.truncate(1);
+        } else {
+            self.data.clear();
+        }
+        if !(self.written > 0 && self.writing_control) {
+            self.control.clear();
+        }
+    }
+}
+
+/// What a failed read means for the conversation.
+fn read_error(e: tungstenite::Error) -> End {
+    use tungstenite::Error as E;
+    match e {
+        E::Capacity(_) => {
             METRICS.messages_in.inc();
-            if limiter.check().is_err() {
-                dropped += 1;
-                crate::metrics::rejected(ErrorCode::RateLimited.as_str());
-                if dropped > rate.1.saturating_mul(4).max(100) {
-                    outbox.close(close::RATE);
-                    return;
-                }
-                // One warning a second at most: the warnings must not flood the outbox.
-                let now = tokio::time::Instant::now();
-                if last_warned.is_none_or(|t| now - t >= Duration::from_secs(1)) {
-                    last_warned = Some(now);
-                    send_error(
-                        outbox,
-                        ErrorCode::RateLimited,
-                        &format!(
-                            "more than {} messages a second; this one was dropped, send it again later",
-                            rate.0
-                        ),
-                    );
-                }
-                continue;
-            }
-            dropped = 0;
+            crate::metrics::rejected("too_big");
+            End::close(close::TOO_BIG)
         }
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Close(_) => return,
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Binary(_) => {
-                reject(
-                    outbox,
-                    "binary frames are not part of the protocol; send JSON text",
-                );
-                continue;
-            }
-        };
-        match protocol::parse_client(text.as_str()) {
-            Ok(msg) => {
-                first = false;
-                if room.tx.send(RoomMsg::Client { conn, msg }).await.is_err() {
-                    outbox.close(close::ROOM_GONE);
-                    return;
-                }
-            }
-            Err(why) => reject(outbox, &why),
+        E::Utf8(_) => End::close(INVALID_DATA),
+        E::ConnectionClosed | E::AlreadyClosed | E::Io(_) => End {
+            code: NORMAL,
+            peer: Peer::Gone,
+        },
+        _ => End::close(PROTOCOL_ERROR),
+    }
+}
+
+fn close_reason(code: u16) -> &'static str {
+    match code {
+        close::SLOW => "client fell behind; reconnect to resume",
+        close::IDLE => "no first message in time",
+        close::DEAD => "no answer to pings",
+        close::ROOM_GONE => "room closed",
+        close::RATE => "too many messages",
+        close::TOO_BIG => "message too big",
+        close::REMOVED => "removed by the facilitator",
+        close::INTERNAL => "server could not store changes; reconnect to resume",
+        PROTOCOL_ERROR => "protocol error",
+        INVALID_DATA => "text frames must be UTF-8",
+        NORMAL => "bye",
+        _ => "server restarting; reconnect to resume",
+    }
+}
+
+/// The header of an unmasked, final text frame of `len` bytes, and its length.
+fn text_head(len: usize) -> ([u8; 10], usize) {
+    let head = FrameHeader {
+        is_final: true,
+        opcode: OpCode::Data(Data::Text),
+        ..FrameHeader::default()
+    };
+    let mut buf = [0u8; 10];
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    // Ten bytes hold any unmasked header, so formatting cannot fail.
+    let _ = head.format(len as u64, &mut cursor);
+    let n = cursor.position() as usize;
+    (buf, n)
+}
+
+fn push_frame(out: &mut Vec<u8>, frame: Frame) {
+    // Writing into a Vec cannot fail.
+    let _ = frame.format(out);
+}
+
+/// How tungstenite sees the socket: a read that would wait is `WouldBlock` (with the waker
+/// registered), and what it writes (pongs, the close echo) is kept in `control` for our
+/// writer, so frames never interleave.
+struct Adapter<'a, 'b> {
+    io: &'a mut TokioIo<Upgraded>,
+    cx: &'a mut Context<'b>,
+    control: &'a mut Vec<u8>,
+}
+
+impl Read for Adapter<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        match Pin::new(&mut *self.io).poll_read(self.cx, &mut buf) {
+            Poll::Ready(Ok(())) => Ok(buf.filled().len()),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
         }
+    }
+}
+
+impl Write for Adapter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.control.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -295,83 +775,4 @@ fn send_error(outbox: &Outbox, code: ErrorCode, why: &str) {
         seq: None,
     };
     let _ = outbox.send(Utf8Bytes::from(msg.to_json()));
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Utf8Bytes>,
-    link: &Link,
-    ping_every: Duration,
-) {
-    let Link {
-        kill,
-        close_code,
-        start,
-        ..
-    } = link;
-    let start = *start;
-    let mut ping = tokio::time::interval_at(start + ping_every, ping_every);
-    // Allocated on first use: most sockets sit idle most of the time.
-    let mut batch = Vec::new();
-    loop {
-        tokio::select! {
-            _ = kill.cancelled() => break,
-            n = rx.recv_many(&mut batch, COALESCE) => {
-                if n == 0 { break; }
-                let sent = async {
-                    for f in batch.drain(..) {
-                        sink.feed(Message::Text(f)).await?;
-                    }
-                    sink.flush().await
-                };
-                let ok = tokio::select! {
-                    _ = kill.cancelled() => break,
-                    r = sent => r.is_ok(),
-                };
-                if !ok { break; }
-            }
-            _ = ping.tick() => {
-                let now = link.millis();
-                let silent = now - link.last_seen.load(Ordering::Relaxed).min(now);
-                if silent > 2 * ping_every.as_millis() as u64 {
-                    let _ = close_code.compare_exchange(0, close::DEAD, Ordering::Relaxed, Ordering::Relaxed);
-                    break;
-                }
-                if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
-            }
-        }
-    }
-    // Whatever ended the writer ends the connection: the reader must not wait on a peer
-    // that will never speak again.
-    kill.cancel();
-    let code = match close_code.load(Ordering::Relaxed) {
-        0 => close::RESTART,
-        c => c,
-    };
-    // What was queued before the close (an error saying why, a last state) still goes out,
-    // unless the peer is the reason: a slow or dead peer would only hold us up.
-    if code != close::SLOW && code != close::DEAD {
-        let drain = async {
-            while let Ok(f) = rx.try_recv() {
-                sink.feed(Message::Text(f)).await?;
-            }
-            sink.flush().await
-        };
-        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
-    }
-    let reason = match code {
-        close::SLOW => "client fell behind; reconnect to resume",
-        close::IDLE => "no first message in time",
-        close::DEAD => "no answer to pings",
-        close::ROOM_GONE => "room closed",
-        close::RATE => "too many messages",
-        NORMAL => "bye",
-        _ => "server restarting; reconnect to resume",
-    };
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }));
-    // A peer that is not reading may never take the close frame: do not wait on it long.
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
 }
