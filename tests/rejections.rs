@@ -266,3 +266,117 @@ async fn foreign_origins_are_refused_same_origin_and_listed_are_allowed() {
     assert!(try_origin("https://intranet.example".into()).await);
     assert!(try_origin(format!("http://{}", server.addr)).await);
 }
+
+/// The opening handshake is checked before anything else, and the stream itself is held to
+/// RFC 6455: a ping is answered, a message may come in fragments, an unmasked frame is a
+/// protocol error (1002), a text frame that is not UTF-8 is refused with 1007, and a close
+/// from the client is echoed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_handshake_and_framing_are_checked() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start().await;
+    let (code, _) = server.create(json!({"topic": "t"})).await;
+    let http = reqwest::Client::new();
+    let ws = server.url(&format!("/ws/{code}"));
+    let r = http.get(&ws).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_handshake", "{v}");
+    let r = http
+        .get(&ws)
+        .header("connection", "keep-alive, Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "8")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 426);
+    assert_eq!(r.headers()["sec-websocket-version"], "13");
+    let r = http
+        .get(&ws)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Raw frames over a raw socket. Masks are zero, so payloads go as they are.
+    async fn open(addr: std::net::SocketAddr, code: &str) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "GET /ws/{code} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(s.read_u8().await.unwrap());
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        // RFC 6455's own example key and answer.
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+            "{head}"
+        );
+        s
+    }
+    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![first, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        f.extend_from_slice(payload);
+        f
+    }
+    async fn frame(s: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+        let read = async {
+            let b0 = s.read_u8().await.unwrap();
+            let len = match s.read_u8().await.unwrap() {
+                126 => s.read_u16().await.unwrap() as usize,
+                127 => s.read_u64().await.unwrap() as usize,
+                n => n as usize,
+            };
+            let mut p = vec![0; len];
+            s.read_exact(&mut p).await.unwrap();
+            (b0, p)
+        };
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("a frame in time")
+    }
+    async fn close_code(s: &mut tokio::net::TcpStream) -> u16 {
+        loop {
+            let (b0, p) = frame(s).await;
+            if b0 == 0x88 {
+                return u16::from_be_bytes([p[0], p[1]]);
+            }
+        }
+    }
+
+    let mut s = open(server.addr, &code).await;
+    s.write_all(&masked(0x89, b"hi")).await.unwrap();
+    assert_eq!(frame(&mut s).await, (0x8a, b"hi".to_vec()));
+    // {"type":"ping"} in two fragments.
+    s.write_all(&masked(0x01, br#"{"type":"#)).await.unwrap();
+    s.write_all(&masked(0x80, br#""ping"}"#)).await.unwrap();
+    let (b0, p) = frame(&mut s).await;
+    assert_eq!(b0, 0x81);
+    let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
+    assert_eq!(v["type"], "pong", "{v}");
+    // A close from the client is echoed.
+    s.write_all(&masked(0x88, &1000u16.to_be_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut s).await, 1000);
+
+    let mut s = open(server.addr, &code).await;
+    s.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    assert_eq!(close_code(&mut s).await, 1002);
+
+    let mut s = open(server.addr, &code).await;
+    s.write_all(&masked(0x81, &[0xff, 0xfe])).await.unwrap();
+    assert_eq!(close_code(&mut s).await, 1007);
+}
