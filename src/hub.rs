@@ -307,6 +307,13 @@ impl Hub {
         self.shutdown.cancel();
     }
 
+    /// Wake every room task to stop (they also see the cancelled token at their next turn).
+    pub fn stop_rooms(&self) {
+        for r in self.rooms.iter() {
+            let _ = r.value().tx.try_send(RoomMsg::Shutdown);
+        }
+    }
+
     /// Take a connection slot for `ip`, or say which limit is reached.
     pub fn connect_slot(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, ConnRefused> {
         let max = self.config.max_connections;

@@ -72,6 +72,14 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> 
         }
     });
     let shutdown = hub.shutdown.clone();
+    // Room tasks read the token as a flag; this wakes them when it fires.
+    tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            hub.shutdown.cancelled().await;
+            hub.stop_rooms();
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

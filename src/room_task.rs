@@ -82,6 +82,9 @@ pub enum RoomMsg {
     },
     /// The room has expired: close every connection and stop.
     Expire,
+    /// The server is shutting down: make what was accepted durable, tell every connection
+    /// to reconnect (1012) and stop.
+    Shutdown,
     /// The facilitator's export of the finished session.
     Export {
         /// The facilitator token presented.
@@ -281,18 +284,35 @@ impl RoomTask {
         self.apply(cmd, now);
     }
 
-    /// Run until every sender is gone, the room expires, or `shutdown` fires.
+    /// Run until every sender is gone, the room expires, or `shutdown` fires (the hub then
+    /// sends [`RoomMsg::Shutdown`] to wake it).
+    ///
+    /// One timer lives as long as the task and is moved only when the next deadline moves,
+    /// and the shutdown token is read as a flag: neither costs a registration per message.
     pub async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, shutdown: CancellationToken) {
+        let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         'run: loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
             let deadline = self.room.next_deadline().map(|d| self.clock.instant_of(d));
+            if deadline != armed {
+                sleep.as_mut().reset(deadline.unwrap_or_else(far));
+                armed = deadline;
+            }
             let first = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
                 m = rx.recv() => match m {
                     Some(m) => Some(m),
                     None => break,
                 },
-                _ = sleep_until_opt(deadline) => None,
+                _ = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    None
+                }
             };
             // Take what else is already queued, so one commit and one flush serve them all.
             let mut next = first;
@@ -303,6 +323,10 @@ impl RoomTask {
                 match next.take() {
                     Some(RoomMsg::Expire) => {
                         self.expire();
+                        break 'run;
+                    }
+                    Some(RoomMsg::Shutdown) => {
+                        self.commit_and_flush().await;
                         break 'run;
                     }
                     Some(m) => self.on_msg(m, now),
@@ -467,6 +491,8 @@ impl RoomTask {
                 });
             }
             RoomMsg::Expire => self.expire(),
+            // Handled by `run`, which stops the task.
+            RoomMsg::Shutdown => {}
             RoomMsg::Export { token, reply } => {
                 let _ = reply.send(self.export(&token));
             }
@@ -951,12 +977,6 @@ fn frame(msg: &ServerMsg) -> Utf8Bytes {
     Utf8Bytes::from(msg.to_json())
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 fn facilitator_command(m: ClientMsg) -> Option<Command> {
     Some(match m {
