@@ -977,7 +977,6 @@ fn frame(msg: &ServerMsg) -> Utf8Bytes {
     Utf8Bytes::from(msg.to_json())
 }
 
-
 fn facilitator_command(m: ClientMsg) -> Option<Command> {
     Some(match m {
         ClientMsg::Start {} => Command::Start,

@@ -12,6 +12,8 @@ pub struct Sample {
     pub t_ms: u64,
     /// utime + stime, microseconds.
     pub cpu_us: u64,
+    /// stime alone (time in the kernel on the process's behalf), microseconds.
+    pub sys_us: u64,
     /// VmRSS, KiB.
     pub rss_kib: u64,
     /// RssAnon (heap and stacks), KiB.
@@ -57,6 +59,7 @@ pub fn sample(pid: u32, ticks: u64) -> Option<Sample> {
     Some(Sample {
         t_ms: crate::now_ms(),
         cpu_us: (utime + stime) * 1_000_000 / ticks,
+        sys_us: stime * 1_000_000 / ticks,
         rss_kib: kib("VmRSS:")?,
         rss_anon_kib: kib("RssAnon:").unwrap_or(0),
         hwm_kib: kib("VmHWM:").unwrap_or(0),

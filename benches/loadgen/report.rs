@@ -77,10 +77,15 @@ struct Window {
     writes_per_s: f64,
     server_cpu_percent: Option<f64>,
     server_cpu_us_per_delivered: Option<f64>,
+    /// The part of it spent in the kernel (stime): sending, receiving, polling.
+    server_sys_us_per_delivered: Option<f64>,
     loadgen_cpu_percent: f64,
 }
 
-fn window(a: (u64, &Counters, Option<u64>), b: (u64, &Counters, Option<u64>)) -> Window {
+/// CPU of the server at an instant: (utime + stime, stime), µs.
+type Cpu = Option<(u64, u64)>;
+
+fn window(a: (u64, &Counters, Cpu), b: (u64, &Counters, Cpu)) -> Window {
     let secs = (b.0.saturating_sub(a.0)) as f64 / 1000.0;
     let per_s = |x: u64, y: u64| {
         if secs > 0.0 {
@@ -90,9 +95,9 @@ fn window(a: (u64, &Counters, Option<u64>), b: (u64, &Counters, Option<u64>)) ->
         }
     };
     let delivered = b.1.received.saturating_sub(a.1.received);
-    let cpu = match (a.2, b.2) {
-        (Some(x), Some(y)) => Some(y.saturating_sub(x)),
-        _ => None,
+    let (cpu, sys) = match (a.2, b.2) {
+        (Some(x), Some(y)) => (Some(y.0.saturating_sub(x.0)), Some(y.1.saturating_sub(x.1))),
+        _ => (None, None),
     };
     Window {
         from_ms: a.0,
@@ -103,6 +108,9 @@ fn window(a: (u64, &Counters, Option<u64>), b: (u64, &Counters, Option<u64>)) ->
         writes_per_s: per_s(a.1.writes, b.1.writes),
         server_cpu_percent: cpu.filter(|_| secs > 0.0).map(|c| c as f64 / 1e4 / secs),
         server_cpu_us_per_delivered: cpu
+            .filter(|_| delivered > 0)
+            .map(|c| c as f64 / delivered as f64),
+        server_sys_us_per_delivered: sys
             .filter(|_| delivered > 0)
             .map(|c| c as f64 / delivered as f64),
         loadgen_cpu_percent: if secs > 0.0 {
@@ -182,17 +190,21 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
     let after_per_conn = per_conn(o.base, o.at_end, false);
 
     let session = window(
-        (o.go_ms, &o.ready, o.at_go.map(|x| x.cpu_us)),
+        (o.go_ms, &o.ready, o.at_go.map(|x| (x.cpu_us, x.sys_us))),
         (
             o.last_reveal_ms.max(o.go_ms + 1),
             &o.at_reveal,
-            o.at_end.map(|x| x.cpu_us),
+            o.at_end.map(|x| (x.cpu_us, x.sys_us)),
         ),
     );
 
     // Steady state: whole seconds inside the writing, away from the start and the reveal.
     let workers = s.workers as usize;
-    let cpu_at: BTreeMap<u64, u64> = o.timeline.iter().map(|x| (x.t_ms, x.cpu_us)).collect();
+    let cpu_at: BTreeMap<u64, (u64, u64)> = o
+        .timeline
+        .iter()
+        .map(|x| (x.t_ms, (x.cpu_us, x.sys_us)))
+        .collect();
     let full: Vec<(u64, Counters)> = o
         .ticks
         .iter()
@@ -424,7 +436,7 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
     );
     let fmt_w = |w: &Window| {
         format!(
-            "{:.1} s: in {:.0}/s, out {:.0}/s, writes {:.0}/s, server CPU {}, {} per delivered message; load generator CPU {:.0}%",
+            "{:.1} s: in {:.0}/s, out {:.0}/s, writes {:.0}/s, server CPU {}, {} per delivered message ({} of it in the kernel); load generator CPU {:.0}%",
             w.seconds,
             w.messages_in_per_s,
             w.messages_out_per_s,
@@ -432,6 +444,8 @@ pub fn report(o: &Outcome) -> Result<bool, String> {
             w.server_cpu_percent
                 .map_or("n/a".into(), |c| format!("{c:.0}%")),
             w.server_cpu_us_per_delivered
+                .map_or("n/a".into(), |c| format!("{c:.2} µs")),
+            w.server_sys_us_per_delivered
                 .map_or("n/a".into(), |c| format!("{c:.2} µs")),
             w.loadgen_cpu_percent,
         )
