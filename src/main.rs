@@ -3,6 +3,11 @@
 //! lives in the library.
 #![forbid(unsafe_code)]
 
+/// mimalloc: frames are allocated by room tasks and freed by socket tasks on other threads,
+/// which glibc's arenas handle poorly (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
