@@ -70,7 +70,7 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_ROOMS_PER_MINUTE_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000000))]
     pub rooms_per_minute_per_ip: u32,
 
-    /// Bytes a connection's socket write buffer may hold before the client counts as slow.
+    /// Bytes waiting for, or being written to, one socket before the client counts as slow.
     #[arg(long, env = "BRAINWRITE_MAX_WRITE_BUFFER", default_value_t = 262144, value_parser = clap::value_parser!(u32).range(16384..=67108864))]
     pub max_write_buffer: u32,
 

@@ -1,10 +1,10 @@
 //! The bounded queue between a room actor and one socket.
 //!
 //! The actor pushes frames without ever waiting ([`Outbox::send`]); the socket's task takes
-//! everything queued at once ([`Outbox::take`]) and writes it in one vectored write. The queue
-//! counts what is waiting *and* what the socket took but has not written yet, in frames and in
-//! bytes, so a client that stops reading is cut off as slow ([`close::SLOW`]) after at most
-//! `--outbox` frames or `--max-write-buffer` bytes.
+//! everything queued at once ([`Outbox::take`]) and writes it in one vectored write. A client
+//! that stops reading is cut off as slow ([`close::SLOW`]) when `--outbox` frames wait in the
+//! queue, or when the frames waiting plus those the socket took but has not written yet reach
+//! `--max-write-buffer` bytes.
 //!
 //! It allocates nothing while empty: the socket takes the queue's storage along with the
 //! frames, so an idle connection holds only this small shared struct (docs/performance.md).
@@ -43,8 +43,7 @@ struct Shared {
 struct Queue {
     frames: VecDeque<Utf8Bytes>,
     bytes: usize,
-    /// Taken by the socket and not yet written.
-    in_flight_frames: usize,
+    /// Bytes taken by the socket and not yet written.
     in_flight_bytes: usize,
 }
 
@@ -81,9 +80,8 @@ impl Outbox {
             return Err(SendError::Closed);
         }
         let mut q = self.queue();
-        let frames = q.frames.len() + q.in_flight_frames;
         let bytes = q.bytes + q.in_flight_bytes + frame.len();
-        if frames >= self.0.max_frames || bytes > self.0.max_bytes {
+        if q.frames.len() >= self.0.max_frames || bytes > self.0.max_bytes {
             drop(q);
             METRICS.slow_disconnects.inc();
             self.close(close::SLOW);
@@ -119,13 +117,12 @@ impl Outbox {
     }
 
     /// For the socket task: everything queued, with the queue's storage, or `None` if
-    /// nothing is. What is taken counts against the limits until [`Outbox::written`].
+    /// nothing is. What is taken counts against the byte limit until [`Outbox::written`].
     pub fn take(&self) -> Option<VecDeque<Utf8Bytes>> {
         let mut q = self.queue();
         if q.frames.is_empty() {
             return None;
         }
-        q.in_flight_frames += q.frames.len();
         q.in_flight_bytes += q.bytes;
         q.bytes = 0;
         Some(std::mem::take(&mut q.frames))
@@ -134,7 +131,6 @@ impl Outbox {
     /// For the socket task: everything taken so far has been written.
     pub fn written(&self) {
         let mut q = self.queue();
-        q.in_flight_frames = 0;
         q.in_flight_bytes = 0;
     }
 
@@ -166,28 +162,32 @@ mod tests {
     }
 
     #[test]
-    fn frames_taken_but_not_written_still_count() {
-        let o = Outbox::new(3, 1024);
+    fn a_full_queue_closes_as_slow_and_that_code_is_final() {
+        let o = Outbox::new(2, 1024);
         o.send(f("1")).unwrap();
         o.send(f("2")).unwrap();
-        let _batch = o.take().unwrap();
-        o.send(f("3")).unwrap();
-        assert_eq!(o.send(f("4")), Err(SendError::Slow));
+        assert_eq!(o.send(f("3")), Err(SendError::Slow));
         assert_eq!(o.close_code(), Some(close::SLOW));
-        // A slow close is final: the first code asked for wins.
+        // The first code asked for wins.
         o.close(close::RESTART);
         assert_eq!(o.close_code(), Some(close::SLOW));
     }
 
     #[test]
-    fn written_frees_the_in_flight_count() {
-        let o = Outbox::new(2, 1024);
-        o.send(f("1")).unwrap();
-        o.send(f("2")).unwrap();
+    fn taken_frames_leave_the_queue_but_their_bytes_count_until_written() {
+        let o = Outbox::new(2, 10);
+        o.send(f("1234")).unwrap();
+        o.send(f("5678")).unwrap();
+        let _batch = o.take().unwrap();
+        // The queue has room again, but 8 of 10 bytes are still being written.
+        assert_eq!(o.send(f("abc")), Err(SendError::Slow));
+        let o = Outbox::new(2, 10);
+        o.send(f("1234")).unwrap();
+        o.send(f("5678")).unwrap();
         let _ = o.take();
         o.written();
-        o.send(f("3")).unwrap();
-        o.send(f("4")).unwrap();
+        o.send(f("abcd")).unwrap();
+        o.send(f("efgh")).unwrap();
         assert_eq!(o.close_code(), None);
     }
 

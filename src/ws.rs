@@ -387,7 +387,8 @@ impl Socket {
         }
     }
 
-    /// One turn: timers, then what the peer sent, then what is queued for it.
+    /// One turn: timers, what is queued for the peer, what the peer sent, and what that
+    /// queued (errors, pongs).
     fn poll_step(
         &mut self,
         cx: &mut Context<'_>,
@@ -416,6 +417,14 @@ impl Socket {
                 self.next_ping = now + self.ping_every;
             }
             sleep.as_mut().reset(self.next_timer());
+        }
+        // What is queued goes out before more is read, so answers never wait behind a
+        // client's burst.
+        if let Poll::Ready(Err(_)) = self.poll_flush(cx) {
+            return Poll::Ready(Step::End(End {
+                code: NORMAL,
+                peer: Peer::Gone,
+            }));
         }
         for turn in 0.. {
             if turn == READ_TURN {
@@ -775,4 +784,27 @@ fn send_error(outbox: &Outbox, code: ErrorCode, why: &str) {
         seq: None,
     };
     let _ = outbox.send(Utf8Bytes::from(msg.to_json()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle socket's memory is mostly this struct (inside its task); the goal is 4 KiB for
+    /// everything (docs/performance.md), so it must stay well under that.
+    #[test]
+    fn the_per_socket_state_stays_small() {
+        let size = std::mem::size_of::<Socket>();
+        eprintln!("Socket: {size} B, Outbox shared state counted separately");
+        assert!(size <= 768, "Socket grew to {size} B");
+    }
+
+    #[test]
+    fn text_headers_use_the_shortest_length_encoding() {
+        assert_eq!(text_head(5), ([0x81, 5, 0, 0, 0, 0, 0, 0, 0, 0], 2));
+        assert_eq!(text_head(125).1, 2);
+        assert_eq!(text_head(126), ([0x81, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(text_head(65_535).1, 4);
+        assert_eq!(text_head(65_536).1, 10);
+    }
 }

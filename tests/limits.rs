@@ -103,6 +103,32 @@ async fn a_client_that_never_reads_is_cut_off_and_nobody_else_waits() {
     drop(stalled);
 }
 
+/// A client may send a burst as large as the rate limit allows (`--message-burst`, 60) in
+/// one go: every message is answered, nothing is refused, and it is not cut off as slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_within_the_allowance_is_answered_in_full() {
+    let server = TestServer::start().await;
+    let burst = server.hub.config.message_burst as usize;
+    let (code, _) = server.create(json!({"topic": "t"})).await;
+    let (mut a, _) = server.participant(&code, "A").await;
+    // The join counted as one message; the bucket refills at 20 a second.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // All of them leave in one flush, so they arrive together.
+    for _ in 0..burst {
+        a.ws.feed(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .unwrap();
+    }
+    a.ws.flush().await.unwrap();
+    let mut pongs = 0;
+    while pongs < burst {
+        let v = a.recv().await;
+        assert_ne!(v["type"], "error", "after {pongs} pongs: {v}");
+        pongs += usize::from(v["type"] == "pong");
+    }
+    assert_eq!(a.close, None);
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && !l.starts_with('#'))
