@@ -312,15 +312,8 @@ struct Socket {
     io: TokioIo<Upgraded>,
     ws: WebSocketContext,
     outbox: Outbox,
-    /// Control frames to write before the next data frame: pings, and what tungstenite
-    /// answers with (pongs, the close echo).
-    control: Vec<u8>,
-    /// Frames taken from the outbox, in order.
-    data: VecDeque<Utf8Bytes>,
-    /// Bytes of the first unit already written, when a write was partial.
-    written: usize,
-    /// The partly written unit is `control` (else `data`'s first frame).
-    writing_control: bool,
+    /// What waits to be written.
+    out: Unsent,
     /// `data` came from the outbox, which counts it until it is written.
     in_flight: bool,
     limiter: DefaultDirectRateLimiter,
@@ -361,10 +354,7 @@ impl Socket {
             io,
             ws,
             outbox,
-            control: Vec::new(),
-            data: VecDeque::new(),
-            written: 0,
-            writing_control: false,
+            out: Unsent::default(),
             in_flight: false,
             limiter: RateLimiter::direct(quota),
             per_second,
@@ -413,7 +403,7 @@ impl Socket {
                 if now - self.last_seen > 2 * self.ping_every {
                     return Poll::Ready(Step::End(End::close(close::DEAD)));
                 }
-                push_frame(&mut self.control, Frame::ping(Vec::new()));
+                push_frame(&mut self.out.control, Frame::ping(Vec::new()));
                 self.next_ping = now + self.ping_every;
             }
             sleep.as_mut().reset(self.next_timer());
@@ -470,7 +460,7 @@ impl Socket {
                     let _ = self.ws.flush(&mut Adapter {
                         io: &mut self.io,
                         cx,
-                        control: &mut self.control,
+                        control: &mut self.out.control,
                     });
                     return Poll::Ready(Step::End(End {
                         code: NORMAL,
@@ -526,7 +516,7 @@ impl Socket {
         let mut io = Adapter {
             io: &mut self.io,
             cx,
-            control: &mut self.control,
+            control: &mut self.out.control,
         };
         match self.ws.read(&mut io) {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -540,27 +530,105 @@ impl Socket {
     /// nothing is left.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            if self.data.is_empty()
+            if self.out.data.is_empty()
                 && let Some(batch) = self.outbox.take()
             {
-                self.data = batch;
+                self.out.data = batch;
                 self.in_flight = true;
             }
-            if self.data.is_empty() && self.control.is_empty() {
+            if self.out.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            ready!(self.poll_write(cx))?;
+            ready!(self.out.poll_write(&mut self.io, cx))?;
             // Everything written: an idle socket keeps no storage.
-            self.data = VecDeque::new();
-            self.control = Vec::new();
+            self.out.data = VecDeque::new();
+            self.out.control = Vec::new();
             if std::mem::take(&mut self.in_flight) {
                 self.outbox.written();
             }
         }
     }
 
+    /// The closing handshake: what was queued before the close still goes out (unless the
+    /// peer is the reason: a slow or dead peer would only hold us up), then the close frame.
+    async fn close(&mut self, end: End) {
+        match end.peer {
+            Peer::Gone => return,
+            Peer::Closed => {
+                // Only the frame already on its way, then the echo.
+                if self.out.written > 0 && !self.out.writing_control {
+                    self.out.data.truncate(1);
+                } else {
+                    self.out.data.clear();
+                }
+                let _ = tokio::time::timeout(
+                    DRAIN,
+                    poll_fn(|cx| self.out.poll_write(&mut self.io, cx)),
+                )
+                .await;
+                return;
+            }
+            Peer::Open => {}
+        }
+        let code = end.code;
+        if code == close::SLOW || code == close::DEAD {
+            self.out.keep_partial_frame();
+        } else {
+            let drain = poll_fn(|cx| {
+                if let Some(more) = self.outbox.take() {
+                    self.out.data.extend(more);
+                }
+                self.out.poll_write(&mut self.io, cx)
+            });
+            if tokio::time::timeout(DRAIN, drain).await.is_err() {
+                self.out.keep_partial_frame();
+            }
+        }
+        let frame = Frame::close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: Utf8Bytes::from_static(close_reason(code)),
+        }));
+        // A peer that is not reading may never take the close frame: do not wait on it long.
+        let mut queued = false;
+        let sent = poll_fn(|cx| {
+            if !queued {
+                ready!(self.out.poll_write(&mut self.io, cx))?;
+                push_frame(&mut self.out.control, frame.clone());
+                queued = true;
+            }
+            ready!(self.out.poll_write(&mut self.io, cx))?;
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        });
+        let _ = tokio::time::timeout(CLOSE_WAIT, sent).await;
+    }
+}
+
+/// What waits to be written to one socket, and how much of it already was: control frames
+/// (pings, and tungstenite's pongs and close echo) go before the next data frame, never in
+/// the middle of one.
+#[derive(Default)]
+struct Unsent {
+    /// Whole control frames, back to back.
+    control: Vec<u8>,
+    /// Data frames' payloads taken from the outbox, in order (headers are made on the fly).
+    data: VecDeque<Utf8Bytes>,
+    /// Bytes of the first unit already written, when a write was partial.
+    written: usize,
+    /// The partly written unit is `control` (else `data`'s first frame).
+    writing_control: bool,
+}
+
+impl Unsent {
+    fn is_empty(&self) -> bool {
+        self.control.is_empty() && self.data.is_empty()
+    }
+
     /// Write `control` and `data` in order, as few vectored writes as the socket takes.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_write<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             if self.written == 0 {
                 self.writing_control = !self.control.is_empty();
@@ -593,7 +661,7 @@ impl Socket {
                 n += 1;
                 skip = 0;
             }
-            let mut k = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?;
+            let mut k = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?;
             if k == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -621,55 +689,6 @@ impl Socket {
                 }
             }
         }
-    }
-
-    /// The closing handshake: what was queued before the close still goes out (unless the
-    /// peer is the reason: a slow or dead peer would only hold us up), then the close frame.
-    async fn close(&mut self, end: End) {
-        match end.peer {
-            Peer::Gone => return,
-            Peer::Closed => {
-                // Only the frame already on its way, then the echo.
-                if self.written > 0 && !self.writing_control {
-                    self.data.truncate(1);
-                } else {
-                    self.data.clear();
-                }
-                let _ = tokio::time::timeout(DRAIN, poll_fn(|cx| self.poll_write(cx))).await;
-                return;
-            }
-            Peer::Open => {}
-        }
-        let code = end.code;
-        if code == close::SLOW || code == close::DEAD {
-            self.keep_partial_frame();
-        } else {
-            let drain = poll_fn(|cx| {
-                if let Some(more) = self.outbox.take() {
-                    self.data.extend(more);
-                }
-                self.poll_write(cx)
-            });
-            if tokio::time::timeout(DRAIN, drain).await.is_err() {
-                self.keep_partial_frame();
-            }
-        }
-        let frame = Frame::close(Some(CloseFrame {
-            code: CloseCode::from(code),
-            reason: Utf8Bytes::from_static(close_reason(code)),
-        }));
-        // A peer that is not reading may never take the close frame: do not wait on it long.
-        let mut queued = false;
-        let sent = poll_fn(|cx| {
-            if !queued {
-                ready!(self.poll_write(cx))?;
-                push_frame(&mut self.control, frame.clone());
-                queued = true;
-            }
-            ready!(self.poll_write(cx))?;
-            Pin::new(&mut self.io).poll_shutdown(cx)
-        });
-        let _ = tokio::time::timeout(CLOSE_WAIT, sent).await;
     }
 
     /// Drop queued frames but the one partly written (a frame cut in half would break the
@@ -789,6 +808,7 @@ fn send_error(outbox: &Outbox, code: ErrorCode, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// An idle socket's memory is mostly this struct (inside its task); the goal is 4 KiB for
     /// everything (docs/performance.md), so it must stay well under that.
@@ -806,5 +826,155 @@ mod tests {
         assert_eq!(text_head(126), ([0x81, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
         assert_eq!(text_head(65_535).1, 4);
         assert_eq!(text_head(65_536).1, 10);
+    }
+
+    /// A socket that takes a few bytes at a time and sometimes none.
+    struct Trickle {
+        out: Vec<u8>,
+        chunks: Vec<usize>,
+        calls: usize,
+        pending_every: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let call = self.calls;
+            self.calls += 1;
+            if self.pending_every > 0 && call % self.pending_every == 0 {
+                return Poll::Pending;
+            }
+            let mut room = self.chunks[call % self.chunks.len()];
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(room);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                room -= take;
+                if room == 0 {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Every frame in `bytes`, as (opcode byte, payload); fails on a torn frame.
+    fn frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut cursor = io::Cursor::new(bytes);
+        let mut out = Vec::new();
+        while (cursor.position() as usize) < bytes.len() {
+            let start = cursor.position() as usize;
+            let (head, len) = FrameHeader::parse(&mut cursor)
+                .expect("a valid header")
+                .expect("a whole header");
+            assert!(head.mask.is_none() && head.is_final);
+            let at = cursor.position() as usize;
+            let end = at + len as usize;
+            assert!(end <= bytes.len(), "a torn frame at byte {start}");
+            out.push((bytes[start], bytes[at..end].to_vec()));
+            cursor.set_position(end as u64);
+        }
+        out
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Data(usize),
+        Ping(usize),
+        Write,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => prop_oneof![0..300usize, Just(119), Just(120), Just(65_529), Just(70_000)]
+                .prop_map(Op::Data),
+            1 => (0..120usize).prop_map(Op::Ping),
+            3 => Just(Op::Write),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// However the socket splits the writes, the bytes are whole frames: every data frame
+        /// once and in order, every control frame once and in order, none inside another;
+        /// and a close after `keep_partial_frame` still lands on a frame boundary.
+        #[test]
+        fn partial_writes_never_tear_or_reorder_frames(
+            ops in prop::collection::vec(op(), 1..40),
+            chunks in prop::collection::vec(prop_oneof![1..200usize, 1000..100_000usize], 1..8),
+            pending_every in prop_oneof![Just(0usize), 2..5usize],
+            close_early in any::<bool>(),
+        ) {
+            let mut io = Trickle { out: Vec::new(), chunks, calls: 0, pending_every };
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let mut u = Unsent::default();
+            let (mut texts, mut pings) = (Vec::new(), Vec::new());
+            for op in ops {
+                match op {
+                    Op::Data(n) => {
+                        let t = format!("{:06}{}", texts.len(), "x".repeat(n));
+                        u.data.push_back(Utf8Bytes::from(t.clone()));
+                        texts.push(t.into_bytes());
+                    }
+                    Op::Ping(n) => {
+                        let p = vec![b'p'; n];
+                        push_frame(&mut u.control, Frame::ping(p.clone()));
+                        pings.push(p);
+                    }
+                    Op::Write => {
+                        let _ = u.poll_write(&mut io, &mut cx);
+                    }
+                }
+            }
+            if close_early {
+                u.keep_partial_frame();
+                push_frame(&mut u.control, Frame::close(None));
+            }
+            // Each call that is not refused takes at least a byte.
+            let most = 3 * (u.control.len() + u.data.iter().map(|d| d.len() + 10).sum::<usize>()) + 10;
+            let mut spins = 0;
+            while u.poll_write(&mut io, &mut cx).is_pending() {
+                spins += 1;
+                prop_assert!(spins < most, "no progress");
+            }
+            let got = frames(&io.out);
+            let data: Vec<Vec<u8>> =
+                got.iter().filter(|f| f.0 == 0x81).map(|f| f.1.clone()).collect();
+            let ping: Vec<Vec<u8>> =
+                got.iter().filter(|f| f.0 == 0x89).map(|f| f.1.clone()).collect();
+            if close_early {
+                prop_assert_eq!(got.last().map(|f| f.0), Some(0x88));
+                prop_assert!(texts.starts_with(&data));
+                prop_assert!(pings.starts_with(&ping));
+            } else {
+                prop_assert_eq!(data, texts);
+                prop_assert_eq!(ping, pings);
+            }
+        }
     }
 }
