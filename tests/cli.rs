@@ -7,6 +7,10 @@
 //! Every test runs the binary as a child process (`CARGO_BIN_EXE_brainwrite`) on loopback,
 //! never the in-process server, and kills it on drop.
 
+mod common;
+
+use common::TempDir;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -183,32 +187,6 @@ impl Drop for Brainwrite {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("brainwrite-cli-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -741,7 +719,7 @@ async fn sigterm_closes_sockets_with_1012_and_exits_cleanly() {
 
 #[test]
 fn an_unusable_data_path_fails_at_start_naming_it() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     for data in [dir.path("missing/dir/brainwrite.db"), dir.path("")] {
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
@@ -778,7 +756,7 @@ async fn a_backup_taken_while_running_restores_the_rooms() {
         eprintln!("SKIPPED: {why}; set CI=true to make this a failure");
         return;
     }
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let (data, backup) = (dir.path("brainwrite.db"), dir.path("backup.db"));
     let mut bw = Brainwrite::spawn(&["--bind", "127.0.0.1:0", "--data", &data], &[]);
     let addr = bw.listening();

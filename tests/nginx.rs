@@ -8,13 +8,17 @@
 //! Needs `/usr/sbin/nginx` (Debian's `nginx` package) and, for the `nginx -t` check, `openssl`.
 //! Without them the tests print why and pass, unless `CI` is set: then they fail.
 
+mod common;
+
+use common::TempDir;
+
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -44,32 +48,6 @@ fn require(path: &str, package: &str) -> Option<PathBuf> {
     assert!(!in_ci(), "{why}; CI must install it");
     eprintln!("SKIPPED: {why}; set CI=true to make this a failure");
     None
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("brainwrite-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The lines between `# BEGIN brainwrite {part}` and `# END brainwrite {part}`.
