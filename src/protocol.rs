@@ -556,6 +556,11 @@ pub fn parse_client(text: &str) -> Result<ClientMsg, String> {
     if !text.trim_start().starts_with('{') {
         return Err("could not read message: a message is one JSON object".to_owned());
     }
+    // Most messages are well formed: parse them plainly, and only parse a refused one again
+    // with the path tracked, to name the field in the error (half the cost per message).
+    if let Ok(msg) = serde_json::from_str::<ClientMsg>(text) {
+        return Ok(msg);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let msg: ClientMsg = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         if e.path().iter().next().is_some() {
@@ -656,5 +661,43 @@ mod tests {
         );
         let code: serde_json::Value = serde_json::to_value(ErrorCode::InvalidSlot).unwrap();
         assert_eq!(code, ErrorCode::InvalidSlot.as_str());
+    }
+
+    proptest::proptest! {
+        /// The fast path and the path-tracking parse accept exactly the same texts, as the
+        /// same message: messages are the documented ones with bytes deleted, inserted or
+        /// replaced.
+        #[test]
+        fn the_fast_parse_agrees_with_the_tracked_one(
+            base in proptest::sample::select(vec![
+                r#"{"type":"join","name":"Ana"}"#,
+                r#"{"type":"write","slot":1,"text":"hi","round":2,"seq":7}"#,
+                r#"{"type":"write","slot":0,"text":"x","builds_on":"i3"}"#,
+                r#"{"type":"extend","seconds":60}"#,
+                r#"{"type":"vote","idea":"i2"}"#,
+                r#"{"type":"ping"}"#,
+                r#"{"type":"facilitate","token":"abc"}"#,
+            ]),
+            edits in proptest::collection::vec((0..80usize, 0..3u8, proptest::sample::select(
+                b"{}[]\":,0123456789abcdefghijklmnopqrstuvwxyz -".to_vec())), 0..4),
+        ) {
+            let mut b = base.as_bytes().to_vec();
+            for (at, kind, byte) in edits {
+                let at = at % (b.len() + 1);
+                match kind {
+                    0 if at < b.len() => { b.remove(at); }
+                    1 => b.insert(at, byte),
+                    _ if at < b.len() => b[at] = byte,
+                    _ => {}
+                }
+            }
+            let text = String::from_utf8_lossy(&b);
+            let fast = serde_json::from_str::<ClientMsg>(&text).ok();
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let tracked = serde_path_to_error::deserialize::<_, ClientMsg>(&mut de)
+                .ok()
+                .filter(|_| de.end().is_ok());
+            proptest::prop_assert_eq!(fast, tracked);
+        }
     }
 }
