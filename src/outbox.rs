@@ -83,8 +83,7 @@ impl Outbox {
         let bytes = q.bytes + q.in_flight_bytes + frame.len();
         if q.frames.len() >= self.0.max_frames || bytes > self.0.max_bytes {
             drop(q);
-            METRICS.slow_disconnects.inc();
-            self.close(close::SLOW);
+            self.fell_behind();
             return Err(SendError::Slow);
         }
         q.bytes += frame.len();
@@ -94,13 +93,23 @@ impl Outbox {
         Ok(())
     }
 
-    /// Ask the connection to close with `code` (the first code asked for wins).
-    pub fn close(&self, code: u16) {
-        let _ = self
+    /// Ask the connection to close with `code`. The first code asked for wins: true if it
+    /// is this one.
+    pub fn close(&self, code: u16) -> bool {
+        let first = self
             .0
             .close_code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
         self.0.waker.wake();
+        first
+    }
+
+    /// The client is not keeping up: close it as slow, counted once per connection.
+    pub fn fell_behind(&self) {
+        if self.close(close::SLOW) {
+            METRICS.slow_disconnects.inc();
+        }
     }
 
     /// The close code asked for, if any.
@@ -169,8 +178,11 @@ mod tests {
         assert_eq!(o.send(f("3")), Err(SendError::Slow));
         assert_eq!(o.close_code(), Some(close::SLOW));
         // The first code asked for wins.
-        o.close(close::RESTART);
+        assert!(!o.close(close::RESTART));
         assert_eq!(o.close_code(), Some(close::SLOW));
+        // Further refusals find the code already set, so the disconnect is counted once.
+        assert_eq!(o.send(f("4")), Err(SendError::Slow));
+        assert!(!o.close(close::SLOW));
     }
 
     #[test]

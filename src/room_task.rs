@@ -51,7 +51,7 @@ const BATCH: usize = 256;
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
 
-pub use crate::outbox::{Outbox, SendError};
+use crate::outbox::{Outbox, SendError};
 
 /// A message to a room actor.
 #[derive(Debug)]
@@ -436,10 +436,15 @@ impl RoomTask {
     fn flush(&mut self) {
         let n = self.out.len() as u64;
         for (conn, frame) in self.out.drain(..) {
+            if self.gone.contains(&conn) {
+                continue;
+            }
             if let Some(c) = self.conns.get(&conn)
-                && c.outbox.send(frame).is_err()
-                && !self.gone.contains(&conn)
+                && let Err(e) = c.outbox.send(frame)
             {
+                if e == SendError::Slow {
+                    info!(conn, "client fell behind; disconnecting");
+                }
                 self.gone.push(conn);
             }
         }
@@ -447,12 +452,6 @@ impl RoomTask {
         if let Some(d) = self.boundary.take() {
             let late = self.clock.now().saturating_sub(d);
             METRICS.round_delivery.observe(late as f64 / 1000.0);
-        }
-        for c in &self.gone {
-            if let Some(conn) = self.conns.get(c) {
-                info!(conn = *c, "client fell behind; disconnecting");
-                conn.outbox.close(close::SLOW);
-            }
         }
         // Closed on purpose (removed): their last frames are queued; detach them like the rest.
         for (conn, code) in std::mem::take(&mut self.closing) {
