@@ -26,7 +26,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -34,6 +34,8 @@ use std::num::NonZeroU32;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
+use tungstenite::error::ProtocolError;
+use tungstenite::handshake::server::create_response_with_body;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
@@ -53,6 +55,9 @@ const COALESCE: usize = 64;
 /// Most client frames read in one turn before the task yields to others.
 const READ_TURN: usize = 32;
 
+/// Most bytes of control frames (pongs, pings) waiting to be written: eight largest pongs.
+const MAX_CONTROL: usize = 8 * 127;
+
 /// Close code for an ordinary end of the conversation.
 const NORMAL: u16 = 1000;
 /// Close code for a frame that breaks RFC 6455.
@@ -67,8 +72,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// `GET /ws/{code}`: 400 for a request that is not a WebSocket handshake (426 for another
-/// protocol version), 404 for an unknown room, 403 for a foreign origin, 503 when the server
+/// `GET /ws/{code}`: 400 for a request that is not a WebSocket handshake (426 for a missing
+/// or other protocol version), 404 for an unknown room, 403 for a foreign origin, 503 when the server
 /// or the client's address holds too many sockets. All before the upgrade.
 pub async fn upgrade(
     State(hub): State<Arc<Hub>>,
@@ -76,11 +81,23 @@ pub async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
 ) -> Response {
-    let accept = match handshake(req.headers()) {
-        Ok(accept) => accept,
-        Err((status, why)) => {
-            let mut r = api_error(status, "bad_handshake", why);
-            if status == StatusCode::UPGRADE_REQUIRED {
+    // tungstenite checks the client's half of the handshake (GET, HTTP/1.1, Connection,
+    // Upgrade, version 13, key) and makes the 101 answer with the accept key.
+    let switching = match create_response_with_body(&req, Body::empty) {
+        Ok(r) => r,
+        Err(e) => {
+            let version = matches!(
+                e,
+                tungstenite::Error::Protocol(ProtocolError::MissingSecWebSocketVersionHeader)
+            );
+            let status = if version {
+                StatusCode::UPGRADE_REQUIRED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let why = format!("this address speaks WebSocket (version 13) only: {e}");
+            let mut r = api_error(status, "bad_handshake", &why);
+            if version {
                 r.headers_mut().insert(
                     header::SEC_WEBSOCKET_VERSION,
                     HeaderValue::from_static("13"),
@@ -131,51 +148,7 @@ pub async fn upgrade(
         }
     });
     tokio::spawn(task);
-    (
-        StatusCode::SWITCHING_PROTOCOLS,
-        [
-            (header::CONNECTION, HeaderValue::from_static("upgrade")),
-            (header::UPGRADE, HeaderValue::from_static("websocket")),
-            (header::SEC_WEBSOCKET_ACCEPT, accept),
-        ],
-        Body::empty(),
-    )
-        .into_response()
-}
-
-/// Check the client's half of the opening handshake; the `Sec-WebSocket-Accept` answer, or
-/// the status and reason to refuse it with.
-fn handshake(headers: &HeaderMap) -> Result<HeaderValue, (StatusCode, &'static str)> {
-    let bad = |why| (StatusCode::BAD_REQUEST, why);
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    if !has_token(header::CONNECTION, "upgrade") {
-        return Err(bad(
-            "this address speaks WebSocket only: the Connection header must include 'upgrade'",
-        ));
-    }
-    if !has_token(header::UPGRADE, "websocket") {
-        return Err(bad("the Upgrade header must be 'websocket'"));
-    }
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
-        return Err((
-            StatusCode::UPGRADE_REQUIRED,
-            "only WebSocket version 13 is spoken here",
-        ));
-    }
-    let key = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .filter(|k| !k.is_empty())
-        .ok_or(bad("the Sec-WebSocket-Key header is missing"))?;
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    HeaderValue::from_str(&accept).map_err(|_| bad("unusable Sec-WebSocket-Key"))
+    switching
 }
 
 /// Same origin (Origin's host equals Host), the `--public-url` origin, a listed origin, or no
@@ -314,8 +287,6 @@ struct Socket {
     outbox: Outbox,
     /// What waits to be written.
     out: Unsent,
-    /// `data` came from the outbox, which counts it until it is written.
-    in_flight: bool,
     limiter: DefaultDirectRateLimiter,
     per_second: u32,
     burst: u32,
@@ -355,7 +326,6 @@ impl Socket {
             ws,
             outbox,
             out: Unsent::default(),
-            in_flight: false,
             limiter: RateLimiter::direct(quota),
             per_second,
             burst,
@@ -467,6 +437,12 @@ impl Socket {
                         peer: Peer::Closed,
                     }));
                 }
+                // tungstenite answered a ping into `control`. A peer that keeps pinging and
+                // stops reading would grow it without end: it is a slow peer.
+                Message::Ping(_) if self.out.control.len() > MAX_CONTROL => {
+                    self.outbox.fell_behind();
+                    return Poll::Ready(Step::End(End::close(close::SLOW)));
+                }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
             }
         }
@@ -534,16 +510,16 @@ impl Socket {
                 && let Some(batch) = self.outbox.take()
             {
                 self.out.data = batch;
-                self.in_flight = true;
             }
             if self.out.is_empty() {
                 return Poll::Ready(Ok(()));
             }
+            // Data frames only ever come from the outbox, which counts them until written.
+            let taken = !self.out.data.is_empty();
             ready!(self.out.poll_write(&mut self.io, cx))?;
             // Everything written: an idle socket keeps no storage.
-            self.out.data = VecDeque::new();
-            self.out.control = Vec::new();
-            if std::mem::take(&mut self.in_flight) {
+            self.out = Unsent::default();
+            if taken {
                 self.outbox.written();
             }
         }
@@ -555,12 +531,8 @@ impl Socket {
         match end.peer {
             Peer::Gone => return,
             Peer::Closed => {
-                // Only the frame already on its way, then the echo.
-                if self.out.written > 0 && !self.out.writing_control {
-                    self.out.data.truncate(1);
-                } else {
-                    self.out.data.clear();
-                }
+                // Only the frame already on its way, then the echo (in `control`).
+                self.out.drop_unstarted_data();
                 let _ = tokio::time::timeout(
                     DRAIN,
                     poll_fn(|cx| self.out.poll_write(&mut self.io, cx)),
@@ -691,14 +663,19 @@ impl Unsent {
         }
     }
 
-    /// Drop queued frames but the one partly written (a frame cut in half would break the
-    /// stream) and any control frames not yet started.
-    fn keep_partial_frame(&mut self) {
+    /// Drop the data frames not yet started: only one partly written may stay (a frame cut
+    /// in half would break the stream).
+    fn drop_unstarted_data(&mut self) {
         if self.written > 0 && !self.writing_control {
             self.data.truncate(1);
         } else {
             self.data.clear();
         }
+    }
+
+    /// Drop every frame not yet started, data and control.
+    fn keep_partial_frame(&mut self) {
+        self.drop_unstarted_data();
         if !(self.written > 0 && self.writing_control) {
             self.control.clear();
         }

@@ -96,14 +96,10 @@ async fn a_client_that_never_reads_is_cut_off_and_nobody_else_waits() {
     watch.send(json!({"type":"watch"})).await;
     let room = watch.recv_type("room").await;
     assert_eq!(room["connected"], 3, "{room}");
-    let m = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let slow = metric(&m, "brainwrite_slow_client_disconnects_total");
-    assert!(slow >= 1.0, "{m}");
+    let slow = server
+        .metric("brainwrite_slow_client_disconnects_total")
+        .await;
+    assert!(slow >= 1.0, "{slow}");
     drop(stalled);
 }
 
@@ -131,13 +127,6 @@ async fn a_burst_within_the_allowance_is_answered_in_full() {
         pongs += usize::from(v["type"] == "pong");
     }
     assert_eq!(a.close, None);
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use common::TestServer;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,8 +275,6 @@ async fn foreign_origins_are_refused_same_origin_and_listed_are_allowed() {
 /// from the client is echoed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_handshake_and_framing_are_checked() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let server = TestServer::start().await;
     let (code, _) = server.create(json!({"topic": "t"})).await;
     let http = reqwest::Client::new();
@@ -304,59 +304,7 @@ async fn the_websocket_handshake_and_framing_are_checked() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
-    // Raw frames over a raw socket. Masks are zero, so payloads go as they are.
-    async fn open(addr: std::net::SocketAddr, code: &str) -> tokio::net::TcpStream {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = format!(
-            "GET /ws/{code} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(s.read_u8().await.unwrap());
-        }
-        let head = String::from_utf8(head).unwrap();
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        // RFC 6455's own example key and answer.
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
-            "{head}"
-        );
-        s
-    }
-    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![first, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-        f.extend_from_slice(payload);
-        f
-    }
-    async fn frame(s: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
-        let read = async {
-            let b0 = s.read_u8().await.unwrap();
-            let len = match s.read_u8().await.unwrap() {
-                126 => s.read_u16().await.unwrap() as usize,
-                127 => s.read_u64().await.unwrap() as usize,
-                n => n as usize,
-            };
-            let mut p = vec![0; len];
-            s.read_exact(&mut p).await.unwrap();
-            (b0, p)
-        };
-        tokio::time::timeout(Duration::from_secs(5), read)
-            .await
-            .expect("a frame in time")
-    }
-    async fn close_code(s: &mut tokio::net::TcpStream) -> u16 {
-        loop {
-            let (b0, p) = frame(s).await;
-            if b0 == 0x88 {
-                return u16::from_be_bytes([p[0], p[1]]);
-            }
-        }
-    }
-
-    let mut s = open(server.addr, &code).await;
+    let mut s = open(server.addr, &code, None).await;
     s.write_all(&masked(0x89, b"hi")).await.unwrap();
     assert_eq!(frame(&mut s).await, (0x8a, b"hi".to_vec()));
     // {"type":"ping"} in two fragments.
@@ -372,11 +320,121 @@ async fn the_websocket_handshake_and_framing_are_checked() {
         .unwrap();
     assert_eq!(close_code(&mut s).await, 1000);
 
-    let mut s = open(server.addr, &code).await;
+    let mut s = open(server.addr, &code, None).await;
     s.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
     assert_eq!(close_code(&mut s).await, 1002);
 
-    let mut s = open(server.addr, &code).await;
+    let mut s = open(server.addr, &code, None).await;
     s.write_all(&masked(0x81, &[0xff, 0xfe])).await.unwrap();
     assert_eq!(close_code(&mut s).await, 1007);
+}
+
+/// A peer that keeps pinging and never reads would make the server hold a pong for every
+/// ping: it is treated as a slow client (4008) once a few pongs wait, and the others in the
+/// room are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_pings_without_reading_is_cut_off_as_slow() {
+    let mut cfg = brainwrite::Config::for_tests();
+    cfg.socket_send_buffer = 8192;
+    let server = TestServer::with_config(cfg).await;
+    let (code, _) = server.create(json!({"topic": "t"})).await;
+    let (mut other, _) = server.participant(&code, "O").await;
+    let mut s = open(server.addr, &code, Some(2048)).await;
+    // 2,000 pings of 125 bytes: far more pongs than the socket buffers hold.
+    let ping = masked(0x89, &[b'p'; 125]);
+    let flood = async {
+        for _ in 0..2000 {
+            if s.write_all(&ping).await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), flood).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server
+        .metric("brainwrite_slow_client_disconnects_total")
+        .await
+        < 1.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pinger was never cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reading now, the pinger finds the stream ends: pongs, perhaps the close, then EOF.
+    let mut buf = vec![0u8; 65536];
+    let end = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), end)
+        .await
+        .expect("the server closed the pinger's socket");
+    other.send(json!({"type": "ping"})).await;
+    other.recv_type("pong").await;
+}
+
+/// A raw WebSocket client: the handshake by hand over a TCP socket with the given receive
+/// buffer (the system's when `None`), checked against RFC 6455's own example key.
+async fn open(addr: std::net::SocketAddr, code: &str, recv_buffer: Option<u32>) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(n) = recv_buffer {
+        sock.set_recv_buffer_size(n).unwrap();
+    }
+    let mut s = sock.connect(addr).await.unwrap();
+    let req = format!(
+        "GET /ws/{code} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(s.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // RFC 6455's own example key and answer.
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    s
+}
+/// A client frame (masked, with a zero mask, so the payload goes as it is).
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![first, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    f.extend_from_slice(payload);
+    f
+}
+/// The next server frame: (first byte, payload).
+async fn frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let read = async {
+        let b0 = s.read_u8().await.unwrap();
+        let len = match s.read_u8().await.unwrap() {
+            126 => s.read_u16().await.unwrap() as usize,
+            127 => s.read_u64().await.unwrap() as usize,
+            n => n as usize,
+        };
+        let mut p = vec![0; len];
+        s.read_exact(&mut p).await.unwrap();
+        (b0, p)
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("a frame in time")
+}
+/// Read frames until the close frame; its code.
+async fn close_code(s: &mut TcpStream) -> u16 {
+    loop {
+        let (b0, p) = frame(s).await;
+        if b0 == 0x88 {
+            return u16::from_be_bytes([p[0], p[1]]);
+        }
+    }
 }
