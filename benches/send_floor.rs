@@ -24,15 +24,19 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-/// This thread's user + system CPU time so far, µs.
-fn thread_cpu_us() -> u64 {
-    let ticks: u64 = std::process::Command::new("getconf")
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`, else 100).
+fn clock_ticks() -> u64 {
+    std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(100)
+}
+
+/// This thread's user + system CPU time so far, µs.
+fn thread_cpu_us(ticks: u64) -> u64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let rest = stat.rfind(')').map_or("", |i| &stat[i + 2..]);
     let f: Vec<u64> = rest
@@ -58,6 +62,7 @@ fn main() {
         sockets * 2 + 64
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ticks = clock_ticks();
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -85,7 +90,7 @@ fn main() {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let start = thread_cpu_us();
+                let start = thread_cpu_us(ticks);
                 let mut tasks = Vec::new();
                 for c in clients {
                     c.set_nonblocking(true).expect("nonblocking");
@@ -111,7 +116,7 @@ fn main() {
                 for t in tasks {
                     let _ = t.await;
                 }
-                let _ = cpu_tx.send(thread_cpu_us() - start);
+                let _ = cpu_tx.send(thread_cpu_us(ticks) - start);
             });
         })
     };
@@ -123,7 +128,7 @@ fn main() {
     let mut sends = Vec::new();
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..rounds {
-        let cpu0 = thread_cpu_us();
+        let cpu0 = thread_cpu_us(ticks);
         let t0 = Instant::now();
         for s in &mut servers {
             let slices = [IoSlice::new(&head), IoSlice::new(&body)];
@@ -134,7 +139,7 @@ fn main() {
             );
         }
         sends.push(t0.elapsed());
-        send_cpu += thread_cpu_us() - cpu0;
+        send_cpu += thread_cpu_us(ticks) - cpu0;
         round_rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the reader took the round");
