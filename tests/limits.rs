@@ -207,15 +207,7 @@ async fn rate_connection_and_room_limits_answer_clearly() {
     // Per-IP connections: A holds one; two more fit; the fourth is refused before the upgrade.
     let _b = server.connect(&code).await;
     let _c = server.connect(&code).await;
-    let r = reqwest::Client::new()
-        .get(server.url(&format!("/ws/{code}")))
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
+    let r = server.handshake(&format!("/ws/{code}")).await;
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "too_many_connections");

@@ -206,15 +206,7 @@ async fn http_validation_names_the_field() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "room_not_found");
     // The socket of an unknown room is refused before the upgrade.
-    let r = http
-        .get(server.url("/ws/ZZZZZZZZ"))
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
+    let r = server.handshake("/ws/ZZZZZZZZ").await;
     assert_eq!(r.status(), 404);
     assert!(
         tokio_tungstenite::connect_async(format!("ws://{}/ws/ZZZZZZZZ", server.addr))

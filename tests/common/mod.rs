@@ -42,6 +42,20 @@ impl TestServer {
         }
     }
 
+    /// A WebSocket opening handshake for `path` over plain HTTP (for answers refused before
+    /// the upgrade: a client library would only say it failed).
+    pub async fn handshake(&self, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The sum of a metric's samples (all label sets) in `/metrics` now.
     pub async fn metric(&self, name: &str) -> f64 {
         let text = reqwest::get(self.url("/metrics"))
