@@ -448,15 +448,25 @@ fn commit(conn: &mut Connection, batch: &[Pending]) -> Result<(), rusqlite::Erro
 mod tests {
     use super::*;
 
-    fn tmp() -> std::path::PathBuf {
+    /// A fresh directory, removed when dropped.
+    struct TmpDir(std::path::PathBuf);
+
+    impl Drop for TmpDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tmp() -> (TmpDir, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("bw-store-{}", crate::ids::new_token()));
         std::fs::create_dir_all(&dir).unwrap();
-        dir.join("j.db")
+        let path = dir.join("j.db");
+        (TmpDir(dir), path)
     }
 
     #[tokio::test]
     async fn rooms_and_entries_survive_reopen_and_expire() {
-        let path = tmp();
+        let (_dir, path) = tmp();
         let code = RoomCode::random();
         let settings = Settings::classic("topic");
         {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Binary, Client};
+use common::{Binary, Client, TempDir};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -23,10 +23,11 @@ async fn start(data: &Path) -> Binary {
     .await
 }
 
-fn temp_db() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bw-durability-{}", brainwrite::ids::new_token()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("brainwrite.db")
+/// A journal path in a fresh directory, removed with the returned guard.
+fn temp_db() -> (TempDir, PathBuf) {
+    let dir = TempDir::new("durability");
+    let path = dir.0.join("brainwrite.db");
+    (dir, path)
 }
 
 /// Resume, check the draft, and send again every write not yet acknowledged, as the web
@@ -102,7 +103,7 @@ async fn resume(server: &Binary, code: &str, w: &mut Writer, round: u32) -> Clie
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
-    let data = temp_db();
+    let (_dir, data) = temp_db();
     let mut rng = rand::rng();
     let mut server = start(&data).await;
     let http = reqwest::Client::new();
@@ -277,7 +278,7 @@ async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_restart_gives_the_downtime_back_and_rooms_come_back() {
-    let data = temp_db();
+    let (_dir, data) = temp_db();
     let server = start(&data).await;
     let http = reqwest::Client::new();
     let created: Value = http
@@ -363,7 +364,8 @@ async fn a_graceful_restart_gives_the_downtime_back_and_rooms_come_back() {
 async fn when_the_journal_fails_nothing_is_acknowledged_and_nothing_new_accepted() {
     let mut cfg = brainwrite::Config::for_tests();
     cfg.memory = false;
-    cfg.data = temp_db();
+    let (_dir, data) = temp_db();
+    cfg.data = data;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

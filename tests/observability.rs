@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Binary, Client, TestServer};
+use common::{Binary, Client, TempDir, TestServer};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
@@ -40,10 +40,9 @@ fn value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_during_a_session() {
     let mut cfg = brainwrite::Config::for_tests();
-    let dir = std::env::temp_dir().join(format!("bw-metrics-{}", brainwrite::ids::new_token()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("metrics");
     cfg.memory = false;
-    cfg.data = dir.join("m.db");
+    cfg.data = dir.0.join("m.db");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
