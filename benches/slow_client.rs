@@ -61,7 +61,7 @@ async fn run(rooms: usize, participants: usize, secs: u64, stalled: bool) -> Out
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let hub = Hub::new(config, shutdown.clone());
+    let hub = Hub::new(config, shutdown.clone()).expect("hub starts");
     tokio::spawn(brainwrite::serve(listener, hub));
     let base = format!("http://{addr}");
     let hist = Arc::new(Mutex::new(

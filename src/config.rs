@@ -107,6 +107,11 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_SHUTDOWN_DRAIN", default_value = "1s", value_parser = humantime::parse_duration)]
     pub shutdown_drain: std::time::Duration,
 
+    /// Threads that run rooms and their sockets (each room and all of its sockets on one
+    /// thread); 0 means one per CPU core.
+    #[arg(long, env = "BRAINWRITE_SHARDS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub shards: u32,
+
     /// Log format: "pretty" for people, "json" for log collectors.
     #[arg(long, env = "BRAINWRITE_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
     pub log_format: String,
@@ -129,6 +134,14 @@ impl Config {
     /// The origin participants' browsers use when `--public-url` is set.
     pub fn public_origin(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
+    /// How many shard threads to start: `--shards`, or one per CPU core for 0.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        }
     }
 
     /// Configuration for tests: loopback, ephemeral port, memory only.

@@ -1,7 +1,8 @@
 //! The registry of live rooms: a `DashMap` from room code to the room actor's handle; room
 //! creation (code, facilitator token, journal record), restoring rooms from the journal on
-//! start, the expiry reaper and the journal heartbeat; and the task tracker every socket and
-//! room task is spawned on, so shutdown can wait for them.
+//! start, the expiry reaper and the journal heartbeat; the task tracker every socket and
+//! room task is spawned on, so shutdown can wait for them; and the [`Shards`] the rooms (and
+//! their sockets) run on.
 //!
 //! A map guard is never held across an `.await`: lookups clone the handle out first.
 
@@ -25,6 +26,7 @@ use crate::ids::{self, RoomCode};
 use crate::metrics::METRICS;
 use crate::room::{Command, Millis, Room, Settings};
 use crate::room_task::{Clock, RoomInfo, RoomMsg, RoomTask};
+use crate::shards::{ShardId, Shards};
 use crate::store::{Entry, Journal, StoreError, StoredRoom};
 
 /// Commands a room's queue holds before senders wait.
@@ -39,6 +41,8 @@ const REAP_EVERY: Duration = Duration::from_secs(60);
 pub struct RoomHandle {
     /// The actor's inbox.
     pub tx: mpsc::Sender<RoomMsg>,
+    /// The shard the actor runs on; its sockets run there too.
+    pub shard: ShardId,
 }
 
 impl RoomHandle {
@@ -58,6 +62,17 @@ impl RoomHandle {
         self.tx.send(RoomMsg::Info { reply }).await.ok()?;
         rx.await.ok()
     }
+}
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The journal could not be opened or read.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The shard threads could not be started.
+    #[error("cannot start the shard threads: {0}")]
+    Shards(#[from] std::io::Error),
 }
 
 /// Why a room could not be created.
@@ -82,6 +97,8 @@ pub struct Hub {
     pub shutdown: CancellationToken,
     /// Every room and socket task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// The threads rooms and their sockets run on.
+    pub shards: Arc<Shards>,
     /// The journal, unless running in memory.
     pub journal: Option<Journal>,
     journal_ok: AtomicBool,
@@ -109,6 +126,13 @@ pub struct ConnSlot {
     ip: IpAddr,
 }
 
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Possibly on a shard's own thread (its last socket held the hub): no joining here.
+        self.shards.cancel();
+    }
+}
+
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         self.hub.connections.fetch_sub(1, Ordering::Relaxed);
@@ -123,9 +147,9 @@ impl Drop for ConnSlot {
 }
 
 impl Hub {
-    /// A hub with no rooms and no journal (memory only).
-    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self::bare(config, shutdown, None, None))
+    /// A hub with no rooms and no journal (memory only). Starts the shard threads.
+    pub fn new(config: Config, shutdown: CancellationToken) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Self::bare(config, shutdown, None, None)?))
     }
 
     fn bare(
@@ -133,9 +157,11 @@ impl Hub {
         shutdown: CancellationToken,
         journal: Option<Journal>,
         thread: Option<std::thread::JoinHandle<()>>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let per_minute = NonZeroU32::new(config.rooms_per_minute_per_ip).unwrap_or(NonZeroU32::MIN);
-        Hub {
+        let shards = Arc::new(Shards::start(config.shard_count())?);
+        Ok(Hub {
+            shards,
             connections: AtomicUsize::new(0),
             connections_per_ip: DashMap::new(),
             room_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -148,14 +174,14 @@ impl Hub {
             journal_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             journal_thread: std::sync::Mutex::new(thread),
-        }
+        })
     }
 
     /// The hub the configuration asks for: memory only with `--memory`, otherwise the journal
     /// at `--data` with every stored room restored. Starts the heartbeat and the reaper.
-    pub fn open(config: Config, shutdown: CancellationToken) -> Result<Arc<Self>, StoreError> {
+    pub fn open(config: Config, shutdown: CancellationToken) -> Result<Arc<Self>, OpenError> {
         if config.memory {
-            let hub = Self::new(config, shutdown);
+            let hub = Self::new(config, shutdown)?;
             hub.spawn_background();
             return Ok(hub);
         }
@@ -169,7 +195,7 @@ impl Hub {
             shutdown,
             Some(opened.journal),
             Some(opened.thread),
-        ));
+        )?);
         let n = opened.rooms.len();
         for stored in opened.rooms {
             hub.restore(stored, opened.alive_ms);
@@ -222,10 +248,29 @@ impl Hub {
 
     fn spawn_room(&self, code: RoomCode, task: RoomTask) {
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
-        self.rooms.insert(code, RoomHandle { tx });
+        let shard = self.shards.place();
+        self.rooms.insert(code, RoomHandle { tx, shard });
+        self.start_room(code, shard, task, rx);
+    }
+
+    /// Run a room's actor on its shard; the shard counts it until the actor ends.
+    fn start_room(
+        &self,
+        code: RoomCode,
+        shard: ShardId,
+        task: RoomTask,
+        rx: mpsc::Receiver<RoomMsg>,
+    ) {
         let span = tracing::info_span!("room", code = %code);
-        self.tracker
-            .spawn(task.run(rx, self.shutdown.clone()).instrument(span));
+        let run = task.run(rx, self.shutdown.clone()).instrument(span);
+        let shards = self.shards.clone();
+        self.tracker.spawn_on(
+            async move {
+                run.await;
+                shards.vacate(shard);
+            },
+            self.shards.handle(shard),
+        );
     }
 
     fn spawn_background(self: &Arc<Self>) {
@@ -362,11 +407,12 @@ impl Hub {
         settings.max_participants = self.config.max_participants;
         let token = ids::new_token();
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        let shard = self.shards.place();
         // 40 bits: collisions are rare but possible; draw again until the code is free.
         let code = loop {
             let code = RoomCode::random();
             if let MapEntry::Vacant(v) = self.rooms.entry(code) {
-                v.insert(RoomHandle { tx });
+                v.insert(RoomHandle { tx, shard });
                 break code;
             }
         };
@@ -378,6 +424,7 @@ impl Hub {
                 .await
         {
             self.rooms.remove(&code);
+            self.shards.vacate(shard);
             return Err(e.into());
         }
         let task = RoomTask::new(
@@ -388,9 +435,7 @@ impl Hub {
             self.journal.clone(),
             0,
         );
-        let span = tracing::info_span!("room", code = %code);
-        self.tracker
-            .spawn(task.run(rx, self.shutdown.clone()).instrument(span));
+        self.start_room(code, shard, task, rx);
         METRICS.rooms_created.inc();
         Ok((code, token))
     }

@@ -10,7 +10,9 @@
 //! - [`hub`]: the registry of rooms (`DashMap`), code and token generation.
 //! - [`ws`]: WebSocket upgrade and one task per socket: reader, writer, keepalive.
 //! - [`outbox`]: the bounded queue from a room actor to one socket.
+//! - [`shards`]: the single-threaded runtimes a room and its sockets run on together.
 //! - [`http`]: REST endpoints and the embedded web client.
+//! - [`listen`]: the accept loop serving HTTP/1.1 with upgrades.
 //! - [`config`]: command-line flags and environment.
 //! - [`ids`]: room codes and secret tokens.
 //! - [`store`]: the SQLite journal every accepted change is written to before it is
@@ -27,18 +29,19 @@ pub mod export;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod listen;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;
 pub mod room;
 pub mod room_task;
+pub mod shards;
 pub mod store;
 pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -63,15 +66,6 @@ pub async fn run(
 /// [`run`] with a hub the caller already holds (tests inspect it).
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> {
     let app = http::router(hub.clone());
-    // Small frames must leave at once: Nagle's algorithm would hold them back.
-    let send_buffer = hub.config.socket_send_buffer as usize;
-    let listener = listener.tap_io(move |tcp| {
-        let _ = tcp.set_nodelay(true);
-        if send_buffer > 0 {
-            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
-        }
-    });
-    let shutdown = hub.shutdown.clone();
     // Room tasks read the token as a flag; this wakes them when it fires.
     tokio::spawn({
         let hub = hub.clone();
@@ -80,13 +74,15 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> 
             hub.stop_rooms();
         }
     });
-    axum::serve(
+    listen::serve_http(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        hub.config.socket_send_buffer as usize,
+        hub.shutdown.clone(),
+        SHUTDOWN_GRACE,
     )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await?;
-    // axum does not wait for upgraded sockets: the tracker does.
+    .await;
+    // Upgraded sockets are not HTTP connections any more: the tracker waits for them.
     hub.tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, hub.tracker.wait())
         .await
@@ -95,5 +91,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> 
         tracing::warn!("some sockets did not close within the grace period");
     }
     hub.close_journal().await;
+    let shards = hub.shards.clone();
+    let _ = tokio::task::spawn_blocking(move || shards.stop()).await;
     Ok(())
 }

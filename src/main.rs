@@ -66,9 +66,13 @@ async fn serve(config: Config) -> ExitCode {
     let public = config.public_url.clone();
     let hub = match Hub::open(config, shutdown.clone()) {
         Ok(h) => h,
-        Err(e) => {
+        Err(brainwrite::hub::OpenError::Store(e)) => {
             eprintln!("brainwrite: --data {}: {e}", data.display());
             return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("brainwrite: {e}");
+            return ExitCode::FAILURE;
         }
     };
     let listener = match tokio::net::TcpListener::bind(bind).await {

@@ -1,10 +1,11 @@
 //! WebSocket connections: the upgrade (RFC 6455 handshake, room lookup, origin check,
-//! connection limits), then **one task per socket** that reads the client's frames through
-//! tungstenite's protocol state machine, forwards parsed messages to the room actor, and
-//! writes what the actor queued in the connection's [`Outbox`] straight from the shared,
-//! serialised-once bytes with one vectored `write` per batch. It also sends keepalive pings,
-//! enforces the first-message timeout and the per-connection rate limit, and runs the closing
-//! handshake.
+//! connection limits), the move of the upgraded TCP stream to its room's shard
+//! ([`crate::shards`]), then **one task per socket** on that shard that reads the client's
+//! frames through tungstenite's protocol state machine, forwards parsed messages to the room
+//! actor, and writes what the actor queued in the connection's [`Outbox`] straight from the
+//! shared, serialised-once bytes with one vectored `write` per batch. It also sends keepalive
+//! pings, enforces the first-message timeout and the per-connection rate limit, and runs the
+//! closing handshake.
 //!
 //! It holds no room state and makes no room decisions: everything but parsing is the actor's.
 //!
@@ -32,6 +33,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use std::num::NonZeroU32;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
 use tungstenite::error::ProtocolError;
@@ -42,7 +44,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Message, Utf8Bytes};
 
 use crate::http::api_error;
-use crate::hub::{Hub, RoomHandle};
+use crate::hub::{ConnSlot, Hub, RoomHandle};
 use crate::ids::RoomCode;
 use crate::metrics::METRICS;
 use crate::outbox::Outbox;
@@ -136,19 +138,29 @@ pub async fn upgrade(
         }
     };
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    // Tracked, so shutdown waits for the close frame to go out.
-    let task = hub.tracker.track_future({
-        let hub = hub.clone();
-        async move {
-            match on_upgrade.await {
-                Ok(io) => serve(TokioIo::new(io), hub, room, conn, code).await,
-                Err(e) => debug!(conn, error = %e, "upgrade failed"),
-            }
-            drop(slot);
-        }
-    });
-    tokio::spawn(task);
+    // On the room's shard, where the room's actor runs, so their wake-ups stay on one thread
+    // ([`crate::shards`]). Tracked, so shutdown waits for the close frame to go out.
+    let shard = hub.shards.handle(room.shard).clone();
+    let task = hub
+        .tracker
+        .track_future(serve(on_upgrade, hub.clone(), room, conn, code, slot));
+    shard.spawn(task);
     switching
+}
+
+/// Take the TCP stream out of hyper's upgrade and out of the accepting runtime's reactor,
+/// into the reactor of the runtime this runs on (the room's shard), with the bytes the
+/// client sent right behind its handshake. hyper's read-ahead buffer is copied out and
+/// released, not kept for the socket's life. brainwrite's own listener ([`crate::listen`])
+/// always hands over a plain TCP stream.
+fn take_stream(io: Upgraded) -> io::Result<(TcpStream, Vec<u8>)> {
+    let hyper::upgrade::Parts { io, read_buf, .. } = io
+        .downcast::<TokioIo<TcpStream>>()
+        .map_err(|_| io::Error::other("the upgraded stream is not a plain TCP stream"))?;
+    let early = read_buf.to_vec();
+    drop(read_buf);
+    let tcp = TcpStream::from_std(io.into_inner().into_std()?)?;
+    Ok((tcp, early))
 }
 
 /// Same origin (Origin's host equals Host), the `--public-url` origin, a listed origin, or no
@@ -185,13 +197,28 @@ fn check_origin(headers: &HeaderMap, config: &crate::Config) -> Result<(), Strin
     }
 }
 
+/// A socket's whole life, on its room's shard: the upgrade, the move of its TCP stream to
+/// this shard's reactor, the conversation, the close. Its connection slot is freed at the
+/// end.
 async fn serve(
-    io: TokioIo<Upgraded>,
+    on_upgrade: OnUpgrade,
     hub: Arc<Hub>,
     room: RoomHandle,
     conn: ConnId,
     code: RoomCode,
+    _slot: ConnSlot,
 ) {
+    let (io, early) = match on_upgrade
+        .await
+        .map_err(io::Error::other)
+        .and_then(take_stream)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(conn, error = %e, "upgrade failed");
+            return;
+        }
+    };
     let config = &hub.config;
     let outbox = Outbox::new(config.outbox as usize, config.max_write_buffer as usize);
     let opened = room
@@ -203,7 +230,7 @@ async fn serve(
         .await
         .is_ok();
     debug!(conn, room = %code, "connected");
-    let mut socket = Socket::new(io, config, outbox);
+    let mut socket = Socket::new(io, early, config, outbox);
     let sleep = tokio::time::sleep_until(socket.next_timer());
     tokio::pin!(sleep);
     let end = if opened {
@@ -282,7 +309,7 @@ impl End {
 /// One socket after the upgrade: the stream, tungstenite's state for what the peer sends,
 /// what waits to be written, and the per-connection limits and timers.
 struct Socket {
-    io: TokioIo<Upgraded>,
+    io: TcpStream,
     ws: WebSocketContext,
     outbox: Outbox,
     /// What waits to be written.
@@ -302,21 +329,18 @@ struct Socket {
 }
 
 impl Socket {
-    fn new(io: TokioIo<Upgraded>, config: &crate::Config, outbox: Outbox) -> Self {
+    /// `early`: what the client sent right behind its handshake, already read.
+    fn new(io: TcpStream, early: Vec<u8>, config: &crate::Config, outbox: Outbox) -> Self {
         let max = config.max_message as usize;
         // tungstenite zero-fills its whole read buffer and client messages are a few hundred
         // bytes, so 512 B; a larger message reserves what it needs. It writes only control
         // answers (into `control`), so its own write buffer stays tiny.
-        let ws = WebSocketContext::new(
-            Role::Server,
-            Some(
-                WebSocketConfig::default()
-                    .read_buffer_size(512)
-                    .write_buffer_size(0)
-                    .max_message_size(Some(max))
-                    .max_frame_size(Some(max)),
-            ),
-        );
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(512)
+            .write_buffer_size(0)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let ws = WebSocketContext::from_partially_read(early, Role::Server, Some(ws_config));
         let (per_second, burst) = (config.messages_per_second, config.message_burst);
         let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
@@ -741,7 +765,7 @@ fn push_frame(out: &mut Vec<u8>, frame: Frame) {
 /// registered), and what it writes (pongs, the close echo) is kept in `control` for our
 /// writer, so frames never interleave.
 struct Adapter<'a, 'b> {
-    io: &'a mut TokioIo<Upgraded>,
+    io: &'a mut TcpStream,
     cx: &'a mut Context<'b>,
     control: &'a mut Vec<u8>,
 }
@@ -794,6 +818,24 @@ mod tests {
         let size = std::mem::size_of::<Socket>();
         eprintln!("Socket: {size} B, Outbox shared state counted separately");
         assert!(size <= 768, "Socket grew to {size} B");
+    }
+
+    /// The socket's task holds `serve`'s state for the socket's life: the upgrade, the move
+    /// to the shard and the fallbacks must not make it larger than `Socket` needs (a nested
+    /// future per step cost ~350 B per socket, measured).
+    #[tokio::test]
+    async fn the_socket_task_stays_small() {
+        let hub = Hub::new(crate::Config::for_tests(), Default::default()).expect("hub");
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let room = RoomHandle { tx, shard: 0 };
+        let slot = hub
+            .connect_slot(std::net::Ipv4Addr::LOCALHOST.into())
+            .expect("a slot");
+        let up = hyper::upgrade::on(axum::http::Request::new(()));
+        let task = serve(up, hub.clone(), room, 1, RoomCode::random(), slot);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("serve's future: {size} B");
+        assert!(size <= 1408, "the socket task grew to {size} B");
     }
 
     #[test]

@@ -321,6 +321,44 @@ async fn the_websocket_handshake_and_framing_are_checked() {
     assert_eq!(close_code(&mut s).await, 1007);
 }
 
+/// A socket moves to its room's shard after the upgrade; a client that sends its first frame
+/// right behind the handshake request (before the 101) loses nothing in the move. Rooms are
+/// spread over the shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_sent_with_the_handshake_survives_the_move_to_the_rooms_shard() {
+    let mut cfg = brainwrite::Config::for_tests();
+    cfg.shards = 2;
+    let server = TestServer::with_config(cfg).await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(server.create(json!({"topic": "t"})).await.0);
+    }
+    assert_eq!(server.hub.shards.rooms(), vec![2, 2]);
+    for code in &codes {
+        let mut s = open_with(
+            server.addr,
+            code,
+            None,
+            &masked(0x81, br#"{"type":"watch"}"#),
+        )
+        .await;
+        let (b0, p) = frame(&mut s).await;
+        assert_eq!(b0, 0x81);
+        let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
+        assert_eq!(v["type"], "welcome", "{v}");
+        s.write_all(&masked(0x81, br#"{"type":"ping"}"#))
+            .await
+            .unwrap();
+        loop {
+            let (_, p) = frame(&mut s).await;
+            let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
+            if v["type"] == "pong" {
+                break;
+            }
+        }
+    }
+}
+
 /// A peer that keeps pinging and never reads would make the server hold a pong for every
 /// ping: it is treated as a slow client (4008) once a few pongs wait, and the others in the
 /// room are not affected.
@@ -374,6 +412,16 @@ async fn a_peer_that_pings_without_reading_is_cut_off_as_slow() {
 /// A raw WebSocket client: the handshake by hand over a TCP socket with the given receive
 /// buffer (the system's when `None`), checked against RFC 6455's own example key.
 async fn open(addr: std::net::SocketAddr, code: &str, recv_buffer: Option<u32>) -> TcpStream {
+    open_with(addr, code, recv_buffer, &[]).await
+}
+
+/// [`open`], with `early` bytes sent in the same write as the handshake request.
+async fn open_with(
+    addr: std::net::SocketAddr,
+    code: &str,
+    recv_buffer: Option<u32>,
+    early: &[u8],
+) -> TcpStream {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     if let Some(n) = recv_buffer {
         sock.set_recv_buffer_size(n).unwrap();
@@ -383,7 +431,9 @@ async fn open(addr: std::net::SocketAddr, code: &str, recv_buffer: Option<u32>) 
         "GET /ws/{code} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     );
-    s.write_all(req.as_bytes()).await.unwrap();
+    let mut req = req.into_bytes();
+    req.extend_from_slice(early);
+    s.write_all(&req).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         head.push(s.read_u8().await.unwrap());

@@ -32,7 +32,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let hub = Hub::new(config, shutdown.clone());
+        let hub = Hub::new(config, shutdown.clone()).expect("hub starts");
         let task = tokio::spawn(brainwrite::serve(listener, hub.clone()));
         TestServer {
             addr,

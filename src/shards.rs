@@ -1,0 +1,176 @@
+//! Shards: a few single-threaded tokio runtimes, each on its own OS thread, that own rooms
+//! and every socket of those rooms. A room's actor and its sockets live on one thread, so a
+//! client message, the room's answer and the write back to the phones wake tasks on that
+//! thread only: no cross-thread wake-up, no runtime thread parked and unparked per message
+//! (on a VM that costs ~20 µs each, docs/performance.md), no cache line bouncing between
+//! cores for a room's queues.
+//!
+//! The HTTP side (accepting, handshakes, the REST API, the journal's heartbeat) stays on the
+//! main runtime. A new room is placed on the shard holding the fewest rooms; a socket moves to
+//! its room's shard right after its upgrade ([`crate::ws`]).
+//!
+//! A shard's thread runs until [`Shards::stop`] (called once every socket and room task has
+//! ended, and when the hub is dropped); tasks still on it then are dropped.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::runtime::{Builder, Handle};
+use tokio_util::sync::CancellationToken;
+
+/// One shard: its runtime's handle and how many rooms it holds.
+struct Shard {
+    handle: Handle,
+    rooms: AtomicUsize,
+}
+
+/// The shards of a server.
+pub struct Shards {
+    shards: Vec<Shard>,
+    stop: CancellationToken,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Which shard a room lives on.
+pub type ShardId = usize;
+
+impl Shards {
+    /// Start `n` shards (at least one), each a current-thread runtime with I/O and timers on
+    /// a thread named `brainwrite-shard-K`.
+    pub fn start(n: usize) -> std::io::Result<Self> {
+        let stop = CancellationToken::new();
+        let mut shards = Vec::new();
+        let mut threads = Vec::new();
+        for k in 0..n.max(1) {
+            let rt = Builder::new_current_thread().enable_all().build()?;
+            shards.push(Shard {
+                handle: rt.handle().clone(),
+                rooms: AtomicUsize::new(0),
+            });
+            let stop = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("brainwrite-shard-{k}"))
+                .spawn(move || rt.block_on(stop.cancelled_owned()))?;
+            threads.push(thread);
+        }
+        Ok(Shards {
+            shards,
+            stop,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// How many shards there are.
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Never true: there is always at least one shard.
+    pub fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+    }
+
+    /// Place a new room: the shard holding the fewest rooms.
+    pub fn place(&self) -> ShardId {
+        let (id, shard) = self
+            .shards
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| s.rooms.load(Ordering::Relaxed))
+            .unwrap_or((0, &self.shards[0]));
+        shard.rooms.fetch_add(1, Ordering::Relaxed);
+        id
+    }
+
+    /// A room on `id` has ended.
+    pub fn vacate(&self, id: ShardId) {
+        if let Some(s) = self.shards.get(id) {
+            let _ = s
+                .rooms
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// The runtime of shard `id` (the first for an id out of range).
+    pub fn handle(&self, id: ShardId) -> &Handle {
+        &self.shards.get(id).unwrap_or(&self.shards[0]).handle
+    }
+
+    /// Rooms per shard, for `/metrics` and tests.
+    pub fn rooms(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .map(|s| s.rooms.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Tell every shard's thread to stop, without waiting; tasks still on them are dropped.
+    pub fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stop every shard's thread and wait for them (blocking; not from a shard's own task).
+    /// Tasks still on them are dropped.
+    pub fn stop(&self) {
+        self.stop.cancel();
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        let me = std::thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_go_to_the_emptiest_shard() {
+        let shards = Shards::start(3).expect("shards start");
+        let placed: Vec<ShardId> = (0..6).map(|_| shards.place()).collect();
+        assert_eq!(shards.rooms(), vec![2, 2, 2]);
+        shards.vacate(placed[0]);
+        shards.vacate(placed[0]);
+        assert_eq!(shards.place(), placed[0]);
+        shards.stop();
+    }
+
+    #[test]
+    fn a_task_runs_on_its_shard_thread() {
+        let shards = Shards::start(2).expect("shards start");
+        let (tx, rx) = std::sync::mpsc::channel();
+        shards.handle(1).spawn(async move {
+            let name = std::thread::current().name().map(str::to_owned);
+            let _ = tx.send(name);
+        });
+        let name = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the task ran");
+        assert_eq!(name.as_deref(), Some("brainwrite-shard-1"));
+        shards.stop();
+        // Stopped: nothing more runs, and stopping again is harmless.
+        shards.stop();
+    }
+
+    #[test]
+    fn there_is_always_one_shard() {
+        let shards = Shards::start(0).expect("shards start");
+        assert_eq!(shards.len(), 1);
+        assert_eq!(shards.place(), 0);
+        assert!(std::ptr::eq(shards.handle(7), shards.handle(0)));
+        shards.stop();
+    }
+}
