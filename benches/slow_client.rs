@@ -49,6 +49,21 @@ async fn create(base: &str) -> (String, String) {
     )
 }
 
+/// Read until the server's `welcome`.
+async fn welcomed<S>(c: &mut tokio_tungstenite::WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(Ok(m)) = c.next().await {
+        if let Message::Text(t) = m
+            && serde_json::from_str::<Value>(&t).is_ok_and(|v| v["type"] == "welcome")
+        {
+            return;
+        }
+    }
+    panic!("the socket closed before its welcome");
+}
+
 async fn run(rooms: usize, participants: usize, secs: u64, stalled: bool) -> Outcome {
     let mut config = Config::for_tests();
     config.messages_per_second = 1_000_000;
@@ -89,6 +104,9 @@ async fn run(rooms: usize, participants: usize, secs: u64, stalled: bool) -> Out
             ))
             .await
             .expect("send");
+            // Seated before the start: a join still in flight when `start` lands would make a
+            // late joiner, who gets no sheet (and so no broadcast) until the next round.
+            welcomed(&mut c).await;
             let (hist, delivered, schedules) = (hist.clone(), delivered.clone(), schedules.clone());
             tasks.push(tokio::spawn(async move {
                 let mut d0: Option<u64> = None;
@@ -134,6 +152,7 @@ async fn run(rooms: usize, participants: usize, secs: u64, stalled: bool) -> Out
             ))
             .await
             .expect("send");
+            welcomed(&mut s).await;
             stalled_socks.push(s); // never read again
         }
         fac.send(Message::text(json!({"type":"start"}).to_string()))
