@@ -12,8 +12,8 @@
 //! A shard's thread runs until [`Shards::stop`] (called once every socket and room task has
 //! ended, and when the hub is dropped); tasks still on it then are dropped.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::runtime::{Builder, Handle};
@@ -71,8 +71,10 @@ impl Shards {
         self.shards.is_empty()
     }
 
-    /// Place a new room: the shard holding the fewest rooms.
-    pub fn place(&self) -> ShardId {
+    /// Place a new room on the shard holding the fewest rooms. The shard counts it until
+    /// the returned seat is dropped (with the room's task, or at once if the room is not
+    /// created after all).
+    pub fn place(self: &Arc<Self>) -> Seat {
         let (id, shard) = self
             .shards
             .iter()
@@ -80,15 +82,9 @@ impl Shards {
             .min_by_key(|(_, s)| s.rooms.load(Ordering::Relaxed))
             .unwrap_or((0, &self.shards[0]));
         shard.rooms.fetch_add(1, Ordering::Relaxed);
-        id
-    }
-
-    /// A room on `id` has ended.
-    pub fn vacate(&self, id: ShardId) {
-        if let Some(s) = self.shards.get(id) {
-            let _ = s
-                .rooms
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        Seat {
+            shards: self.clone(),
+            id,
         }
     }
 
@@ -127,6 +123,38 @@ impl Shards {
     }
 }
 
+/// A room's place on a shard; the shard stops counting the room when this is dropped.
+#[derive(Debug)]
+pub struct Seat {
+    shards: Arc<Shards>,
+    id: ShardId,
+}
+
+impl Seat {
+    /// The shard.
+    pub fn id(&self) -> ShardId {
+        self.id
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if let Some(s) = self.shards.shards.get(self.id) {
+            let _ = s
+                .rooms
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
+impl std::fmt::Debug for Shards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shards")
+            .field("rooms", &self.rooms())
+            .finish()
+    }
+}
+
 impl Drop for Shards {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -138,13 +166,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rooms_go_to_the_emptiest_shard() {
-        let shards = Shards::start(3).expect("shards start");
-        let placed: Vec<ShardId> = (0..6).map(|_| shards.place()).collect();
+    fn rooms_go_to_the_emptiest_shard_and_leave_with_their_seat() {
+        let shards = Arc::new(Shards::start(3).expect("shards start"));
+        let mut seats: Vec<Seat> = (0..6).map(|_| shards.place()).collect();
         assert_eq!(shards.rooms(), vec![2, 2, 2]);
-        shards.vacate(placed[0]);
-        shards.vacate(placed[0]);
-        assert_eq!(shards.place(), placed[0]);
+        let first = seats[0].id();
+        let twin = seats
+            .iter()
+            .rposition(|s| s.id() == first)
+            .expect("two rooms per shard");
+        seats.remove(twin);
+        seats.remove(0);
+        let mut rooms = vec![2, 2, 2];
+        rooms[first] = 0;
+        assert_eq!(shards.rooms(), rooms);
+        assert_eq!(shards.place().id(), first, "the emptiest shard");
+        drop(seats);
+        assert_eq!(shards.rooms(), vec![0, 0, 0]);
         shards.stop();
     }
 
@@ -167,9 +205,9 @@ mod tests {
 
     #[test]
     fn there_is_always_one_shard() {
-        let shards = Shards::start(0).expect("shards start");
+        let shards = Arc::new(Shards::start(0).expect("shards start"));
         assert_eq!(shards.len(), 1);
-        assert_eq!(shards.place(), 0);
+        assert_eq!(shards.place().id(), 0);
         assert!(std::ptr::eq(shards.handle(7), shards.handle(0)));
         shards.stop();
     }
