@@ -24,27 +24,14 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`, else 100).
-fn clock_ticks() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
-}
+// The load generator reads every field; this bench only the total.
+#[allow(dead_code)]
+#[path = "loadgen/cputime.rs"]
+mod cputime;
 
 /// This thread's user + system CPU time so far, µs.
 fn thread_cpu_us(ticks: u64) -> u64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let rest = stat.rfind(')').map_or("", |i| &stat[i + 2..]);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // rest starts at field 3: utime is field 14, stime 15.
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 1_000_000 / ticks
+    cputime::read("/proc/thread-self/stat", ticks).map_or(0, |c| c.total_us)
 }
 
 fn main() {
@@ -62,7 +49,7 @@ fn main() {
         sockets * 2 + 64
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ticks = clock_ticks();
+    let ticks = cputime::clock_ticks();
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -529,7 +529,7 @@ pub fn run(args: Args) -> Result<bool, String> {
     let fd_limit = crate::raise_fd_limit();
     let s = setup(&args, fd_limit)?;
     let loadavg_before = report::loadavg();
-    let ticks_per_s = procfs::clock_ticks();
+    let ticks_per_s = crate::cputime::clock_ticks();
     let mut server = match &args.url {
         Some(url) => Server {
             addr: host_port(url)?,

@@ -30,6 +30,7 @@
 
 mod client;
 mod coordinator;
+mod cputime;
 mod plan;
 mod procfs;
 mod report;

@@ -24,28 +24,9 @@ pub struct Sample {
     pub threads: u64,
 }
 
-/// Clock ticks per second for `/proc/<pid>/stat` times (`getconf CLK_TCK`, else 100).
-pub fn clock_ticks() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|&t: &u64| t > 0)
-        .unwrap_or(100)
-}
-
 /// Sample `pid` now; `None` if it cannot be read (gone, or not Linux).
 pub fn sample(pid: u32, ticks: u64) -> Option<Sample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state): utime is field 14, stime 15, num_threads 20.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    let threads: u64 = f.get(17)?.parse().ok()?;
+    let cpu = crate::cputime::read(&format!("/proc/{pid}/stat"), ticks)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib = |key: &str| -> Option<u64> {
         status
@@ -58,12 +39,12 @@ pub fn sample(pid: u32, ticks: u64) -> Option<Sample> {
     };
     Some(Sample {
         t_ms: crate::now_ms(),
-        cpu_us: (utime + stime) * 1_000_000 / ticks,
-        sys_us: stime * 1_000_000 / ticks,
+        cpu_us: cpu.total_us,
+        sys_us: cpu.sys_us,
         rss_kib: kib("VmRSS:")?,
         rss_anon_kib: kib("RssAnon:").unwrap_or(0),
         hwm_kib: kib("VmHWM:").unwrap_or(0),
-        threads,
+        threads: cpu.threads,
     })
 }
 

@@ -281,7 +281,7 @@ pub fn run() -> Result<(), String> {
             all_finished: Notify::new(),
             last_reveal_us: Cell::new(0),
             next_source: Cell::new(0),
-            ticks: crate::procfs::clock_ticks(),
+            ticks: crate::cputime::clock_ticks(),
         });
         let total = rooms as u64 * members as u64;
         let mut tasks = Vec::with_capacity(total as usize);
