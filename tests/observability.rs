@@ -6,36 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Binary, Client, TempDir, TestServer};
+use common::{Binary, Client, TempDir, TestServer, metric_value as value};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
-
-async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text")
-}
-
-/// The sum of every sample of `name` whose labels include `label` (if given).
-fn value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
-    s.samples
-        .iter()
-        .filter(|x| x.metric == name)
-        .filter(|x| label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
-        .map(|x| match &x.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
-            prometheus_parse::Value::Summary(_) => 0.0,
-        })
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_during_a_session() {
@@ -55,14 +28,14 @@ async fn metrics_parse_and_move_during_a_session() {
         task: None,
     };
 
-    let before = scrape(&server).await;
+    let before = server.scrape().await;
     let (code, token) = server
         .create(json!({"topic":"metrics","round_seconds":1,"rounds":1}))
         .await;
     let mut fac = server.facilitator(&code, &token).await;
     let (mut a, _) = server.participant(&code, "A").await;
     let (mut b, _) = server.participant(&code, "B").await;
-    let during = scrape(&server).await;
+    let during = server.scrape().await;
     assert!(value(&during, "brainwrite_connections", None) >= 3.0);
     assert!(value(&during, "brainwrite_rooms", Some(("phase", "lobby"))) >= 1.0);
     assert!(value(&during, "brainwrite_participants", None) >= 2.0);
@@ -75,7 +48,7 @@ async fn metrics_parse_and_move_during_a_session() {
     a.send(json!({"type":"write","slot":9,"text":"x"})).await;
     a.expect_error("invalid_slot").await;
     b.recv_type("reveal").await;
-    let after = scrape(&server).await;
+    let after = server.scrape().await;
     let moved = |name: &str, label: Option<(&str, &str)>| {
         value(&after, name, label) - value(&before, name, label)
     };

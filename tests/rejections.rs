@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TestServer, UPGRADE};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -269,31 +269,20 @@ async fn foreign_origins_are_refused_same_origin_and_listed_are_allowed() {
 async fn the_websocket_handshake_and_framing_are_checked() {
     let server = TestServer::start().await;
     let (code, _) = server.create(json!({"topic": "t"})).await;
-    let http = reqwest::Client::new();
-    let ws = server.url(&format!("/ws/{code}"));
-    let r = http.get(&ws).send().await.unwrap();
+    let path = format!("/ws/{code}");
+    let r = server.get_with(&path, &[]).await;
     assert_eq!(r.status(), 400);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "bad_handshake", "{v}");
-    let r = http
-        .get(&ws)
-        .header("connection", "keep-alive, Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "8")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
+    // Another protocol version (and a Connection header listing more than the upgrade).
+    let mut old = UPGRADE;
+    old[0].1 = "keep-alive, Upgrade";
+    old[2].1 = "8";
+    let r = server.get_with(&path, &old).await;
     assert_eq!(r.status(), 426);
     assert_eq!(r.headers()["sec-websocket-version"], "13");
-    let r = http
-        .get(&ws)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .send()
-        .await
-        .unwrap();
+    // No key.
+    let r = server.get_with(&path, &UPGRADE[..3]).await;
     assert_eq!(r.status(), 400);
 
     let mut s = open(server.addr, &code, None).await;

@@ -16,6 +16,30 @@ use tokio_util::sync::CancellationToken;
 /// How long a test waits for any one expected message.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// The headers of a WebSocket opening handshake (version 13, RFC 6455's example key last).
+pub const UPGRADE: [(&str, &str); 4] = [
+    ("connection", "upgrade"),
+    ("upgrade", "websocket"),
+    ("sec-websocket-version", "13"),
+    ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+];
+
+/// The sum of every sample of `name` whose labels include `label` (if given).
+pub fn metric_value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+        .map(|x| match &x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub hub: Arc<Hub>,
@@ -45,29 +69,33 @@ impl TestServer {
     /// A WebSocket opening handshake for `path` over plain HTTP (for answers refused before
     /// the upgrade: a client library would only say it failed).
     pub async fn handshake(&self, path: &str) -> reqwest::Response {
-        reqwest::Client::new()
-            .get(self.url(path))
-            .header("connection", "upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .send()
-            .await
-            .unwrap()
+        self.get_with(path, &UPGRADE).await
     }
 
-    /// The sum of a metric's samples (all label sets) in `/metrics` now.
-    pub async fn metric(&self, name: &str) -> f64 {
+    /// `GET path` with these headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut r = reqwest::Client::new().get(self.url(path));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// `/metrics` now, parsed (fails the test if it is not valid Prometheus text).
+    pub async fn scrape(&self) -> prometheus_parse::Scrape {
         let text = reqwest::get(self.url("/metrics"))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text")
+    }
+
+    /// The sum of a metric's samples (all label sets) in `/metrics` now.
+    pub async fn metric(&self, name: &str) -> f64 {
+        metric_value(&self.scrape().await, name, None)
     }
 
     pub fn url(&self, path: &str) -> String {
