@@ -7,7 +7,6 @@
 //! socket is a plain `TokioIo<TcpStream>` that [`crate::ws`] can move to its room's shard
 //! (axum's server wraps every stream in a private type that cannot be taken apart).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -81,7 +80,7 @@ async fn serve_connection(
         req.extensions_mut().insert(ConnectInfo(peer));
         req
     });
-    let service = TowerToHyperService::new(service.map_err(|e: Infallible| match e {}));
+    let service = TowerToHyperService::new(service);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

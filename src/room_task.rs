@@ -19,6 +19,7 @@ use tungstenite::Utf8Bytes;
 
 use crate::ids::{self, RoomCode};
 use crate::metrics::{self, METRICS};
+use crate::outbox::{Outbox, SendError};
 use crate::protocol::{ClientMsg, ErrorCode, PhaseName, Role, ServerMsg};
 use crate::room::{Command, Event, Millis, Pid, Room, RoomError};
 use crate::store::{Entry, Journal};
@@ -50,8 +51,6 @@ const BATCH: usize = 256;
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
-
-use crate::outbox::{Outbox, SendError};
 
 /// A message to a room actor.
 #[derive(Debug)]
@@ -325,10 +324,8 @@ impl RoomTask {
                         self.expire();
                         break 'run;
                     }
-                    Some(RoomMsg::Shutdown) => {
-                        self.commit_and_flush().await;
-                        break 'run;
-                    }
+                    // Committed and flushed after the loop, like everything else.
+                    Some(RoomMsg::Shutdown) => break 'run,
                     Some(m) => self.on_msg(m, now),
                     None => {}
                 }

@@ -287,7 +287,6 @@ struct End {
     peer: Peer,
 }
 
-#[derive(PartialEq, Eq)]
 enum Peer {
     /// Still there: send our close frame.
     Open,
@@ -302,6 +301,14 @@ impl End {
         End {
             code,
             peer: Peer::Open,
+        }
+    }
+
+    /// The stream ended or broke.
+    fn gone() -> Self {
+        End {
+            code: NORMAL,
+            peer: Peer::Gone,
         }
     }
 }
@@ -405,10 +412,7 @@ impl Socket {
         // What is queued goes out before more is read, so answers never wait behind a
         // client's burst.
         if let Poll::Ready(Err(_)) = self.poll_flush(cx) {
-            return Poll::Ready(Step::End(End {
-                code: NORMAL,
-                peer: Peer::Gone,
-            }));
+            return Poll::Ready(Step::End(End::gone()));
         }
         for turn in 0.. {
             if turn == READ_TURN {
@@ -471,10 +475,7 @@ impl Socket {
             }
         }
         match self.poll_flush(cx) {
-            Poll::Ready(Err(_)) => Poll::Ready(Step::End(End {
-                code: NORMAL,
-                peer: Peer::Gone,
-            })),
+            Poll::Ready(Err(_)) => Poll::Ready(Step::End(End::gone())),
             _ => Poll::Pending,
         }
     }
@@ -716,10 +717,7 @@ fn read_error(e: tungstenite::Error) -> End {
             End::close(close::TOO_BIG)
         }
         E::Utf8(_) => End::close(INVALID_DATA),
-        E::ConnectionClosed | E::AlreadyClosed | E::Io(_) => End {
-            code: NORMAL,
-            peer: Peer::Gone,
-        },
+        E::ConnectionClosed | E::AlreadyClosed | E::Io(_) => End::gone(),
         _ => End::close(PROTOCOL_ERROR),
     }
 }
@@ -820,9 +818,9 @@ mod tests {
         assert!(size <= 768, "Socket grew to {size} B");
     }
 
-    /// The socket's task holds `serve`'s state for the socket's life: the upgrade, the move
-    /// to the shard and the fallbacks must not make it larger than `Socket` needs (a nested
-    /// future per step cost ~350 B per socket, measured).
+    /// The socket's task holds `serve`'s state for the socket's life: the upgrade and the
+    /// move to the shard must not make it larger than `Socket` needs (a nested future per
+    /// step cost ~350 B per socket, measured).
     #[tokio::test]
     async fn the_socket_task_stays_small() {
         let hub = Hub::new(crate::Config::for_tests(), Default::default()).expect("hub");
