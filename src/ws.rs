@@ -662,13 +662,15 @@ impl Unsent {
             if k == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            // Account for what went, unit by unit, with the headers made above.
+            let mut next_head = heads[..frames].iter().map(|(_, len)| *len);
             while k > 0 {
                 let unit = if self.writing_control {
                     self.control.len()
                 } else {
-                    match self.data.front() {
-                        Some(f) => text_head(f.len()).1 + f.len(),
-                        None => break,
+                    match (self.data.front(), next_head.next()) {
+                        (Some(f), Some(hlen)) => hlen + f.len(),
+                        _ => break,
                     }
                 };
                 let left = unit - self.written;
