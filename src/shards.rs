@@ -189,7 +189,15 @@ mod tests {
             .expect("the task ran");
         assert_eq!(name.as_deref(), Some("brainwrite-shard-1"));
         shards.stop();
-        // Stopped: nothing more runs, and stopping again is harmless.
+        // Stopped: a task given to it now never runs, and stopping again is harmless.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        shards.handle(1).spawn(async move {
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200))
+                .is_err()
+        );
         shards.stop();
     }
 
