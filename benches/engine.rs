@@ -74,15 +74,8 @@ fn write_round(room: &mut Room, n: u32, now: u64) {
 fn boundary_frames(room: &Room, n: u32, now: u64) -> usize {
     let mut bytes = ServerMsg::Room(room.view("ABCD2345", now)).to_json().len();
     for p in 0..n {
-        if let Some((sheet, draft, links)) = room.held_sheet(Pid(p)) {
-            bytes += ServerMsg::Sheet {
-                round: room.round(),
-                sheet,
-                draft,
-                links,
-            }
-            .to_json()
-            .len();
+        if let Some(held) = room.held_sheet(Pid(p)) {
+            bytes += ServerMsg::Sheet(held).to_json().len();
         }
     }
     bytes += ServerMsg::Progress(room.progress()).to_json().len();
@@ -184,17 +177,10 @@ fn bench_snapshot(c: &mut Criterion) {
     g.bench_function("participant (room, me, sheet) in round 6 of 30", |b| {
         b.iter(|| {
             let mut bytes = ServerMsg::Room(room.view("ABCD2345", now)).to_json().len();
-            let (seated, done, left) = room.me(Pid(17)).expect("known");
-            bytes += ServerMsg::Me { seated, done, left }.to_json().len();
-            let (sheet, draft, links) = room.held_sheet(Pid(17)).expect("seated");
-            bytes += ServerMsg::Sheet {
-                round: room.round(),
-                sheet,
-                draft,
-                links,
-            }
-            .to_json()
-            .len();
+            let me = room.me(Pid(17)).expect("known");
+            bytes += ServerMsg::Me(me).to_json().len();
+            let held = room.held_sheet(Pid(17)).expect("seated");
+            bytes += ServerMsg::Sheet(held).to_json().len();
             black_box(bytes)
         })
     });

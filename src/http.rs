@@ -3,7 +3,7 @@
 //!
 //! Handlers validate input and talk to the hub; they hold no room logic.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,6 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::hub::Hub;
 use crate::ids::RoomCode;
+use crate::respond::{api_error, client_ip};
 use crate::room::{Settings, text};
 
 /// The web client, embedded at build time.
@@ -90,27 +91,6 @@ pub fn router(hub: Arc<Hub>) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .with_state(hub)
-}
-
-/// The client's address: the socket peer, or the configured real-IP header behind a proxy.
-pub fn client_ip(hub: &Hub, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    hub.config
-        .real_ip_header
-        .as_deref()
-        .and_then(|h| headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(peer.ip())
-}
-
-/// A JSON error: `{"error":{"code","message"}}`.
-pub fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
 }
 
 fn invalid(message: impl Into<String>) -> Response {
@@ -233,7 +213,11 @@ async fn create_room(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !hub.may_create_room(client_ip(&hub, &headers, peer)) {
+    if !hub.may_create_room(client_ip(
+        hub.config.real_ip_header.as_deref(),
+        &headers,
+        peer,
+    )) {
         return api_error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -33,6 +33,7 @@ pub mod listen;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;
+pub mod respond;
 pub mod room;
 pub mod room_task;
 pub mod shards;

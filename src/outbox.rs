@@ -9,7 +9,7 @@
 //! It allocates nothing while empty: the socket takes the queue's storage along with the
 //! frames, so an idle connection holds only this small shared struct (docs/performance.md).
 //!
-//! [`close::SLOW`]: crate::room_task::close::SLOW
+//! [`close::SLOW`]: crate::protocol::close::SLOW
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -20,7 +20,7 @@ use futures_util::task::AtomicWaker;
 use tungstenite::Utf8Bytes;
 
 use crate::metrics::METRICS;
-use crate::room_task::close;
+use crate::protocol::close;
 
 /// The sending half of a connection, shared by its room actor and its socket task.
 #[derive(Clone, Debug)]

@@ -2,22 +2,34 @@
 //!
 //! This module owns the *shape* of the wire and nothing else: serde types, their
 //! documentation, and the parse function that turns a text frame into a [`ClientMsg`] with a
-//! specific error. It holds no room logic and performs no I/O. `docs/protocol.md` is the prose
-//! version of this file; keep them in step.
+//! specific error, the error codes with their mapping from the engine's refusals, and the
+//! close codes. It holds no room logic and performs no I/O. The views a message carries are
+//! the engine's own ([`crate::room::view`]), embedded as they are: protocol depends on room,
+//! never the other way. Every name on the wire is serde's; `docs/protocol.md` is the prose
+//! version of this file, and a test fails when a message type, an error code or a close code
+//! is missing from it.
 //!
 //! Anonymity is a property of these types: no server message carries the author of an idea.
 //! Ideas and sheets have opaque ids; participant ids appear only in a participant's own
 //! `welcome` and in the facilitator's `roster`, never next to an idea.
 
 use serde::{Deserialize, Serialize};
+use strum::{IntoStaticStr, VariantArray, VariantNames};
+
+use crate::room::RoomError;
+pub use crate::room::view::{
+    BallotEntry, BallotView, ClusterView, ClustersView, HeldSheet, IdeaView, MeView, MergeView,
+    PhaseName, ProgressView, ResultView, RoomView, RosterEntry, RowView, SheetProgress, SheetView,
+};
 
 /// A message from a client. The first message on a socket must be `join`, `facilitate` or
 /// `watch`; it picks the connection's role for the rest of its life.
 ///
 /// Variants without fields are written `Start {}` so that `deny_unknown_fields` also
 /// refuses `{"type":"start","extra":1}` (serde ignores extra keys on unit variants).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, IntoStaticStr, VariantNames)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum ClientMsg {
     /// Join as a participant, or resume an earlier seat with its `token`.
     Join {
@@ -145,41 +157,16 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
-    /// The message's `type` on the wire.
+    /// The message's `type` on the wire (serde's name for it; a test checks they agree).
     pub fn name(&self) -> &'static str {
-        match self {
-            ClientMsg::Join { .. } => "join",
-            ClientMsg::Facilitate { .. } => "facilitate",
-            ClientMsg::Watch {} => "watch",
-            ClientMsg::Write { .. } => "write",
-            ClientMsg::Done { .. } => "done",
-            ClientMsg::Start {} => "start",
-            ClientMsg::Pause {} => "pause",
-            ClientMsg::Resume {} => "resume",
-            ClientMsg::Extend { .. } => "extend",
-            ClientMsg::Advance {} => "advance",
-            ClientMsg::Finish {} => "finish",
-            ClientMsg::Ping {} => "ping",
-            ClientMsg::Leave {} => "leave",
-            ClientMsg::Remove { .. } => "remove",
-            ClientMsg::Lock {} => "lock",
-            ClientMsg::Unlock {} => "unlock",
-            ClientMsg::Present { .. } => "present",
-            ClientMsg::OpenVoting { .. } => "open_voting",
-            ClientMsg::CloseVoting {} => "close_voting",
-            ClientMsg::Vote { .. } => "vote",
-            ClientMsg::Unvote { .. } => "unvote",
-            ClientMsg::Cluster { .. } => "cluster",
-            ClientMsg::DeleteCluster { .. } => "delete_cluster",
-            ClientMsg::Assign { .. } => "assign",
-            ClientMsg::Merge { .. } => "merge",
-        }
+        self.into()
     }
 }
 
 /// The role a connection took with its first message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// A writer, seated in a ring.
     Participant,
@@ -189,23 +176,10 @@ pub enum Role {
     Board,
 }
 
-/// The phase of a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PhaseName {
-    /// Waiting for the facilitator to start.
-    Lobby,
-    /// A round is running.
-    Writing,
-    /// A round is frozen by the facilitator.
-    Paused,
-    /// All rounds are over; every sheet is revealed.
-    Finished,
-}
-
 /// A message from the server.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, IntoStaticStr, VariantNames)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ServerMsg {
     /// The answer to the first message: the role taken.
     Welcome {
@@ -224,25 +198,9 @@ pub enum ServerMsg {
     /// The public state of the room, sent on join and whenever it changes.
     Room(RoomView),
     /// The participant's own state: whether it is seated and whether it said `done`.
-    Me {
-        /// Seated in a ring (false in the lobby and for a participant who joined too late).
-        seated: bool,
-        /// Said `done` in the current round.
-        done: bool,
-        /// Has left the session (or was removed).
-        left: bool,
-    },
+    Me(MeView),
     /// The sheet a participant holds this round, with its own draft row.
-    Sheet {
-        /// The round this sheet is held in.
-        round: u32,
-        /// The sheet and the rows already on it.
-        sheet: SheetView,
-        /// The participant's draft for this round, one string per slot.
-        draft: Vec<String>,
-        /// What each draft slot builds on (an idea id on this sheet), or null.
-        links: Vec<Option<String>>,
-    },
+    Sheet(HeldSheet),
     /// A `write` was accepted (and, when a journal is on, made durable).
     Ack {
         /// The `seq` of the write, if it had one.
@@ -265,21 +223,9 @@ pub enum ServerMsg {
         sheets: Vec<SheetView>,
     },
     /// A participant's own votes while voting is open.
-    Ballot {
-        /// Votes still to place.
-        votes_left: u32,
-        /// Most votes on one idea.
-        per_idea: u32,
-        /// Where this participant's votes are.
-        mine: Vec<BallotEntry>,
-    },
+    Ballot(BallotView),
     /// Everyone, after the rounds, whenever clusters or merges change.
-    Clusters {
-        /// The clusters, in creation order.
-        clusters: Vec<ClusterView>,
-        /// Ideas marked as duplicates of others.
-        merged: Vec<MergeView>,
-    },
+    Clusters(ClustersView),
     /// Everyone, when voting closes: ideas ranked by votes.
     Results {
         /// Ranked ideas (merged duplicates counted with the idea they were merged into).
@@ -302,173 +248,10 @@ pub enum ServerMsg {
     },
 }
 
-/// The public state of a room: the same bytes go to everyone in it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoomView {
-    /// The room code (8 characters of Crockford base32).
-    pub code: String,
-    /// The problem statement at the head of every sheet.
-    pub topic: String,
-    /// Where the session is.
-    pub phase: PhaseName,
-    /// The current round, 1-based; 0 in the lobby.
-    pub round: u32,
-    /// The number of rounds: planned from the lobby's size before the start, fixed after it.
-    pub rounds: u32,
-    /// Slots per row.
-    pub ideas_per_round: u32,
-    /// Length of a round in seconds.
-    pub round_seconds: u32,
-    /// When the running round ends, server epoch milliseconds; null unless writing.
-    pub deadline: Option<u64>,
-    /// Time left in the round while paused, milliseconds; null otherwise.
-    pub remaining_ms: Option<u64>,
-    /// Server time when this state was sent, epoch milliseconds (for clock offset).
-    pub now: u64,
-    /// Participants in the room (seated or waiting).
-    pub participants: u32,
-    /// Participants connected right now.
-    pub connected: u32,
-    /// Seated participants who said `done` this round.
-    pub done: u32,
-    /// Seated participants in this session.
-    pub seated: u32,
-    /// Participants waiting to be seated at the next round boundary.
-    pub waiting: u32,
-    /// New joins are refused.
-    pub locked: bool,
-    /// After the rounds: `sharing`, `voting` or `results`; null before.
-    pub stage: Option<&'static str>,
-    /// The sheet the facilitator shows everyone, or null for all.
-    pub presenting: Option<String>,
-    /// Votes placed so far, while voting (no tallies).
-    pub votes_cast: Option<u32>,
-    /// The preset the room was made from.
-    pub preset: String,
-    /// The session's goal.
-    pub goal: Option<String>,
-    /// Expected outcomes.
-    pub outcomes: Vec<String>,
-}
-
-/// One idea on a ballot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BallotEntry {
-    /// The idea id.
-    pub idea: String,
-    /// Votes on it.
-    pub votes: u32,
-}
-
-/// A named cluster of ideas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClusterView {
-    /// Cluster id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Idea ids in it.
-    pub ideas: Vec<String>,
-}
-
-/// A duplicate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MergeView {
-    /// The duplicate idea.
-    pub idea: String,
-    /// The idea it was merged into.
-    pub into: String,
-}
-
-/// One ranked idea.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResultView {
-    /// The idea id.
-    pub id: String,
-    /// Its text.
-    pub text: String,
-    /// Votes, its duplicates' included.
-    pub votes: u32,
-    /// 1-based rank; ties share a rank.
-    pub rank: u32,
-}
-
-/// One sheet: its opaque id and its rows, oldest first. No author anywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SheetView {
-    /// Opaque sheet id.
-    pub id: String,
-    /// The rows written so far, one per round that left at least one idea.
-    pub rows: Vec<RowView>,
-}
-
-/// One row: the ideas one (unnamed) participant wrote on a sheet in one round.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RowView {
-    /// The round the row was written in.
-    pub round: u32,
-    /// The non-empty ideas of the row, in slot order.
-    pub ideas: Vec<IdeaView>,
-}
-
-/// One idea.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IdeaView {
-    /// Opaque idea id.
-    pub id: String,
-    /// The idea text.
-    pub text: String,
-    /// The id of the idea on the same sheet this one builds on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub builds_on: Option<String>,
-}
-
-/// A participant as the facilitator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RosterEntry {
-    /// The participant's opaque id.
-    pub id: String,
-    /// Display name, or null.
-    pub name: Option<String>,
-    /// Has at least one open connection.
-    pub connected: bool,
-    /// Seated in a ring.
-    pub seated: bool,
-    /// Said `done` this round.
-    pub done: bool,
-    /// Left or was removed.
-    pub left: bool,
-}
-
-/// Round progress in counts only: never text while writing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProgressView {
-    /// The round these counts are for.
-    pub round: u32,
-    /// Seated participants who said `done`.
-    pub done: u32,
-    /// Seated participants.
-    pub seated: u32,
-    /// Per sheet: ideas already on it and ideas drafted on it this round.
-    pub sheets: Vec<SheetProgress>,
-}
-
-/// How full one sheet is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SheetProgress {
-    /// Opaque sheet id.
-    pub id: String,
-    /// Ideas in the rows already on the sheet.
-    pub ideas: u32,
-    /// Non-empty slots in this round's draft on the sheet.
-    pub drafted: u32,
-    /// Ideas the sheet can hold when every round is full.
-    pub capacity: u32,
-}
-
 /// Stable error codes. Clients switch on these, so never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// A command that needs a role was sent before `join`/`facilitate`/`watch`.
     NotJoined,
@@ -519,34 +302,62 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The code as it appears on the wire.
+    /// The code as it appears on the wire (serde's name for it; a test checks they agree).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::NotJoined => "not_joined",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::NotWriting => "not_writing",
-            ErrorCode::InvalidSlot => "invalid_slot",
-            ErrorCode::TooLong => "too_long",
-            ErrorCode::AlreadyStarted => "already_started",
-            ErrorCode::NotEnoughParticipants => "not_enough_participants",
-            ErrorCode::BadMessage => "bad_message",
-            ErrorCode::InvalidValue => "invalid_value",
-            ErrorCode::WrongPhase => "wrong_phase",
-            ErrorCode::Finished => "finished",
-            ErrorCode::RoomFull => "room_full",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Locked => "locked",
-            ErrorCode::UnknownParticipant => "unknown_participant",
-            ErrorCode::UnknownIdea => "unknown_idea",
-            ErrorCode::UnknownCluster => "unknown_cluster",
-            ErrorCode::OwnIdea => "own_idea",
-            ErrorCode::NoVotesLeft => "no_votes_left",
-            ErrorCode::IdeaCap => "idea_cap",
-            ErrorCode::NotVoting => "not_voting",
-            ErrorCode::Removed => "removed",
-            ErrorCode::Unavailable => "unavailable",
+        self.into()
+    }
+}
+
+impl From<&RoomError> for ErrorCode {
+    /// The wire code of an engine refusal.
+    fn from(e: &RoomError) -> Self {
+        match e {
+            RoomError::NotWriting(_) => ErrorCode::NotWriting,
+            RoomError::InvalidSlot { .. } => ErrorCode::InvalidSlot,
+            RoomError::TooLong { what: "idea", .. } => ErrorCode::TooLong,
+            RoomError::TooLong { .. } | RoomError::InvalidValue(_) => ErrorCode::InvalidValue,
+            RoomError::AlreadyStarted => ErrorCode::AlreadyStarted,
+            RoomError::NotEnoughParticipants(_) => ErrorCode::NotEnoughParticipants,
+            RoomError::WrongPhase(_) => ErrorCode::WrongPhase,
+            RoomError::Finished => ErrorCode::Finished,
+            RoomError::RoomFull(_) => ErrorCode::RoomFull,
+            RoomError::UnknownParticipant => ErrorCode::UnknownParticipant,
+            RoomError::Locked => ErrorCode::Locked,
+            RoomError::UnknownIdea(_) => ErrorCode::UnknownIdea,
+            RoomError::UnknownCluster(_) => ErrorCode::UnknownCluster,
+            RoomError::OwnIdea => ErrorCode::OwnIdea,
+            RoomError::NoVotesLeft(_) => ErrorCode::NoVotesLeft,
+            RoomError::IdeaCap(_) => ErrorCode::IdeaCap,
+            RoomError::NotVoting => ErrorCode::NotVoting,
         }
     }
+}
+
+/// WebSocket close codes the server uses. Documented in docs/protocol.md.
+pub mod close {
+    /// The server is restarting or shutting down: reconnect and resume.
+    pub const RESTART: u16 = 1012;
+    /// The client did not read its messages fast enough: reconnect and resume.
+    pub const SLOW: u16 = 4008;
+    /// The client sent nothing within the handshake time.
+    pub const IDLE: u16 = 4000;
+    /// The room no longer exists.
+    pub const ROOM_GONE: u16 = 4004;
+    /// The facilitator removed this participant.
+    pub const REMOVED: u16 = 4003;
+    /// Too many messages too fast.
+    pub const RATE: u16 = 4029;
+    /// A message larger than allowed.
+    pub const TOO_BIG: u16 = 1009;
+    /// The peer stopped answering pings.
+    pub const DEAD: u16 = 4001;
+    /// The server could not make the room's changes durable: reconnect to resync.
+    pub const INTERNAL: u16 = 1011;
+
+    /// Every close code above, for the documentation test.
+    pub const ALL: [u16; 9] = [
+        RESTART, SLOW, IDLE, ROOM_GONE, REMOVED, RATE, TOO_BIG, DEAD, INTERNAL,
+    ];
 }
 
 /// Parse one text frame into a client message, with a message that says what was wrong.

@@ -43,13 +43,13 @@ use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Message, Utf8Bytes};
 
-use crate::http::api_error;
 use crate::hub::{ConnSlot, Hub, RoomHandle};
 use crate::ids::RoomCode;
 use crate::metrics::METRICS;
 use crate::outbox::Outbox;
-use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
-use crate::room_task::{ConnId, RoomMsg, close};
+use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg, close};
+use crate::respond::api_error;
+use crate::room_task::{ConnId, RoomMsg};
 
 /// Most queued frames handed to one vectored write.
 const COALESCE: usize = 64;
@@ -127,7 +127,11 @@ pub async fn upgrade(
     if let Err(why) = check_origin(headers, &hub.config) {
         return api_error(StatusCode::FORBIDDEN, "forbidden_origin", &why);
     }
-    let slot = match hub.connect_slot(crate::http::client_ip(&hub, headers, peer)) {
+    let slot = match hub.connect_slot(crate::respond::client_ip(
+        hub.config.real_ip_header.as_deref(),
+        headers,
+        peer,
+    )) {
         Ok(s) => s,
         Err(e) => {
             return api_error(

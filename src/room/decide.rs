@@ -4,11 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use super::view::{BallotEntry, BallotView, ClusterView, ClustersView, MergeView, ResultView};
 use super::{Command, Event, Phase, Pid, Room, RoomError, text};
-use crate::protocol::{BallotEntry, ClusterView, MergeView, ResultView};
 
 /// What the room is doing after the rounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Stage {
     /// Sheets are revealed and presented.
     Sharing,
@@ -16,17 +20,6 @@ pub enum Stage {
     Voting,
     /// Voting closed; results are out.
     Results,
-}
-
-impl Stage {
-    /// As named on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Sharing => "sharing",
-            Stage::Voting => "voting",
-            Stage::Results => "results",
-        }
-    }
 }
 
 /// Longest cluster name, in characters.
@@ -290,49 +283,50 @@ impl Room {
     }
 
     /// A participant's ballot while voting is open.
-    pub fn ballot(&self, pid: Pid) -> Option<(u32, u32, Vec<BallotEntry>)> {
+    pub fn ballot(&self, pid: Pid) -> Option<BallotView> {
         if self.decide.stage != Some(Stage::Voting) {
             return None;
         }
         let mine = self.decide.ballots.get(&pid);
         let used: u32 = mine.map(|b| b.values().sum()).unwrap_or(0);
-        Some((
-            self.decide.votes.saturating_sub(used),
-            self.decide.per_idea,
-            mine.map(|b| {
-                b.iter()
-                    .map(|(idea, &votes)| BallotEntry {
-                        idea: idea.clone(),
-                        votes,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        ))
+        Some(BallotView {
+            votes_left: self.decide.votes.saturating_sub(used),
+            per_idea: self.decide.per_idea,
+            mine: mine
+                .map(|b| {
+                    b.iter()
+                        .map(|(idea, &votes)| BallotEntry {
+                            idea: idea.clone(),
+                            votes,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
     }
 
     /// Clusters and merges, once the rounds are over.
-    pub fn clusters(&self) -> Option<(Vec<ClusterView>, Vec<MergeView>)> {
-        (self.phase == Phase::Finished).then(|| {
-            (
-                self.decide
-                    .clusters
-                    .iter()
-                    .map(|c| ClusterView {
-                        id: c.id.clone(),
-                        name: c.name.clone(),
-                        ideas: c.ideas.clone(),
-                    })
-                    .collect(),
-                self.decide
-                    .merged
-                    .iter()
-                    .map(|(idea, into)| MergeView {
-                        idea: idea.clone(),
-                        into: into.clone(),
-                    })
-                    .collect(),
-            )
+    pub fn clusters(&self) -> Option<ClustersView> {
+        (self.phase == Phase::Finished).then(|| ClustersView {
+            clusters: self
+                .decide
+                .clusters
+                .iter()
+                .map(|c| ClusterView {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    ideas: c.ideas.clone(),
+                })
+                .collect(),
+            merged: self
+                .decide
+                .merged
+                .iter()
+                .map(|(idea, into)| MergeView {
+                    idea: idea.clone(),
+                    into: into.clone(),
+                })
+                .collect(),
         })
     }
 

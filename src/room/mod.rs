@@ -13,6 +13,7 @@ mod decide;
 pub mod rings;
 pub mod rotation;
 pub mod text;
+pub mod view;
 
 pub use decide::Stage;
 
@@ -23,10 +24,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{
-    IdeaView, PhaseName, ProgressView, RoomView, RosterEntry, RowView, SheetProgress, SheetView,
-};
 use rotation::Seat;
+use view::{
+    HeldSheet, IdeaView, MeView, PhaseName, ProgressView, RoomView, RosterEntry, RowView,
+    SheetProgress, SheetView,
+};
 
 /// Server epoch milliseconds.
 pub type Millis = u64;
@@ -1100,7 +1102,7 @@ impl Room {
                 0
             },
             locked: self.locked,
-            stage: self.decide.stage.map(Stage::name),
+            stage: self.decide.stage,
             presenting: self.decide.presenting.map(|s| self.sheets[s].id.clone()),
             votes_cast: self.decide.votes_cast(),
             preset: self.settings.preset.clone(),
@@ -1114,7 +1116,7 @@ impl Room {
         self.locked
     }
 
-    /// The phase as named on the wire.
+    /// The phase without its clock.
     pub fn phase_name(&self) -> PhaseName {
         match self.phase {
             Phase::Lobby => PhaseName::Lobby,
@@ -1124,11 +1126,13 @@ impl Room {
         }
     }
 
-    /// A participant's own state: (seated, done, left).
-    pub fn me(&self, pid: Pid) -> Option<(bool, bool, bool)> {
-        self.participants
-            .get(pid.0 as usize)
-            .map(|p| (p.seat.is_some() && !p.left, p.done, p.left || p.leaving))
+    /// A participant's own state.
+    pub fn me(&self, pid: Pid) -> Option<MeView> {
+        self.participants.get(pid.0 as usize).map(|p| MeView {
+            seated: p.seat.is_some() && !p.left,
+            done: p.done,
+            left: p.left || p.leaving,
+        })
     }
 
     /// Was this participant removed by the facilitator?
@@ -1140,14 +1144,18 @@ impl Room {
 
     /// The sheet a participant holds this round, with its draft and links; `None` outside a
     /// round or when it holds none.
-    #[allow(clippy::type_complexity)]
-    pub fn held_sheet(&self, pid: Pid) -> Option<(SheetView, Vec<String>, Vec<Option<String>>)> {
+    pub fn held_sheet(&self, pid: Pid) -> Option<HeldSheet> {
         if !matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. }) {
             return None;
         }
         let p = self.participants.get(pid.0 as usize)?;
         let sheet = p.holding?;
-        Some((self.sheet_view(sheet), p.draft.clone(), p.links.clone()))
+        Some(HeldSheet {
+            round: self.round,
+            sheet: self.sheet_view(sheet),
+            draft: p.draft.clone(),
+            links: p.links.clone(),
+        })
     }
 
     fn sheet_view(&self, sheet: usize) -> SheetView {

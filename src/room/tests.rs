@@ -41,7 +41,7 @@ fn settings(group: u32, per: u32, secs: u32) -> Settings {
 }
 
 fn held_id(room: &Room, pid: Pid) -> String {
-    room.held_sheet(pid).expect("holds a sheet").0.id
+    room.held_sheet(pid).expect("holds a sheet").sheet.id
 }
 
 fn write(
@@ -324,7 +324,7 @@ fn late_writes_are_refused_and_change_nothing() {
         ),
         Err(RoomError::NotWriting(_))
     ));
-    assert_eq!(room.held_sheet(pids[0]).unwrap().1, vec!["", "", ""]);
+    assert_eq!(room.held_sheet(pids[0]).unwrap().draft, vec!["", "", ""]);
 }
 
 #[test]
@@ -346,10 +346,10 @@ fn write_validation() {
     // Idempotent, and control characters are stripped.
     write(&mut room, pids[0], 0, "a\u{202E}b", T0).unwrap();
     write(&mut room, pids[0], 0, "a\u{202E}b", T0).unwrap();
-    assert_eq!(room.held_sheet(pids[0]).unwrap().1[0], "ab");
+    assert_eq!(room.held_sheet(pids[0]).unwrap().draft[0], "ab");
     // Empty text clears.
     write(&mut room, pids[0], 0, "", T0).unwrap();
-    assert_eq!(room.held_sheet(pids[0]).unwrap().1[0], "");
+    assert_eq!(room.held_sheet(pids[0]).unwrap().draft[0], "");
 }
 
 #[test]
@@ -368,7 +368,7 @@ fn late_joiner_waits_unseated() {
     let Some(Event::Joined(late)) = ev.first().cloned() else {
         panic!()
     };
-    assert_eq!(room.me(late), Some((false, false, false)));
+    assert_eq!(room.me(late), Some(me(false, false, false)));
     assert!(room.held_sheet(late).is_none());
     assert!(matches!(
         write(&mut room, late, 0, "x", T0),
@@ -530,8 +530,8 @@ proptest! {
             if room.round() != *last_round {
                 *last_round = room.round();
                 for p in room.seated().collect::<Vec<_>>() {
-                    if let Some((s, _, _)) = room.held_sheet(p) {
-                        held.entry(p).or_default().push(s.id);
+                    if let Some(h) = room.held_sheet(p) {
+                        held.entry(p).or_default().push(h.sheet.id);
                     }
                 }
             }
@@ -701,7 +701,7 @@ fn join(room: &mut Room, i: u8, now: Millis) -> Pid {
 }
 
 fn sheet_of(room: &Room, pid: Pid) -> Option<String> {
-    room.held_sheet(pid).map(|h| h.0.id)
+    room.held_sheet(pid).map(|h| h.sheet.id)
 }
 
 #[test]
@@ -736,7 +736,7 @@ fn two_late_joiners_and_one_leaver_keep_the_rotation_rules() {
             // Two people arrive late: they wait, then start on their own fresh sheet.
             let a = join(&mut room, 1, now);
             let b = join(&mut room, 2, now);
-            assert_eq!(room.me(a), Some((false, false, false)));
+            assert_eq!(room.me(a), Some(me(false, false, false)));
             assert_eq!(room.view("C", now).waiting, 2);
             assert!(matches!(
                 write(&mut room, a, 0, "x", now),
@@ -749,7 +749,7 @@ fn two_late_joiners_and_one_leaver_keep_the_rotation_rules() {
             let l = pids[0];
             write(&mut room, l, 1, "parting idea", now).unwrap();
             room.handle(Command::Leave(l), now).unwrap();
-            assert!(room.me(l).unwrap().2);
+            assert!(room.me(l).unwrap().left);
             leaver = Some(l);
         }
         now += 60_000;
@@ -758,7 +758,7 @@ fn two_late_joiners_and_one_leaver_keep_the_rotation_rules() {
             for &p in &pids[6..] {
                 assert_eq!(
                     room.me(p),
-                    Some((true, false, false)),
+                    Some(me(true, false, false)),
                     "seated at the boundary"
                 );
                 let first = sheet_of(&room, p).unwrap();
@@ -809,9 +809,9 @@ fn builds_on_must_point_at_the_held_sheet_and_shows_in_the_reveal() {
         write(&mut room, p, 0, "seed", T0).unwrap();
     }
     room.handle(Command::Advance, T0 + 1).unwrap();
-    let (sheet, _, _) = room.held_sheet(pids[0]).unwrap();
+    let sheet = room.held_sheet(pids[0]).unwrap().sheet;
     let on_mine = sheet.rows[0].ideas[0].id.clone();
-    let elsewhere = room.held_sheet(pids[1]).unwrap().0.rows[0].ideas[0]
+    let elsewhere = room.held_sheet(pids[1]).unwrap().sheet.rows[0].ideas[0]
         .id
         .clone();
     let w = |room: &mut Room, b: &str| {
@@ -836,7 +836,7 @@ fn builds_on_must_point_at_the_held_sheet_and_shows_in_the_reveal() {
     ));
     w(&mut room, &on_mine).unwrap();
     assert_eq!(
-        room.held_sheet(pids[0]).unwrap().2,
+        room.held_sheet(pids[0]).unwrap().links,
         vec![None, Some(on_mine.clone())]
     );
     room.handle(Command::Finish, T0 + 3).unwrap();
@@ -905,7 +905,7 @@ fn dot_voting_refuses_self_votes_and_hides_tallies_until_closed() {
         T0,
     )
     .unwrap();
-    assert_eq!(room.view("C", T0).stage, Some("voting"));
+    assert_eq!(room.view("C", T0).stage, Some(Stage::Voting));
     assert_eq!(vote(&mut room, pids[0], &ids[0]), Err(RoomError::OwnIdea));
     vote(&mut room, pids[0], &ids[1]).unwrap();
     assert_eq!(
@@ -932,8 +932,8 @@ fn dot_voting_refuses_self_votes_and_hides_tallies_until_closed() {
     // While open: only counts, and each voter's own ballot.
     assert!(room.results().is_none());
     assert_eq!(room.view("C", T0).votes_cast, Some(4));
-    let (left, per, mine) = room.ballot(pids[0]).unwrap();
-    assert_eq!((left, per, mine.len()), (0, 1, 2));
+    let b = room.ballot(pids[0]).unwrap();
+    assert_eq!((b.votes_left, b.per_idea, b.mine.len()), (0, 1, 2));
     room.handle(Command::CloseVoting, T0).unwrap();
     let results = room.results().unwrap();
     let by_id: HashMap<_, _> = results
@@ -1019,7 +1019,7 @@ fn clusters_and_merges() {
         ),
         Err(RoomError::UnknownCluster("c9".into()))
     );
-    let (clusters, _) = room.clusters().unwrap();
+    let clusters = room.clusters().unwrap().clusters;
     assert_eq!(clusters[0].name, "Onboarding");
     assert_eq!(clusters[0].ideas, vec![ids[0].clone()]);
     assert_eq!(clusters[1].name, "Tooling");
@@ -1063,7 +1063,7 @@ fn clusters_and_merges() {
         (ids[1].clone(), 2)
     );
     c(&mut room, Command::DeleteCluster("c1".into())).unwrap();
-    assert_eq!(room.clusters().unwrap().0.len(), 1);
+    assert_eq!(room.clusters().unwrap().clusters.len(), 1);
     c(
         &mut room,
         Command::Merge {
@@ -1072,7 +1072,7 @@ fn clusters_and_merges() {
         },
     )
     .unwrap();
-    assert!(room.clusters().unwrap().1.is_empty());
+    assert!(room.clusters().unwrap().merged.is_empty());
 }
 
 #[test]
@@ -1243,4 +1243,8 @@ fn refused_votes_change_nothing_found_by_fuzzing() {
         Err(RoomError::UnknownParticipant)
     );
     assert_eq!(room.view("C", T0).votes_cast, Some(0));
+}
+
+fn me(seated: bool, done: bool, left: bool) -> MeView {
+    MeView { seated, done, left }
 }

@@ -1,0 +1,326 @@
+//! The room actor: one task per room, the only writer of its state, and the thin async loop
+//! around [`Session`], which holds the room's rules.
+//!
+//! Every input (client messages, connections opening and closing, and time) goes through one
+//! ordered, bounded queue, so "did this idea land before the round ended?" has exactly one
+//! answer. The loop does only what needs a runtime: it waits for the queue or the round's
+//! timer, takes what else is queued into one batch, awaits the journal's commit of that
+//! batch, and then hands the batch's frames to the connections' outboxes. It never awaits a
+//! client: a connection whose outbox is full is disconnected with [`close::SLOW`] (it can
+//! resume). It must not hold anything across an `.await` except its own state.
+
+mod clock;
+mod session;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use clock::Clock;
+pub use session::Session;
+
+use crate::ids::RoomCode;
+use crate::metrics::METRICS;
+use crate::outbox::{Outbox, SendError};
+use crate::protocol::{ClientMsg, PhaseName, close};
+use crate::room::{Command, Millis, Room};
+use crate::store::Journal;
+
+/// Messages taken from the queue before one journal commit and one flush.
+const BATCH: usize = 256;
+
+/// Identifies one WebSocket connection for the life of the process.
+pub type ConnId = u64;
+
+/// A message to a room actor.
+#[derive(Debug)]
+pub enum RoomMsg {
+    /// A socket opened for this room.
+    Open {
+        /// The connection.
+        conn: ConnId,
+        /// Where to send its messages.
+        outbox: Outbox,
+    },
+    /// A parsed message from a connection.
+    Client {
+        /// The sender.
+        conn: ConnId,
+        /// The message.
+        msg: ClientMsg,
+    },
+    /// The socket closed.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A summary for `GET /api/rooms/{code}`.
+    Info {
+        /// Where to answer.
+        reply: oneshot::Sender<RoomInfo>,
+    },
+    /// The room has expired: close every connection and stop.
+    Expire,
+    /// The server is shutting down: make what was accepted durable, tell every connection
+    /// to reconnect (1012) and stop.
+    Shutdown,
+    /// The facilitator's export of the finished session.
+    Export {
+        /// The facilitator token presented.
+        token: String,
+        /// Where to answer.
+        reply: oneshot::Sender<Result<crate::export::Export, ExportError>>,
+    },
+}
+
+/// Why an export was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportError {
+    /// Wrong facilitator token.
+    Forbidden,
+    /// The rounds are not over: nobody sees ideas while writing.
+    NotFinished,
+}
+
+/// What `GET /api/rooms/{code}` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomInfo {
+    /// The room code.
+    pub code: String,
+    /// The topic.
+    pub topic: String,
+    /// The phase.
+    pub phase: PhaseName,
+    /// Participants in the room.
+    pub participants: u32,
+    /// New joins are refused.
+    pub locked: bool,
+    /// When the session finished, if it has.
+    #[serde(skip)]
+    pub finished_at: Option<Millis>,
+    /// The last time anything happened in the room.
+    #[serde(skip)]
+    pub last_active: Millis,
+}
+
+/// The actor: the session, the outboxes of its connections and the journal.
+pub struct RoomTask {
+    code: RoomCode,
+    session: Session,
+    outboxes: HashMap<ConnId, Outbox>,
+    clock: Clock,
+    journal: Option<Journal>,
+    /// Sequence number of the next journal entry.
+    next_seq: u64,
+    /// Connections that failed since the last flush.
+    gone: Vec<ConnId>,
+}
+
+impl RoomTask {
+    /// An actor for a room; `facilitator_hash` is the SHA-256 of the facilitator token.
+    /// `next_seq` is the number of journal entries the room already has.
+    pub fn new(
+        code: RoomCode,
+        room: Room,
+        facilitator_hash: [u8; 32],
+        clock: Clock,
+        journal: Option<Journal>,
+        next_seq: u64,
+    ) -> Self {
+        let session = Session::new(code, room, facilitator_hash, journal.is_some(), clock.now());
+        RoomTask {
+            code,
+            session,
+            outboxes: HashMap::new(),
+            clock,
+            journal,
+            next_seq,
+            gone: Vec::new(),
+        }
+    }
+
+    /// Apply a command the server itself issues (on restore) and journal it.
+    pub fn system_command(&mut self, cmd: Command) {
+        self.session.system_command(cmd, self.clock.now());
+    }
+
+    /// Run until every sender is gone, the room expires, or `shutdown` fires (the hub then
+    /// sends [`RoomMsg::Shutdown`] to wake it).
+    ///
+    /// One timer lives as long as the task and is moved only when the next deadline moves,
+    /// and the shutdown token is read as a flag: neither costs a registration per message.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, shutdown: CancellationToken) {
+        let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        'run: loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let deadline = self.session.room().next_deadline();
+            let deadline = deadline.map(|d| self.clock.instant_of(d));
+            if deadline != armed {
+                sleep.as_mut().reset(deadline.unwrap_or_else(far));
+                armed = deadline;
+            }
+            let first = tokio::select! {
+                biased;
+                m = rx.recv() => match m {
+                    Some(m) => Some(m),
+                    None => break,
+                },
+                _ = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    None
+                }
+            };
+            // Take what else is already queued, so one commit and one flush serve them all.
+            let mut next = first;
+            for _ in 0..BATCH {
+                let now = self.clock.now();
+                self.session.tick(now);
+                match next.take() {
+                    Some(RoomMsg::Expire) => {
+                        self.expire();
+                        break 'run;
+                    }
+                    // Committed and flushed after the loop, like everything else.
+                    Some(RoomMsg::Shutdown) => break 'run,
+                    Some(m) => self.on_msg(m, now),
+                    None => {}
+                }
+                match rx.try_recv() {
+                    Ok(m) => next = Some(m),
+                    Err(_) => break,
+                }
+            }
+            self.commit_and_flush().await;
+        }
+        // Whatever was accepted is made durable before the task ends, and its frames go out
+        // before the close: on shutdown every socket is told to reconnect (1012), including
+        // those still waiting to be let in.
+        self.commit_and_flush().await;
+        if shutdown.is_cancelled() {
+            for o in self.outboxes.values() {
+                o.close(close::RESTART);
+            }
+            rx.close();
+            while let Ok(m) = rx.try_recv() {
+                if let RoomMsg::Open { outbox, .. } = m {
+                    outbox.close(close::RESTART);
+                }
+            }
+        }
+        info!(room = %self.code, "room task stopped");
+    }
+
+    fn on_msg(&mut self, msg: RoomMsg, now: Millis) {
+        match msg {
+            RoomMsg::Open { conn, outbox } => {
+                self.outboxes.insert(conn, outbox);
+                self.session.open(conn);
+            }
+            RoomMsg::Closed { conn } => self.detach(conn, now),
+            RoomMsg::Client { conn, msg } => self.session.client(conn, msg, now),
+            RoomMsg::Info { reply } => {
+                let _ = reply.send(self.session.info());
+            }
+            RoomMsg::Export { token, reply } => {
+                let _ = reply.send(self.session.export(&token));
+            }
+            RoomMsg::Expire => self.expire(),
+            // Handled by `run`, which stops the task.
+            RoomMsg::Shutdown => {}
+        }
+    }
+
+    fn detach(&mut self, conn: ConnId, now: Millis) {
+        self.outboxes.remove(&conn);
+        self.session.closed(conn, now);
+    }
+
+    fn expire(&mut self) {
+        info!("room expired; closing its connections");
+        for o in self.outboxes.values() {
+            o.close(close::ROOM_GONE);
+        }
+        self.outboxes.clear();
+    }
+
+    /// Make the accepted changes durable, then send what they announce. If the journal
+    /// fails, nothing is acknowledged: every client is disconnected to resync, and the
+    /// changes stay queued for the next commit.
+    async fn commit_and_flush(&mut self) {
+        loop {
+            let (entries, finished) = self.session.entries();
+            if let (Some(j), false) = (&self.journal, entries.is_empty()) {
+                let n = entries.len() as u64;
+                let batch = entries.to_vec();
+                match j.append(self.code, self.next_seq, batch, finished).await {
+                    Ok(()) => {
+                        self.next_seq += n;
+                        self.session.committed();
+                    }
+                    Err(e) => {
+                        let now = self.clock.now();
+                        let resync = self.session.journal_failed(&e, now);
+                        if !resync.is_empty() {
+                            for c in resync {
+                                if let Some(o) = self.outboxes.remove(&c) {
+                                    o.close(close::INTERNAL);
+                                }
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+            self.flush();
+            if self.gone.is_empty() {
+                return;
+            }
+            let now = self.clock.now();
+            for c in std::mem::take(&mut self.gone) {
+                self.detach(c, now);
+            }
+        }
+    }
+
+    /// Hand the batch's frames to their connections, then close those asked to close.
+    fn flush(&mut self) {
+        let mut n = 0;
+        for (conn, frame) in self.session.take_frames() {
+            n += 1;
+            if self.gone.contains(&conn) {
+                continue;
+            }
+            if let Some(o) = self.outboxes.get(&conn)
+                && let Err(e) = o.send(frame)
+            {
+                if e == SendError::Slow {
+                    info!(conn, "client fell behind; disconnecting");
+                }
+                self.gone.push(conn);
+            }
+        }
+        METRICS.messages_out.inc_by(n);
+        if let Some(d) = self.session.take_boundary() {
+            let late = self.clock.now().saturating_sub(d);
+            METRICS.round_delivery.observe(late as f64 / 1000.0);
+        }
+        // Closed on purpose (removed): their last frames are queued; detach them like the rest.
+        for (conn, code) in self.session.take_closing() {
+            if let Some(o) = self.outboxes.get(&conn) {
+                o.close(code);
+                if !self.gone.contains(&conn) {
+                    self.gone.push(conn);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! One room's live session, synchronously: the engine plus the connection rules around it.
+//!
+//! It owns who is connected in which role (join, resume, facilitate, watch), what each
+//! client message becomes ([`ClientMsg`] → [`Command`]), the acks and refusals, the degraded
+//! mode after a failed journal commit, and *what each recipient gets*: every change the
+//! engine reports is rendered here into frames, each serialised once and shared. It queues
+//! the accepted commands for the journal and the frames for the sockets, and hands both to
+//! the actor's loop ([`super::RoomTask`]), which does the waiting: this module never awaits,
+//! never touches a socket or a timer, and needs no runtime, so its rules are plain unit tests.
+//!
+//! The loop's contract: after a batch of calls, write [`Session::entries`] to the journal and
+//! call [`Session::committed`] (or [`Session::journal_failed`]) *before* handing out
+//! [`Session::take_frames`], so nothing is announced that is not durable.
+
+use std::collections::HashMap;
+
+use tracing::{debug, info, warn};
+use tungstenite::Utf8Bytes;
+
+use super::{ConnId, ExportError, RoomInfo};
+use crate::export::Export;
+use crate::ids::{self, RoomCode};
+use crate::metrics::{self, METRICS};
+use crate::protocol::{ClientMsg, ErrorCode, Role, ServerMsg, close};
+use crate::room::{Command, Event, Millis, Pid, Room, RoomError};
+use crate::store::Entry;
+
+/// The role a connection took with its first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attached {
+    Participant(Pid),
+    Facilitator,
+    Board,
+}
+
+/// A refusal to send back to the client that caused it.
+type Refusal = (ErrorCode, String);
+
+/// One room's engine and connections; see the module documentation.
+pub struct Session {
+    code: RoomCode,
+    room: Room,
+    facilitator_hash: [u8; 32],
+    /// Every open connection, with its role once it has one.
+    conns: HashMap<ConnId, Option<Attached>>,
+    /// Accepted commands are recorded for a journal (false in memory).
+    journaled: bool,
+    /// Accepted changes not yet durable.
+    entries: Vec<(Millis, Entry)>,
+    /// Frames held back until the changes they announce are durable.
+    out: Vec<(ConnId, Utf8Bytes)>,
+    /// Connections to close (with a code) once this batch's frames are queued.
+    closing: Vec<(ConnId, u16)>,
+    /// The deadline of a round boundary whose sheets are in `out`.
+    boundary: Option<Millis>,
+    /// The finish time once it has been journaled.
+    finished_logged: bool,
+    /// The last journal commit failed: client commands are refused until one succeeds, so
+    /// the changes waiting for the journal stay bounded.
+    degraded: bool,
+    phase_metric: &'static str,
+    last_active: Millis,
+}
+
+/// Which messages a batch of events calls for, deduplicated.
+#[derive(Default)]
+struct Changes {
+    state: bool,
+    roster: bool,
+    progress: bool,
+    dealt: bool,
+    revealed: bool,
+    clusters: bool,
+    ballots: bool,
+    results: bool,
+    me: Vec<Pid>,
+    ballot: Vec<Pid>,
+    removed: Vec<Pid>,
+}
+
+impl Changes {
+    fn from_events(events: &[Event]) -> Self {
+        let mut c = Changes::default();
+        for e in events {
+            match e {
+                Event::State => c.state = true,
+                Event::Roster => c.roster = true,
+                Event::Progress => c.progress = true,
+                Event::Dealt => c.dealt = true,
+                Event::Revealed => c.revealed = true,
+                Event::Clusters => c.clusters = true,
+                Event::Ballots => c.ballots = true,
+                Event::Results => c.results = true,
+                Event::Me(p) if !c.me.contains(p) => c.me.push(*p),
+                Event::Ballot(p) if !c.ballot.contains(p) => c.ballot.push(*p),
+                Event::Removed(p) => c.removed.push(*p),
+                Event::Me(_) | Event::Ballot(_) | Event::Joined(_) | Event::Saved { .. } => {}
+            }
+        }
+        c
+    }
+}
+
+impl Session {
+    /// A session around `room`; `facilitator_hash` is the SHA-256 of the facilitator token.
+    /// With `journaled`, every accepted command is queued in [`Session::entries`].
+    pub fn new(
+        code: RoomCode,
+        room: Room,
+        facilitator_hash: [u8; 32],
+        journaled: bool,
+        now: Millis,
+    ) -> Self {
+        let phase_metric = room.phase_name().into();
+        metrics::room_phase(None, Some(phase_metric));
+        METRICS.participants.inc_by(room.participant_count() as i64);
+        Session {
+            code,
+            finished_logged: room.finished_at().is_some(),
+            room,
+            facilitator_hash,
+            conns: HashMap::new(),
+            journaled,
+            entries: Vec::new(),
+            out: Vec::new(),
+            closing: Vec::new(),
+            boundary: None,
+            degraded: false,
+            phase_metric,
+            last_active: now,
+        }
+    }
+
+    /// The engine, read-only.
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    /// A socket opened: it has no role until its first message.
+    pub fn open(&mut self, conn: ConnId) {
+        self.conns.insert(conn, None);
+    }
+
+    /// A socket closed, or was given up: a participant's seat is marked disconnected.
+    pub fn closed(&mut self, conn: ConnId, now: Millis) {
+        if let Some(Some(Attached::Participant(pid))) = self.conns.remove(&conn) {
+            self.apply(Command::Disconnect(pid), now);
+        }
+    }
+
+    /// Every open connection.
+    pub fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.keys().copied()
+    }
+
+    /// Time passed: apply a round boundary if one is due.
+    pub fn tick(&mut self, now: Millis) {
+        let deadline = self.room.next_deadline();
+        let events = self.room.tick(now);
+        if !events.is_empty() {
+            debug!(round = self.room.round(), "round boundary");
+            if self.journaled {
+                self.entries.push((now, Entry::Tick));
+            }
+            // A boundary by the clock: time from the deadline until its frames are queued.
+            self.boundary = deadline;
+            self.publish(&events, now);
+        }
+    }
+
+    /// Apply a command the server itself issues (on restore); it is journaled like any other.
+    pub fn system_command(&mut self, cmd: Command, now: Millis) {
+        self.apply(cmd, now);
+    }
+
+    /// What `GET /api/rooms/{code}` shows.
+    pub fn info(&self) -> RoomInfo {
+        RoomInfo {
+            code: self.code.to_string(),
+            topic: self.room.settings().topic.clone(),
+            phase: self.room.phase_name(),
+            participants: self.room.participant_count() as u32,
+            locked: self.room.locked(),
+            finished_at: self.room.finished_at(),
+            last_active: self.last_active,
+        }
+    }
+
+    /// The facilitator's export of the finished session.
+    pub fn export(&self, token: &str) -> Result<Export, ExportError> {
+        if !ids::token_matches(token, &self.facilitator_hash) {
+            return Err(ExportError::Forbidden);
+        }
+        let sheets = self.room.reveal().ok_or(ExportError::NotFinished)?;
+        let clusters = self.room.clusters().unwrap_or_default();
+        let settings = self.room.settings();
+        Ok(Export {
+            code: self.code.to_string(),
+            topic: settings.topic.clone(),
+            goal: settings.goal.clone(),
+            outcomes: settings.outcomes.clone(),
+            ideas_per_round: settings.ideas_per_round,
+            sheets,
+            clusters: clusters.clusters,
+            merged: clusters.merged,
+            results: self.room.results(),
+        })
+    }
+
+    // ---- the durability hand-off with the loop ----
+
+    /// Accepted changes waiting to be made durable, and the finish time if it has not been
+    /// journaled yet.
+    pub fn entries(&self) -> (&[(Millis, Entry)], Option<Millis>) {
+        let finished = self.room.finished_at().filter(|_| !self.finished_logged);
+        (&self.entries, finished)
+    }
+
+    /// The waiting changes are durable: the frames announcing them may go out.
+    pub fn committed(&mut self) {
+        self.entries.clear();
+        self.finished_logged |= self.room.finished_at().is_some();
+        if self.degraded {
+            info!("journal writable again");
+            self.degraded = false;
+        }
+    }
+
+    /// The journal refused the waiting changes. The first failure announces nothing: every
+    /// held frame is dropped and every connection is returned, to be closed with
+    /// [`close::INTERNAL`] so its client resyncs; the changes stay queued for the next
+    /// commit, and client commands are refused until one succeeds. A failure while already
+    /// degraded keeps the frames (refusals and pongs, which announce nothing) and closes
+    /// nobody.
+    pub fn journal_failed(&mut self, error: &dyn std::fmt::Display, now: Millis) -> Vec<ConnId> {
+        if self.degraded {
+            debug!(%error, "journal still failing");
+            return Vec::new();
+        }
+        warn!(%error, "journal append failed; disconnecting clients to resync");
+        self.degraded = true;
+        self.out.clear();
+        self.boundary = None;
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for &c in &conns {
+            self.closed(c, now);
+        }
+        // Detaching announced the disconnects; nobody is left to hear them.
+        self.out.clear();
+        conns
+    }
+
+    /// The frames to hand to their connections, in order.
+    pub fn take_frames(&mut self) -> std::vec::Drain<'_, (ConnId, Utf8Bytes)> {
+        self.out.drain(..)
+    }
+
+    /// Connections to close, with their codes, once this batch's frames are queued.
+    pub fn take_closing(&mut self) -> Vec<(ConnId, u16)> {
+        std::mem::take(&mut self.closing)
+    }
+
+    /// The deadline of the round boundary whose frames were just taken, if any.
+    pub fn take_boundary(&mut self) -> Option<Millis> {
+        self.boundary.take()
+    }
+
+    // ---- client messages ----
+
+    /// A parsed message from a connection: applied, acknowledged or refused.
+    pub fn client(&mut self, conn: ConnId, msg: ClientMsg, now: Millis) {
+        let Some(&role) = self.conns.get(&conn) else {
+            return;
+        };
+        self.last_active = now;
+        if self.degraded && !matches!(msg, ClientMsg::Ping {}) {
+            // Nothing new is accepted while the journal cannot keep it; each refusal also
+            // lets the loop try the waiting changes again.
+            let seq = match &msg {
+                ClientMsg::Write { seq, .. } => *seq,
+                _ => None,
+            };
+            let message = "the server cannot store changes right now; try again shortly";
+            self.refuse(conn, (ErrorCode::Unavailable, message.to_owned()), seq);
+            return;
+        }
+        let result = match (role, msg) {
+            (_, ClientMsg::Ping {}) => {
+                self.send_to(conn, &ServerMsg::Pong { now });
+                Ok(())
+            }
+            (None, ClientMsg::Join { name, token }) => self.join(conn, name, token, now),
+            (None, ClientMsg::Facilitate { token }) => {
+                if ids::token_matches(&token, &self.facilitator_hash) {
+                    self.attach(conn, Attached::Facilitator, now);
+                    Ok(())
+                } else {
+                    Err((ErrorCode::Forbidden, "wrong facilitator token".to_owned()))
+                }
+            }
+            (None, ClientMsg::Watch {}) => {
+                self.attach(conn, Attached::Board, now);
+                Ok(())
+            }
+            (
+                Some(_),
+                ClientMsg::Join { .. } | ClientMsg::Facilitate { .. } | ClientMsg::Watch {},
+            ) => Err((
+                ErrorCode::AlreadyStarted,
+                "this connection already has a role; open a new one for another".to_owned(),
+            )),
+            (None, _) => Err((
+                ErrorCode::NotJoined,
+                "send join, facilitate or watch first".to_owned(),
+            )),
+            (Some(Attached::Participant(pid)), msg @ ClientMsg::Write { .. }) => {
+                self.write(conn, pid, msg, now);
+                Ok(())
+            }
+            (Some(Attached::Participant(pid)), m) => match participant_command(pid, m) {
+                Ok(cmd) => self.command(cmd, now),
+                Err(m) => Err(forbidden("a participant", &m)),
+            },
+            (Some(Attached::Facilitator), m) => match facilitator_command(m) {
+                Some(cmd) => self.command(cmd, now),
+                None => Err((
+                    ErrorCode::Forbidden,
+                    "the facilitator does not write ideas".to_owned(),
+                )),
+            },
+            (Some(Attached::Board), m) => Err(forbidden("a board", &m)),
+        };
+        if let Err(refusal) = result {
+            self.refuse(conn, refusal, None);
+        }
+    }
+
+    /// A participant's `write`: acknowledged with its `seq`, or refused with it.
+    fn write(&mut self, conn: ConnId, pid: Pid, msg: ClientMsg, now: Millis) {
+        let ClientMsg::Write {
+            slot,
+            text,
+            round,
+            seq,
+            builds_on,
+        } = msg
+        else {
+            return;
+        };
+        let cmd = Command::Write {
+            pid,
+            slot,
+            text,
+            round,
+            builds_on,
+        };
+        match self.exec(cmd, now) {
+            Ok(events) => {
+                let round = self.room.round();
+                self.send_to(conn, &ServerMsg::Ack { seq, round, slot });
+                self.publish(&events, now);
+            }
+            Err(e) => self.refuse(conn, refusal(&e), seq),
+        }
+    }
+
+    fn refuse(&mut self, conn: ConnId, (code, message): Refusal, seq: Option<u64>) {
+        metrics::rejected(code.as_str());
+        self.send_to(conn, &ServerMsg::Error { code, message, seq });
+    }
+
+    /// Apply a command to the engine and, when accepted, queue it for the journal.
+    fn exec(&mut self, cmd: Command, now: Millis) -> Result<Vec<Event>, RoomError> {
+        let copy = self.journaled.then(|| cmd.clone());
+        let events = self.room.handle(cmd, now)?;
+        if let Some(c) = copy {
+            self.entries.push((now, Entry::Cmd(c)));
+        }
+        Ok(events)
+    }
+
+    /// Apply a command on behalf of a client; a refusal goes back to it.
+    fn command(&mut self, cmd: Command, now: Millis) -> Result<(), Refusal> {
+        let events = self.exec(cmd, now).map_err(|e| refusal(&e))?;
+        self.publish(&events, now);
+        Ok(())
+    }
+
+    /// Apply a command that cannot be refused in normal operation; log if it is.
+    fn apply(&mut self, cmd: Command, now: Millis) {
+        match self.exec(cmd, now) {
+            Ok(events) => self.publish(&events, now),
+            Err(e) => warn!(error = %e, "internal command refused"),
+        }
+    }
+
+    /// `join`: a new seat, or with a token the seat it resumes.
+    fn join(
+        &mut self,
+        conn: ConnId,
+        name: Option<String>,
+        token: Option<String>,
+        now: Millis,
+    ) -> Result<(), Refusal> {
+        let (pid, token) = match token {
+            Some(token) => match self.room.find_by_token(&ids::hash_token(&token)) {
+                Some(pid) if self.room.is_removed(pid) => {
+                    // Say so, and close like the removal did, so the page stops trying.
+                    let message = "the facilitator removed you from this session";
+                    self.refuse(conn, (ErrorCode::Removed, message.to_owned()), None);
+                    // The error goes out first: close after this batch's flush.
+                    self.closing.push((conn, close::REMOVED));
+                    return Ok(());
+                }
+                Some(pid) => (pid, token),
+                None => {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "unknown resume token for this room; join without a token".to_owned(),
+                    ));
+                }
+            },
+            None => {
+                let token = ids::new_token();
+                let cmd = Command::Join {
+                    token_hash: ids::hash_token(&token),
+                    name,
+                };
+                let events = self.exec(cmd, now).map_err(|e| refusal(&e))?;
+                METRICS.participants.inc();
+                let Some(pid) = events.iter().find_map(|e| match e {
+                    Event::Joined(p) => Some(*p),
+                    _ => None,
+                }) else {
+                    return Err((ErrorCode::BadMessage, "join did not seat".to_owned()));
+                };
+                self.publish(&events, now);
+                (pid, token)
+            }
+        };
+        self.send_to(
+            conn,
+            &ServerMsg::Welcome {
+                role: Role::Participant,
+                participant_id: self.room.participant_id(pid).map(str::to_owned),
+                token: Some(token),
+                name: self.room.participant_name(pid).map(str::to_owned),
+            },
+        );
+        self.conns.insert(conn, Some(Attached::Participant(pid)));
+        // Connect broadcasts the new state, this connection included: subscribe, then snapshot.
+        self.apply(Command::Connect(pid), now);
+        self.send_me(pid);
+        self.send_sheet(pid);
+        self.send_decide_snapshot(conn, Some(pid));
+        Ok(())
+    }
+
+    /// `facilitate` or `watch`: the role, then a snapshot of what that role sees.
+    fn attach(&mut self, conn: ConnId, who: Attached, now: Millis) {
+        let role = match who {
+            Attached::Facilitator => Role::Facilitator,
+            _ => Role::Board,
+        };
+        let welcome = ServerMsg::Welcome {
+            role,
+            participant_id: None,
+            token: None,
+            name: None,
+        };
+        self.send_to(conn, &welcome);
+        self.conns.insert(conn, Some(who));
+        self.send_to(
+            conn,
+            &ServerMsg::Room(self.room.view(self.code.as_str(), now)),
+        );
+        if who == Attached::Facilitator {
+            let roster = ServerMsg::Roster {
+                participants: self.room.roster(),
+            };
+            self.send_to(conn, &roster);
+        }
+        self.send_to(conn, &ServerMsg::Progress(self.room.progress()));
+        self.send_decide_snapshot(conn, None);
+    }
+
+    // ---- what each recipient gets ----
+
+    /// Turn events into messages, each serialised once.
+    fn publish(&mut self, events: &[Event], now: Millis) {
+        let ch = Changes::from_events(events);
+        let phase: &'static str = self.room.phase_name().into();
+        if phase != self.phase_metric {
+            metrics::room_phase(Some(self.phase_metric), Some(phase));
+            self.phase_metric = phase;
+        }
+        if ch.state {
+            let frame = frame(&ServerMsg::Room(self.room.view(self.code.as_str(), now)));
+            self.broadcast(&frame, |_| true);
+        }
+        // `me` only where it changed; at a boundary everyone holding a sheet gets it.
+        for pid in ch.me {
+            self.send_me(pid);
+        }
+        if ch.dealt {
+            for pid in self.room.pids() {
+                self.send_sheet(pid);
+            }
+        }
+        if ch.progress {
+            let frame = frame(&ServerMsg::Progress(self.room.progress()));
+            self.broadcast(&frame, |a| {
+                matches!(a, Attached::Facilitator | Attached::Board)
+            });
+        }
+        if ch.roster {
+            let frame = frame(&ServerMsg::Roster {
+                participants: self.room.roster(),
+            });
+            self.broadcast(&frame, |a| a == Attached::Facilitator);
+        }
+        if ch.revealed
+            && let Some(sheets) = self.room.reveal()
+        {
+            self.broadcast(&frame(&ServerMsg::Reveal { sheets }), |_| true);
+        }
+        if ch.clusters
+            && let Some(clusters) = self.room.clusters()
+        {
+            self.broadcast(&frame(&ServerMsg::Clusters(clusters)), |_| true);
+        }
+        if ch.ballots {
+            for pid in self.room.pids() {
+                self.send_ballot(pid);
+            }
+        } else {
+            for pid in ch.ballot {
+                self.send_ballot(pid);
+            }
+        }
+        if ch.results
+            && let Some(ideas) = self.room.results()
+        {
+            self.broadcast(&frame(&ServerMsg::Results { ideas }), |_| true);
+        }
+        for pid in ch.removed {
+            // Gone for good: close its sockets (after this batch's frames) with 4003.
+            let conns = self.conns.iter();
+            let theirs = conns.filter(|(_, a)| **a == Some(Attached::Participant(pid)));
+            let closing: Vec<_> = theirs.map(|(&id, _)| (id, close::REMOVED)).collect();
+            self.closing.extend(closing);
+        }
+    }
+
+    fn send_me(&mut self, pid: Pid) {
+        if let Some(me) = self.room.me(pid) {
+            self.broadcast(&frame(&ServerMsg::Me(me)), |a| {
+                a == Attached::Participant(pid)
+            });
+        }
+    }
+
+    fn send_ballot(&mut self, pid: Pid) {
+        if let Some(ballot) = self.room.ballot(pid) {
+            self.broadcast(&frame(&ServerMsg::Ballot(ballot)), |a| {
+                a == Attached::Participant(pid)
+            });
+        }
+    }
+
+    fn send_sheet(&mut self, pid: Pid) {
+        if let Some(held) = self.room.held_sheet(pid) {
+            self.broadcast(&frame(&ServerMsg::Sheet(held)), |a| {
+                a == Attached::Participant(pid)
+            });
+        }
+    }
+
+    /// The after-the-rounds state a (re)joining connection needs.
+    fn send_decide_snapshot(&mut self, conn: ConnId, pid: Option<Pid>) {
+        if let Some(sheets) = self.room.reveal() {
+            self.send_to(conn, &ServerMsg::Reveal { sheets });
+        }
+        if let Some(clusters) = self.room.clusters() {
+            self.send_to(conn, &ServerMsg::Clusters(clusters));
+        }
+        if let Some(ballot) = pid.and_then(|pid| self.room.ballot(pid)) {
+            self.send_to(conn, &ServerMsg::Ballot(ballot));
+        }
+        if let Some(ideas) = self.room.results() {
+            self.send_to(conn, &ServerMsg::Results { ideas });
+        }
+    }
+
+    /// Queue one message for one connection (sent at the next flush).
+    fn send_to(&mut self, conn: ConnId, msg: &ServerMsg) {
+        if self.conns.contains_key(&conn) {
+            self.out.push((conn, frame(msg)));
+        }
+    }
+
+    /// Queue the same bytes for every attached connection whose role passes `to`.
+    fn broadcast(&mut self, frame: &Utf8Bytes, to: impl Fn(Attached) -> bool) {
+        for (&id, role) in &self.conns {
+            if let Some(a) = *role
+                && to(a)
+            {
+                self.out.push((id, frame.clone()));
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        metrics::room_phase(Some(self.phase_metric), None);
+        METRICS
+            .participants
+            .dec_by(self.room.participant_count() as i64);
+    }
+}
+
+fn frame(msg: &ServerMsg) -> Utf8Bytes {
+    Utf8Bytes::from(msg.to_json())
+}
+
+fn refusal(e: &RoomError) -> Refusal {
+    (ErrorCode::from(e), e.to_string())
+}
+
+fn forbidden(who: &str, m: &ClientMsg) -> Refusal {
+    (
+        ErrorCode::Forbidden,
+        format!("{who} may not send {}", m.name()),
+    )
+}
+
+/// A participant's message as an engine command; `Err` gives back what a participant may
+/// not send. (`write` is handled apart: it is acknowledged.)
+fn participant_command(pid: Pid, m: ClientMsg) -> Result<Command, ClientMsg> {
+    Ok(match m {
+        ClientMsg::Done { round } => Command::Done { pid, round },
+        ClientMsg::Leave {} => Command::Leave(pid),
+        ClientMsg::Vote { idea } => Command::Vote { pid, idea },
+        ClientMsg::Unvote { idea } => Command::Unvote { pid, idea },
+        m => return Err(m),
+    })
+}
+
+/// A facilitator's message as an engine command; `None` for what a facilitator may not send.
+fn facilitator_command(m: ClientMsg) -> Option<Command> {
+    Some(match m {
+        ClientMsg::Start {} => Command::Start,
+        ClientMsg::Pause {} => Command::Pause,
+        ClientMsg::Resume {} => Command::Resume,
+        ClientMsg::Advance {} => Command::Advance,
+        ClientMsg::Finish {} => Command::Finish,
+        ClientMsg::Extend { seconds } => Command::Extend(seconds),
+        ClientMsg::Remove { participant } => Command::Remove(participant),
+        ClientMsg::Lock {} => Command::Lock,
+        ClientMsg::Unlock {} => Command::Unlock,
+        ClientMsg::Present { sheet } => Command::Present(sheet),
+        ClientMsg::OpenVoting { votes, per_idea } => Command::OpenVoting {
+            votes: votes.unwrap_or(3),
+            per_idea: per_idea.unwrap_or(1),
+        },
+        ClientMsg::CloseVoting {} => Command::CloseVoting,
+        ClientMsg::Cluster { id, name } => Command::Cluster { id, name },
+        ClientMsg::DeleteCluster { cluster } => Command::DeleteCluster(cluster),
+        ClientMsg::Assign { idea, cluster } => Command::Assign { idea, cluster },
+        ClientMsg::Merge { idea, into } => Command::Merge { idea, into },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
