@@ -110,7 +110,8 @@ pub enum StoreError {
 /// method itself would have to either block the async thread or give up on a full queue.
 /// The one allocation per call is small next to a commit.
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
-    /// Store a new room (its `entries` are empty); `Ok` once it is durable.
+    /// Store a new room (its `entries` are empty); `Ok` once it is durable. Refuses a code
+    /// that is already stored.
     fn create_room(&self, room: StoredRoom) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Store a room's entries `first_seq..` (time, JSON of an [`Entry`]) and, with
