@@ -104,7 +104,6 @@ pub struct Hub {
     pub journal: Option<Journal>,
     journal_ok: AtomicBool,
     draining: AtomicBool,
-    journal_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     connections: AtomicUsize,
     connections_per_ip: DashMap<IpAddr, u32>,
     room_limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -150,14 +149,13 @@ impl Drop for ConnSlot {
 impl Hub {
     /// A hub with no rooms and no journal (memory only). Starts the shard threads.
     pub fn new(config: Config, shutdown: CancellationToken) -> std::io::Result<Arc<Self>> {
-        Ok(Arc::new(Self::bare(config, shutdown, None, None)?))
+        Ok(Arc::new(Self::bare(config, shutdown, None)?))
     }
 
     fn bare(
         config: Config,
         shutdown: CancellationToken,
         journal: Option<Journal>,
-        thread: Option<std::thread::JoinHandle<()>>,
     ) -> std::io::Result<Self> {
         let per_minute = NonZeroU32::new(config.rooms_per_minute_per_ip).unwrap_or(NonZeroU32::MIN);
         let shards = Arc::new(Shards::start(config.shard_count())?);
@@ -174,7 +172,6 @@ impl Hub {
             journal,
             journal_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
-            journal_thread: std::sync::Mutex::new(thread),
         })
     }
 
@@ -188,15 +185,10 @@ impl Hub {
         }
         let ttl = config.expire_after.as_millis() as Millis;
         let now = Clock::new().now();
-        let opened = crate::store::Journal::open(&config.data, |finished, last| {
+        let opened = crate::store::sqlite::open(&config.data, |finished, last| {
             finished.unwrap_or(last).saturating_add(ttl) < now
         })?;
-        let hub = Arc::new(Self::bare(
-            config,
-            shutdown,
-            Some(opened.journal),
-            Some(opened.thread),
-        )?);
+        let hub = Arc::new(Self::bare(config, shutdown, Some(opened.journal))?);
         let n = opened.rooms.len();
         for stored in opened.rooms {
             hub.restore(stored, opened.alive_ms);
@@ -452,16 +444,13 @@ impl Hub {
         Ok((code, token))
     }
 
-    /// After every room task has stopped: commit, checkpoint and close the journal.
+    /// After every room task has stopped: commit, checkpoint and close the journal (the
+    /// backend waits for its writer to stop).
     pub async fn close_journal(&self) {
-        if let Some(j) = &self.journal {
-            if let Err(e) = j.close().await {
-                warn!(error = %e, "journal close failed");
-            }
-            let thread = self.journal_thread.lock().ok().and_then(|mut t| t.take());
-            if let Some(t) = thread {
-                let _ = tokio::task::spawn_blocking(move || t.join()).await;
-            }
+        if let Some(j) = &self.journal
+            && let Err(e) = j.close().await
+        {
+            warn!(error = %e, "journal close failed");
         }
     }
 }

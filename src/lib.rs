@@ -15,8 +15,8 @@
 //! - [`listen`]: the accept loop serving HTTP/1.1 with upgrades.
 //! - [`config`]: command-line flags and environment.
 //! - [`ids`]: room codes and secret tokens.
-//! - [`store`]: the SQLite journal every accepted change is written to before it is
-//!   acknowledged, and from which rooms are rebuilt on start.
+//! - [`store`]: the journal every accepted change is written to before it is acknowledged,
+//!   and from which rooms are rebuilt on start: a backend trait, SQLite its first backend.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`export`]: Markdown, CSV and JSON of a finished session.
 //!

@@ -1,74 +1,33 @@
-//! The durable journal: an embedded SQLite database (WAL) holding every room's settings and
-//! seed and the ordered log of every accepted command and round boundary, from which rooms
-//! are rebuilt exactly on start.
+//! The SQLite backend of the journal: an embedded database (WAL) at `--data`, its schema,
+//! loading (and expiring) the stored rooms on open, and the writer thread.
 //!
-//! All SQLite work happens on one dedicated thread, off the async runtime. Requests that
+//! All SQLite work happens on that one dedicated thread, off the async runtime. Requests that
 //! arrive while it is committing are committed together in the next transaction (group
-//! commit), so durability costs one fsync per batch, not per write. Callers await the commit
-//! before they acknowledge anything. This module knows nothing about sockets or messages.
+//! commit), so durability costs one fsync per batch, not per write; a failed transaction fails
+//! every request in it and stores none of them. Callers await the commit before they
+//! acknowledge anything. The backend owns the thread and joins it on [`Backend::close`].
+//!
+//! This module must not block the async runtime (the only blocking join runs on
+//! `spawn_blocking`), hold a lock across an `.await`, or queue without bound; it knows nothing
+//! about sockets, messages or the room engine beyond what it stores.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use super::{Backend, Entry, Journal, Opened, StoreError, StoredRoom};
 use crate::ids::RoomCode;
-use crate::room::{Command, Millis, Settings};
+use crate::room::{Millis, Settings};
 
 /// Requests queued before senders wait.
 const QUEUE: usize = 4096;
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 2048;
-
-/// One journaled step of a room, applied in order on replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Entry {
-    /// An accepted command.
-    Cmd(Command),
-    /// Time passed and the room changed by it (a round boundary).
-    Tick,
-}
-
-/// A room as stored.
-#[derive(Debug, Clone)]
-pub struct StoredRoom {
-    /// Its code.
-    pub code: RoomCode,
-    /// Its settings.
-    pub settings: Settings,
-    /// The engine's seed.
-    pub seed: u64,
-    /// SHA-256 of the facilitator token.
-    pub facilitator_hash: [u8; 32],
-    /// When it was created.
-    pub created_ms: Millis,
-    /// Its log, in order: (time, entry).
-    pub entries: Vec<(Millis, Entry)>,
-}
-
-/// A journal failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite said no.
-    #[error("journal: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored value could not be read back.
-    #[error("journal: corrupt entry in room {code} at {seq}: {why}")]
-    Corrupt {
-        /// The room.
-        code: String,
-        /// The entry.
-        seq: i64,
-        /// What was wrong.
-        why: String,
-    },
-    /// The journal thread has stopped.
-    #[error("journal: the writer has stopped")]
-    Stopped,
-}
 
 enum Req {
     CreateRoom {
@@ -95,28 +54,19 @@ struct Pending {
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
-/// A handle to the journal thread. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Journal {
-    tx: mpsc::Sender<Pending>,
-}
-
-/// What opening the journal found.
-pub struct Opened {
-    /// The handle.
-    pub journal: Journal,
-    /// Every stored room, with its log.
-    pub rooms: Vec<StoredRoom>,
-    /// The last moment the previous server process is known to have run.
-    pub alive_ms: Millis,
-    /// The writer thread; joins once every handle is dropped and the queue is drained.
-    pub thread: std::thread::JoinHandle<()>,
-}
-
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Pending")
     }
+}
+
+/// The SQLite journal: the queue to the writer thread, and the thread.
+#[derive(Debug)]
+pub struct Sqlite {
+    tx: mpsc::Sender<Pending>,
+    /// Taken and joined by [`Backend::close`]. If every handle is dropped instead, the
+    /// writer drains the queue, checkpoints and ends on its own (detached).
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -146,38 +96,37 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-impl Journal {
-    /// Open (or create) the journal at `path`, drop rooms that expired, load the rest, and
-    /// start the writer thread. `expired(finished_ms, last_ms)` says whether a room is gone.
-    pub fn open(
-        path: &Path,
-        expired: impl Fn(Option<Millis>, Millis) -> bool,
-    ) -> Result<Opened, StoreError> {
-        let conn = open_connection(path)?;
-        let alive_ms: Millis = conn
-            .query_row("SELECT value FROM meta WHERE key = 'alive_ms'", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-            .unwrap_or(0) as Millis;
-        let rooms = load(&conn, &expired)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || writer(conn, rx))
-            .map_err(|e| StoreError::Corrupt {
-                code: String::new(),
-                seq: 0,
-                why: format!("cannot start the journal thread: {e}"),
-            })?;
-        Ok(Opened {
-            journal: Journal { tx },
-            rooms,
-            alive_ms,
-            thread,
+/// Open (or create) the journal at `path`, drop rooms that expired, load the rest, and start
+/// the writer thread. `expired(finished_ms, last_ms)` says whether a room is gone.
+pub fn open(
+    path: &Path,
+    expired: impl Fn(Option<Millis>, Millis) -> bool,
+) -> Result<Opened, StoreError> {
+    let conn = open_connection(path)?;
+    let alive_ms: Millis = conn
+        .query_row("SELECT value FROM meta WHERE key = 'alive_ms'", [], |r| {
+            r.get::<_, i64>(0)
         })
-    }
+        .optional()?
+        .unwrap_or(0) as Millis;
+    let rooms = load(&conn, &expired)?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("journal".into())
+        .spawn(move || writer(conn, rx))
+        .map_err(|e| StoreError::Backend(format!("cannot start the journal thread: {e}")))?;
+    Ok(Opened {
+        journal: Journal::new(Sqlite {
+            tx,
+            thread: Mutex::new(Some(thread)),
+        }),
+        rooms,
+        alive_ms,
+    })
+}
 
+impl Sqlite {
+    /// Queue `req` for the writer and wait for its transaction.
     async fn request(&self, req: Req) -> Result<(), StoreError> {
         let (done, rx) = oneshot::channel();
         self.tx
@@ -189,81 +138,56 @@ impl Journal {
             .map_err(|_| StoreError::Stopped)?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(StoreError::Corrupt {
-                code: String::new(),
-                seq: 0,
-                why,
-            }),
+            Ok(Err(why)) => Err(StoreError::Backend(why)),
             Err(_) => Err(StoreError::Stopped),
         }
     }
 
-    /// Store a new room; returns once it is durable.
-    pub async fn create_room(
-        &self,
-        code: RoomCode,
-        settings: &Settings,
-        seed: u64,
-        facilitator_hash: [u8; 32],
-        created_ms: Millis,
-    ) -> Result<(), StoreError> {
-        self.request(Req::CreateRoom {
-            room: StoredRoom {
-                code,
-                settings: settings.clone(),
-                seed,
-                facilitator_hash,
-                created_ms,
-                entries: Vec::new(),
-            },
-        })
-        .await
+    /// Commit what is queued, checkpoint, stop the writer, then join it off the runtime.
+    async fn close(&self) -> Result<(), StoreError> {
+        let closed = self.request(Req::Close).await;
+        // Taken in its own statement: the guard is gone before the await below.
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let joined = tokio::task::spawn_blocking(move || t.join()).await;
+            if closed.is_ok() && !matches!(joined, Ok(Ok(()))) {
+                return Err(StoreError::Backend("the journal thread panicked".into()));
+            }
+        }
+        closed
+    }
+}
+
+impl Backend for Sqlite {
+    fn create_room(&self, room: StoredRoom) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::CreateRoom { room }))
     }
 
-    /// Append entries `first_seq..` to a room's log; returns once they are durable.
-    pub async fn append(
+    fn append(
         &self,
         code: RoomCode,
         first_seq: u64,
-        entries: Vec<(Millis, Entry)>,
+        entries: Vec<(Millis, String)>,
         finished: Option<Millis>,
-    ) -> Result<(), StoreError> {
-        let entries = entries
-            .into_iter()
-            .map(|(at, e)| {
-                serde_json::to_string(&e)
-                    .map(|s| (at, s))
-                    .map_err(|e| StoreError::Corrupt {
-                        code: code.to_string(),
-                        seq: first_seq as i64,
-                        why: e.to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.request(Req::Append {
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::Append {
             code,
             first_seq,
             entries,
             finished,
-        })
-        .await
+        }))
     }
 
-    /// Delete a room and its log.
-    pub async fn delete(&self, code: RoomCode) -> Result<(), StoreError> {
-        self.request(Req::Delete { code }).await
+    fn delete(&self, code: RoomCode) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::Delete { code }))
     }
 
-    /// Commit everything queued before this call, checkpoint the WAL into the database file,
-    /// and stop the writer. Later requests fail with [`StoreError::Stopped`].
-    pub async fn close(&self) -> Result<(), StoreError> {
-        self.request(Req::Close).await
+    fn alive(&self, now: Millis) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::Alive { now }))
     }
 
-    /// Record that the server is running at `now` (used to give downtime back on restart).
-    /// Also proves the journal is writable.
-    pub async fn alive(&self, now: Millis) -> Result<(), StoreError> {
-        self.request(Req::Alive { now }).await
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(Sqlite::close(self))
     }
 }
 
@@ -447,6 +371,7 @@ fn commit(conn: &mut Connection, batch: &[Pending]) -> Result<(), rusqlite::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::room::Command;
 
     /// A fresh directory, removed when dropped.
     struct TmpDir(std::path::PathBuf);
@@ -470,7 +395,7 @@ mod tests {
         let code = RoomCode::random();
         let settings = Settings::classic("topic");
         {
-            let o = Journal::open(&path, |_, _| false).unwrap();
+            let o = open(&path, |_, _| false).unwrap();
             assert!(o.rooms.is_empty());
             o.journal
                 .create_room(code, &settings, 99, [7; 32], 1000)
@@ -496,16 +421,21 @@ mod tests {
                 .unwrap();
             o.journal.alive(1500).await.unwrap();
             // A gap in the sequence is refused by the primary key only if it repeats.
-            assert!(
+            assert!(matches!(
                 o.journal
                     .append(code, 2, vec![(1004, Entry::Tick)], None)
                     .await
-                    .is_err()
-            );
-            drop(o.journal);
-            o.thread.join().unwrap();
+                    .unwrap_err(),
+                StoreError::Backend(_)
+            ));
+            o.journal.close().await.unwrap();
+            // Closed: the writer has stopped and its thread is joined.
+            assert!(matches!(
+                o.journal.alive(1600).await.unwrap_err(),
+                StoreError::Stopped
+            ));
         }
-        let o = Journal::open(&path, |_, _| false).unwrap();
+        let o = open(&path, |_, _| false).unwrap();
         assert_eq!(o.alive_ms, 1500);
         assert_eq!(o.rooms.len(), 1);
         let r = &o.rooms[0];
@@ -522,13 +452,25 @@ mod tests {
                 (1003, Entry::Cmd(Command::Finish))
             ]
         );
-        drop(o.journal);
-        o.thread.join().unwrap();
+        o.journal.close().await.unwrap();
+        // The entries are stored as `Journal::append` encoded them (the test over another
+        // backend in `store` expects the same text).
+        let stored: Vec<String> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT entry FROM entries ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            stored,
+            [r#"{"cmd":"start"}"#, r#""tick""#, r#"{"cmd":"finish"}"#]
+        );
         // Expired rooms are deleted with their entries on open.
-        let o = Journal::open(&path, |finished, _| finished == Some(1003)).unwrap();
+        let o = open(&path, |finished, _| finished == Some(1003)).unwrap();
         assert!(o.rooms.is_empty());
-        drop(o.journal);
-        o.thread.join().unwrap();
+        o.journal.close().await.unwrap();
         let conn = Connection::open(&path).unwrap();
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
