@@ -474,6 +474,128 @@ mod tests {
         assert_eq!(code, ErrorCode::InvalidSlot.as_str());
     }
 
+    /// strum's names (for metrics and messages) and serde's (on the wire) are one list.
+    #[test]
+    fn every_wire_name_is_serdes() {
+        for &c in ErrorCode::VARIANTS {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        for &r in Role::VARIANTS {
+            assert_eq!(serde_json::to_value(r).unwrap(), <&str>::from(r));
+        }
+        for &p in PhaseName::VARIANTS {
+            assert_eq!(serde_json::to_value(p).unwrap(), <&str>::from(p));
+        }
+        for &s in crate::room::Stage::VARIANTS {
+            assert_eq!(serde_json::to_value(s).unwrap(), <&str>::from(s));
+        }
+        // serde lists every client type it accepts when it meets an unknown one.
+        let e = parse_client(r#"{"type":"no_such_type"}"#).unwrap_err();
+        let listed: Vec<&str> = e
+            .split("expected one of ")
+            .nth(1)
+            .and_then(|s| s.split(" at line").next())
+            .unwrap_or("")
+            .split(", ")
+            .map(|s| s.trim_matches(|c: char| c == '`' || c.is_whitespace()))
+            .collect();
+        assert_eq!(listed, ClientMsg::VARIANTS, "{e}");
+        for name in ClientMsg::VARIANTS {
+            // A message of each type that parses names itself the same way.
+            if let Ok(m) = parse_client(&format!(r#"{{"type":"{name}"}}"#)) {
+                assert_eq!(m.name(), *name);
+            }
+        }
+        let view = RoomView {
+            code: "C".into(),
+            topic: "t".into(),
+            phase: PhaseName::Lobby,
+            round: 0,
+            rounds: 0,
+            ideas_per_round: 3,
+            round_seconds: 300,
+            deadline: None,
+            remaining_ms: None,
+            now: 0,
+            participants: 0,
+            connected: 0,
+            done: 0,
+            seated: 0,
+            waiting: 0,
+            locked: false,
+            stage: None,
+            presenting: None,
+            votes_cast: None,
+            preset: "classic".into(),
+            goal: None,
+            outcomes: vec![],
+        };
+        let sheet = SheetView {
+            id: "s".into(),
+            rows: vec![],
+        };
+        let every = [
+            ServerMsg::Welcome {
+                role: Role::Board,
+                participant_id: None,
+                token: None,
+                name: None,
+            },
+            ServerMsg::Room(view),
+            ServerMsg::Me(MeView {
+                seated: true,
+                done: false,
+                left: false,
+            }),
+            ServerMsg::Sheet(HeldSheet {
+                round: 1,
+                sheet: sheet.clone(),
+                draft: vec![],
+                links: vec![],
+            }),
+            ServerMsg::Ack {
+                seq: None,
+                round: 1,
+                slot: 0,
+            },
+            ServerMsg::Roster {
+                participants: vec![],
+            },
+            ServerMsg::Progress(ProgressView {
+                round: 1,
+                done: 0,
+                seated: 0,
+                sheets: vec![],
+            }),
+            ServerMsg::Reveal {
+                sheets: vec![sheet],
+            },
+            ServerMsg::Ballot(BallotView {
+                votes_left: 3,
+                per_idea: 1,
+                mine: vec![],
+            }),
+            ServerMsg::Clusters(ClustersView::default()),
+            ServerMsg::Results { ideas: vec![] },
+            ServerMsg::Pong { now: 1 },
+            ServerMsg::Error {
+                code: ErrorCode::Forbidden,
+                message: "no".into(),
+                seq: None,
+            },
+        ];
+        let names: Vec<&str> = every.iter().map(<&str>::from).collect();
+        assert_eq!(
+            names,
+            ServerMsg::VARIANTS,
+            "one sample of each server message"
+        );
+        for (m, name) in every.iter().zip(names) {
+            let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+            assert_eq!(v["type"], name);
+        }
+    }
+
     proptest::proptest! {
         /// The fast path and the path-tracking parse accept exactly the same texts, as the
         /// same message: messages are the documented ones with bytes deleted, inserted or

@@ -38,8 +38,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use arbitrary::{Arbitrary, Unstructured};
-use brainwrite::protocol::{
-    BallotEntry, ClusterView, MergeView, ProgressView, ResultView, RoomView, RosterEntry, SheetView,
+use brainwrite::room::view::{
+    BallotView, ClustersView, HeldSheet, MeView, ProgressView, ResultView, RoomView, RosterEntry,
+    SheetView,
 };
 use brainwrite::room::{Command, Event, Millis, Phase, Pid, Room, Settings};
 use brainwrite::store::Entry;
@@ -482,17 +483,14 @@ struct Snapshot {
     progress: ProgressView,
     roster: Vec<RosterEntry>,
     reveal: Option<Vec<SheetView>>,
-    clusters: Option<(Vec<ClusterView>, Vec<MergeView>)>,
+    clusters: Option<ClustersView>,
     results: Option<Vec<ResultView>>,
-    held: Vec<Option<Held>>,
-    ballots: Vec<Option<Ballot>>,
-    me: Vec<Option<(bool, bool, bool)>>,
+    held: Vec<Option<HeldSheet>>,
+    ballots: Vec<Option<BallotView>>,
+    me: Vec<Option<MeView>>,
     removed: Vec<bool>,
     next_deadline: Option<Millis>,
 }
-
-type Held = (SheetView, Vec<String>, Vec<Option<String>>);
-type Ballot = (u32, u32, Vec<BallotEntry>);
 
 fn snapshot(room: &Room, now: Millis, with_state: bool) -> Snapshot {
     let mut view = room.view("FUZZROOM", now);
@@ -622,8 +620,8 @@ impl Session {
             IdeaRef::OnHeld(k) => {
                 let on_held: Vec<String> = holder
                     .and_then(|p| self.room.held_sheet(p))
-                    .map(|(sheet, _, _)| {
-                        sheet
+                    .map(|held| {
+                        held.sheet
                             .rows
                             .iter()
                             .flat_map(|r| r.ideas.iter())
@@ -644,7 +642,9 @@ impl Session {
     fn cluster(&self, r: &ClusterRef) -> String {
         match r {
             ClusterRef::Nth(k) => match self.room.clusters() {
-                Some((c, _)) if !c.is_empty() => c[usize::from(*k) % c.len()].id.clone(),
+                Some(ClustersView { clusters: c, .. }) if !c.is_empty() => {
+                    c[usize::from(*k) % c.len()].id.clone()
+                }
                 _ => format!("c{k}"),
             },
             ClusterRef::Id(k) => format!("c{k}"),
@@ -826,12 +826,18 @@ impl Session {
         let mut this_round = HashSet::new();
         let mut holders = 0;
         for pid in room.pids() {
-            let Some((sheet, draft, links)) = room.held_sheet(pid) else {
+            let Some(HeldSheet {
+                sheet,
+                draft,
+                links,
+                ..
+            }) = room.held_sheet(pid)
+            else {
                 continue;
             };
             holders += 1;
             assert!(holding, "{pid:?} holds a sheet in {:?}", room.phase());
-            let (seated, _, _) = room.me(pid).expect("a holder exists");
+            let seated = room.me(pid).expect("a holder exists").seated;
             assert!(seated, "{pid:?} holds a sheet without a seat");
             assert_eq!(draft.len(), per, "draft width");
             assert_eq!(links.len(), per, "links width");
@@ -951,7 +957,7 @@ impl Session {
             "the roster lists everyone not removed"
         );
         for pid in room.pids() {
-            let (seated, done, _left) = room.me(pid).expect("every pid exists");
+            let MeView { seated, done, .. } = room.me(pid).expect("every pid exists");
             if done {
                 assert!(
                     room.held_sheet(pid).is_some(),
@@ -983,7 +989,11 @@ impl Session {
     /// Voting, merges, clusters and results.
     fn check_decide(&mut self) {
         let room = &self.room;
-        let Some((clusters, merges)) = room.clusters() else {
+        let Some(ClustersView {
+            clusters,
+            merged: merges,
+        }) = room.clusters()
+        else {
             assert_ne!(
                 room.phase(),
                 Phase::Finished,
@@ -1038,7 +1048,11 @@ impl Session {
             }
             let mut total = 0;
             for pid in room.pids() {
-                let (left, per_idea, entries) = room.ballot(pid).expect("a ballot while voting");
+                let BallotView {
+                    votes_left: left,
+                    per_idea,
+                    mine: entries,
+                } = room.ballot(pid).expect("a ballot while voting");
                 let used: u32 = entries.iter().map(|e| e.votes).sum();
                 total += used;
                 if let Some((votes, cap)) = self.voting {
@@ -1240,8 +1254,8 @@ fuzz_target!(|input: Input| {
             view.stage,
             s.votes_cast,
             room.results().is_some(),
-            room.clusters().map_or(0, |c| c.0.len()),
-            room.clusters().map_or(0, |c| c.1.len()),
+            room.clusters().map_or(0, |c| c.clusters.len()),
+            room.clusters().map_or(0, |c| c.merged.len()),
             room.pids().filter(|&p| room.is_removed(p)).count(),
             s.journal.len(),
         );

@@ -21,20 +21,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 pub use clock::Clock;
-pub use session::Session;
+pub use session::{ConnId, ExportError, RoomInfo, Session};
 
 use crate::ids::RoomCode;
 use crate::metrics::METRICS;
 use crate::outbox::{Outbox, SendError};
-use crate::protocol::{ClientMsg, PhaseName, close};
+use crate::protocol::{ClientMsg, close};
 use crate::room::{Command, Millis, Room};
 use crate::store::Journal;
 
 /// Messages taken from the queue before one journal commit and one flush.
 const BATCH: usize = 256;
-
-/// Identifies one WebSocket connection for the life of the process.
-pub type ConnId = u64;
 
 /// A message to a room actor.
 #[derive(Debug)]
@@ -75,36 +72,6 @@ pub enum RoomMsg {
         /// Where to answer.
         reply: oneshot::Sender<Result<crate::export::Export, ExportError>>,
     },
-}
-
-/// Why an export was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportError {
-    /// Wrong facilitator token.
-    Forbidden,
-    /// The rounds are not over: nobody sees ideas while writing.
-    NotFinished,
-}
-
-/// What `GET /api/rooms/{code}` shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RoomInfo {
-    /// The room code.
-    pub code: String,
-    /// The topic.
-    pub topic: String,
-    /// The phase.
-    pub phase: PhaseName,
-    /// Participants in the room.
-    pub participants: u32,
-    /// New joins are refused.
-    pub locked: bool,
-    /// When the session finished, if it has.
-    #[serde(skip)]
-    pub finished_at: Option<Millis>,
-    /// The last time anything happened in the room.
-    #[serde(skip)]
-    pub last_active: Millis,
 }
 
 /// The actor: the session, the outboxes of its connections and the journal.

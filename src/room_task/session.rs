@@ -17,13 +17,45 @@ use std::collections::HashMap;
 use tracing::{debug, info, warn};
 use tungstenite::Utf8Bytes;
 
-use super::{ConnId, ExportError, RoomInfo};
 use crate::export::Export;
 use crate::ids::{self, RoomCode};
 use crate::metrics::{self, METRICS};
-use crate::protocol::{ClientMsg, ErrorCode, Role, ServerMsg, close};
+use crate::protocol::{ClientMsg, ErrorCode, PhaseName, Role, ServerMsg, close};
 use crate::room::{Command, Event, Millis, Pid, Room, RoomError};
 use crate::store::Entry;
+
+/// Identifies one WebSocket connection for the life of the process.
+pub type ConnId = u64;
+
+/// Why an export was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportError {
+    /// Wrong facilitator token.
+    Forbidden,
+    /// The rounds are not over: nobody sees ideas while writing.
+    NotFinished,
+}
+
+/// What `GET /api/rooms/{code}` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomInfo {
+    /// The room code.
+    pub code: String,
+    /// The topic.
+    pub topic: String,
+    /// The phase.
+    pub phase: PhaseName,
+    /// Participants in the room.
+    pub participants: u32,
+    /// New joins are refused.
+    pub locked: bool,
+    /// When the session finished, if it has.
+    #[serde(skip)]
+    pub finished_at: Option<Millis>,
+    /// The last time anything happened in the room.
+    #[serde(skip)]
+    pub last_active: Millis,
+}
 
 /// The role a connection took with its first message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
