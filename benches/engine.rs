@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use brainwrite::protocol::ServerMsg;
-use brainwrite::room::{Command, Pid, Room, Settings};
+use brainwrite::room::{Command, Pid, Room, Settings, WriteSlot};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 /// Round length used throughout, ms.
@@ -54,13 +54,13 @@ fn write_round(room: &mut Room, n: u32, now: u64) {
         for p in 0..n {
             for slot in 0..3 {
                 room.handle(
-                    Command::Write {
+                    Command::Write(WriteSlot {
                         pid: Pid(p),
                         slot,
                         text: idea(p, round, slot, version),
                         round: Some(round),
                         builds_on: None,
-                    },
+                    }),
                     now,
                 )
                 .expect("write");

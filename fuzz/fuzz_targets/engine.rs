@@ -42,7 +42,7 @@ use brainwrite::room::view::{
     BallotView, ClustersView, HeldSheet, MeView, ProgressView, ResultView, RoomView, RosterEntry,
     SheetView,
 };
-use brainwrite::room::{Command, Event, Millis, Phase, Pid, Room, Settings};
+use brainwrite::room::{Command, Event, Millis, Phase, Pid, Room, Settings, WriteSlot};
 use brainwrite::store::Entry;
 use libfuzzer_sys::fuzz_target;
 
@@ -668,15 +668,15 @@ impl Session {
             },
             FuzzCommand::Connect(w) => Command::Connect(self.pid(w)),
             FuzzCommand::Disconnect(w) => Command::Disconnect(self.pid(w)),
-            FuzzCommand::Write {
+            FuzzCommand::Write(WriteSlot {
                 who,
                 slot,
                 text,
                 round,
                 builds_on,
-            } => {
+            }) => {
                 let pid = self.pid(who);
-                Command::Write {
+                Command::Write(WriteSlot {
                     pid,
                     slot: match *slot {
                         Slot::Near(s) => u32::from(s) % (per + 1),
@@ -685,7 +685,7 @@ impl Session {
                     text: text.render(),
                     round: round.as_ref().map(|r| self.round(r)),
                     builds_on: builds_on.as_ref().map(|b| self.idea(b, Some(pid))),
-                }
+                })
             }
             FuzzCommand::Done { who, round } => Command::Done {
                 pid: self.pid(who),

@@ -85,6 +85,22 @@ impl Settings {
     }
 }
 
+/// What a `write` sets: one slot of the participant's draft row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteSlot {
+    /// Who writes.
+    pub pid: Pid,
+    /// 0-based slot.
+    pub slot: u32,
+    /// Raw text as sent.
+    pub text: String,
+    /// The round the client believes it is in.
+    pub round: Option<u32>,
+    /// The idea on the held sheet this slot builds on.
+    #[serde(default)]
+    pub builds_on: Option<String>,
+}
+
 /// A command to the room. The connection layer has already resolved who sends it.
 /// Commands are journaled as they are, so changing one is a journal format change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,20 +117,9 @@ pub enum Command {
     Connect(Pid),
     /// A connection for this participant closed.
     Disconnect(Pid),
-    /// Set a slot of the participant's draft row.
-    Write {
-        /// Who writes.
-        pid: Pid,
-        /// 0-based slot.
-        slot: u32,
-        /// Raw text as sent.
-        text: String,
-        /// The round the client believes it is in.
-        round: Option<u32>,
-        /// The idea on the held sheet this slot builds on.
-        #[serde(default)]
-        builds_on: Option<String>,
-    },
+    /// Set a slot of the participant's draft row. (A newtype around a struct is journaled
+    /// exactly as the struct variant it replaced: `{"write":{"pid":…}}`.)
+    Write(WriteSlot),
     /// The participant finished its row.
     Done {
         /// Who.
@@ -527,13 +532,7 @@ impl Room {
                 self.end_round_if_all_done(now, ev);
                 Ok(())
             }
-            Command::Write {
-                pid,
-                slot,
-                text,
-                round,
-                builds_on,
-            } => self.write(pid, slot, &text, round, builds_on, now, ev),
+            Command::Write(w) => self.write(w, now, ev),
             Command::Done { pid, round } => {
                 self.check_writer(pid, round, now)?;
                 let p = &mut self.participants[pid.0 as usize];
@@ -777,17 +776,15 @@ impl Room {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn write(
-        &mut self,
-        pid: Pid,
-        slot: u32,
-        raw: &str,
-        round: Option<u32>,
-        builds_on: Option<String>,
-        now: Millis,
-        ev: &mut Vec<Event>,
-    ) -> Result<(), RoomError> {
+    fn write(&mut self, w: WriteSlot, now: Millis, ev: &mut Vec<Event>) -> Result<(), RoomError> {
+        let WriteSlot {
+            pid,
+            slot,
+            text: raw,
+            round,
+            builds_on,
+        } = w;
+        let raw = raw.as_str();
         self.check_writer(pid, round, now)?;
         let per = self.settings.ideas_per_round;
         if slot >= per {

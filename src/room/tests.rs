@@ -52,13 +52,13 @@ fn write(
     now: Millis,
 ) -> Result<Vec<Event>, RoomError> {
     room.handle(
-        Command::Write {
+        Command::Write(WriteSlot {
             pid,
             slot,
             text: text.into(),
             round: None,
             builds_on: None,
-        },
+        }),
         now,
     )
 }
@@ -313,13 +313,13 @@ fn late_writes_are_refused_and_change_nothing() {
     assert_eq!(room.idea_count(), 1);
     assert!(matches!(
         room.handle(
-            Command::Write {
+            Command::Write(WriteSlot {
                 pid: pids[0],
                 slot: 0,
                 text: "old".into(),
                 round: Some(1),
                 builds_on: None,
-            },
+            }),
             T0 + 60_001
         ),
         Err(RoomError::NotWriting(_))
@@ -558,7 +558,7 @@ proptest! {
                         counter += 1;
                         let text = if t.trim().is_empty() { t } else { format!("{t}#{counter}") };
                         let round = room.round();
-                        let r = room.handle(Command::Write { pid: p, slot, text: text.clone(), round: None, builds_on: None }, now);
+                        let r = room.handle(Command::Write(WriteSlot { pid: p, slot, text: text.clone(), round: None, builds_on: None }), now);
                         if r.is_ok() { drafts.insert((p, round, slot), text); }
                         r
                     }
@@ -654,13 +654,13 @@ fn commands_replay_to_the_same_room() {
         for i in 0..5u32 {
             v.push((
                 T0 + 2,
-                Command::Write {
+                Command::Write(WriteSlot {
                     pid: Pid(i),
                     slot: 0,
                     text: format!("t{i}"),
                     round: Some(1),
                     builds_on: None,
-                },
+                }),
             ));
         }
         v.push((T0 + 3, Command::Advance));
@@ -816,13 +816,13 @@ fn builds_on_must_point_at_the_held_sheet_and_shows_in_the_reveal() {
         .clone();
     let w = |room: &mut Room, b: &str| {
         room.handle(
-            Command::Write {
+            Command::Write(WriteSlot {
                 pid: pids[0],
                 slot: 1,
                 text: "more".into(),
                 round: None,
                 builds_on: Some(b.into()),
-            },
+            }),
             T0 + 2,
         )
     };
@@ -1247,4 +1247,25 @@ fn refused_votes_change_nothing_found_by_fuzzing() {
 
 fn me(seated: bool, done: bool, left: bool) -> MeView {
     MeView { seated, done, left }
+}
+
+/// A journal written before `Command::Write` wrapped [`WriteSlot`] replays: the JSON is the
+/// same, with or without `builds_on`.
+#[test]
+fn write_commands_keep_their_journal_form() {
+    let w = Command::Write(WriteSlot {
+        pid: Pid(2),
+        slot: 1,
+        text: "x".into(),
+        round: Some(3),
+        builds_on: Some("i4".into()),
+    });
+    let text = r#"{"write":{"pid":2,"slot":1,"text":"x","round":3,"builds_on":"i4"}}"#;
+    assert_eq!(serde_json::to_string(&w).unwrap(), text);
+    assert_eq!(serde_json::from_str::<Command>(text).unwrap(), w);
+    let older = r#"{"write":{"pid":2,"slot":1,"text":"x","round":null}}"#;
+    let Command::Write(old) = serde_json::from_str::<Command>(older).unwrap() else {
+        panic!("not a write");
+    };
+    assert_eq!((old.builds_on, old.round), (None, None));
 }

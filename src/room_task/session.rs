@@ -21,7 +21,7 @@ use crate::export::Export;
 use crate::ids::{self, RoomCode};
 use crate::metrics::{self, METRICS};
 use crate::protocol::{ClientMsg, ErrorCode, PhaseName, Role, ServerMsg, close};
-use crate::room::{Command, Event, Millis, Pid, Room, RoomError};
+use crate::room::{Command, Event, Millis, Pid, Room, RoomError, WriteSlot};
 use crate::store::Entry;
 
 /// Identifies one WebSocket connection for the life of the process.
@@ -379,13 +379,13 @@ impl Session {
         else {
             return;
         };
-        let cmd = Command::Write {
+        let cmd = Command::Write(WriteSlot {
             pid,
             slot,
             text,
             round,
             builds_on,
-        };
+        });
         match self.exec(cmd, now) {
             Ok(events) => {
                 let round = self.room.round();

@@ -242,7 +242,7 @@ fn a_write_is_acknowledged_with_its_seq_and_a_refused_one_is_refused_with_it() {
     assert!(to(&f, 2).is_empty());
     assert!(matches!(
         s.entries().0,
-        [(_, Entry::Cmd(Command::Write { slot: 1, .. }))]
+        [(_, Entry::Cmd(Command::Write(WriteSlot { slot: 1, .. })))]
     ));
 
     s.committed();
@@ -273,7 +273,7 @@ fn after_a_failed_commit_everything_but_ping_is_refused_until_one_succeeds() {
         s.entries()
             .0
             .iter()
-            .any(|e| matches!(e.1, Entry::Cmd(Command::Write { .. })))
+            .any(|e| matches!(e.1, Entry::Cmd(Command::Write(WriteSlot { .. }))))
     );
 
     s.open(3);
