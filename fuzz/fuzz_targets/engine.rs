@@ -668,13 +668,13 @@ impl Session {
             },
             FuzzCommand::Connect(w) => Command::Connect(self.pid(w)),
             FuzzCommand::Disconnect(w) => Command::Disconnect(self.pid(w)),
-            FuzzCommand::Write(WriteSlot {
+            FuzzCommand::Write {
                 who,
                 slot,
                 text,
                 round,
                 builds_on,
-            }) => {
+            } => {
                 let pid = self.pid(who);
                 Command::Write(WriteSlot {
                     pid,
