@@ -4,21 +4,27 @@
 //! the server owns the clock and passes the sheets on at the end of every round.
 //!
 //! # Layout
-//! - [`room`]: the pure engine (rules, rotation, clock as an argument). No I/O.
-//! - [`protocol`]: the wire types, one module.
-//! - [`room_task`]: one actor task per room around the engine; fans messages out.
-//! - [`hub`]: the registry of rooms (`DashMap`), code and token generation.
-//! - [`ws`]: WebSocket upgrade and one task per socket: reader, writer, keepalive.
-//! - [`outbox`]: the bounded queue from a room actor to one socket.
-//! - [`shards`]: the single-threaded runtimes a room and its sockets run on together.
-//! - [`http`]: REST endpoints and the embedded web client.
-//! - [`listen`]: the accept loop serving HTTP/1.1 with upgrades.
-//! - [`config`]: command-line flags and environment.
-//! - [`ids`]: room codes and secret tokens.
+//! Dependencies point down this list, never up (checked by `tests/architecture.rs`);
+//! `docs/architecture.md` has the picture and the path of a `write`.
+//! - [`room`]: the pure engine (rules, rotation, clock as an argument), no I/O; `room::view`
+//!   is what a room looks like from outside, plain data with `Serialize`.
+//! - [`protocol`]: the wire: client and server messages (embedding the engine's views),
+//!   error codes and the mapping from the engine's refusals, close codes.
 //! - [`store`]: the journal every accepted change is written to before it is acknowledged,
 //!   and from which rooms are rebuilt on start: a backend trait, SQLite its first backend.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`export`]: Markdown, CSV and JSON of a finished session.
+//! - [`room_task`]: one actor per room: `session` holds the connection rules around the
+//!   engine (roles, resume, acks, degraded mode, who gets which frame), synchronously; the
+//!   loop around it waits for the queue, the timer and the journal, and flushes.
+//! - [`outbox`]: the bounded queue from a room actor to one socket.
+//! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper.
+//! - [`shards`]: the single-threaded runtimes a room and its sockets run on together.
+//! - [`ws`]: the WebSocket upgrade and one task per socket (reading, keepalive, limits);
+//!   `ws::frame` writes the frames.
+//! - [`http`]: REST endpoints, exports and the embedded web client.
+//! - [`listen`]: the accept loop serving HTTP/1.1 with upgrades.
+//! - Leaves: [`respond`] (JSON errors, the client's address), [`config`] (flags and
+//!   environment), [`ids`] (room codes, secret tokens), [`metrics`] (Prometheus), [`export`]
+//!   (Markdown, CSV and JSON of a finished session).
 //!
 //! [`run`] takes its listener and shutdown signal from the caller, so tests bind an
 //! ephemeral port and stop the server when they are done.
