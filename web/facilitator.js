@@ -19,6 +19,7 @@ import '/lib/results.js';
 import '/lib/progress.js';
 import '/lib/roster.js';
 import '/facilitator/cluster-board.js';
+import { SessionControls } from '/facilitator/controls.js';
 
 const main = byId('main');
 trackTopbarHeight();
@@ -31,8 +32,6 @@ const page = {
   conn: null,
   token: null,
   awaitingWelcome: false,
-  busy: false, // a session command is on its way: one at a time
-  busyTimer: null,
 };
 
 const countdown = new Countdown({ clock, timer: byId('f-timer'), bar: byId('f-bar') });
@@ -42,17 +41,8 @@ const reveal = byId('f-reveal-sheets');
 const results = byId('f-results-list');
 const clusterBoard = byId('cluster-board');
 
-const buttons = {
-  start: byId('c-start'),
-  pause: byId('c-pause'),
-  resume: byId('c-resume'),
-  extend: byId('c-extend'),
-  advance: byId('c-advance'),
-  finish: byId('c-finish'),
-  lock: byId('c-lock'),
-  openVote: byId('v-open'),
-  closeVote: byId('v-close'),
-};
+const controls = new SessionControls({ page, render });
+const { buttons } = controls;
 
 // ---------- start ----------
 
@@ -119,46 +109,7 @@ function connect() {
   page.conn.start();
 }
 
-// ---------- commands ----------
-
-function command(type, extra = {}) {
-  if (page.busy) return;
-  if (!page.conn?.send({ type, ...extra })) {
-    toast('Not connected right now. Try again in a moment.', 'error');
-    return;
-  }
-  // One command at a time: a double click must not skip two rounds.
-  setBusy(true);
-}
-
-function setBusy(on) {
-  page.busy = on;
-  clearTimeout(page.busyTimer);
-  if (on) page.busyTimer = setTimeout(() => setBusy(false), 4000);
-  for (const b of Object.values(buttons)) b.disabled = on || b.dataset.off === 'true';
-  if (!on) render();
-}
-
-buttons.start.addEventListener('click', () => command('start'));
-buttons.pause.addEventListener('click', () => command('pause'));
-buttons.resume.addEventListener('click', () => command('resume'));
-buttons.extend.addEventListener('click', () => command('extend', { seconds: 60 }));
-buttons.advance.addEventListener('click', () => command('advance'));
-buttons.finish.addEventListener('click', () => {
-  const room = page.state.room;
-  // In the last round finishing is what the clock would do anyway: no need to ask.
-  if (room && room.round >= room.rounds) return command('finish');
-  byId('f-confirm').hidden = false;
-  byId('f-confirm-no').focus();
-});
-byId('f-confirm-yes').addEventListener('click', () => {
-  byId('f-confirm').hidden = true;
-  command('finish');
-});
-byId('f-confirm-no').addEventListener('click', () => {
-  byId('f-confirm').hidden = true;
-  buttons.finish.focus();
-});
+// ---------- messages to the server ----------
 
 /**
  * A message that is not a one-at-a-time session command (presenting, clusters, removing
@@ -171,8 +122,6 @@ function send(msg) {
   }
   return true;
 }
-
-buttons.lock.addEventListener('click', () => command(page.state.room?.locked ? 'unlock' : 'lock'));
 
 // ---------- after the rounds: export ----------
 
@@ -244,9 +193,8 @@ byId('vote-form').addEventListener('submit', (ev) => {
     byId('v-per').focus();
     return;
   }
-  command('open_voting', { votes, per_idea: per });
+  controls.command('open_voting', { votes, per_idea: per });
 });
-byId('v-close').addEventListener('click', () => command('close_voting'));
 
 // ---------- after the rounds: clusters ----------
 
@@ -287,7 +235,7 @@ roster.addEventListener('remove', (ev) => {
 function onMessage(msg) {
   page.state = reduce(page.state, msg);
   if (msg.type === 'welcome') page.awaitingWelcome = false;
-  if (msg.type === 'room' && page.busy) setBusy(false);
+  if (msg.type === 'room') controls.idle();
   if (msg.type === 'error') {
     if (page.awaitingWelcome && msg.code === 'forbidden') {
       page.conn.stop();
@@ -295,7 +243,7 @@ function onMessage(msg) {
       noToken('This facilitator link is not valid for this session. Open the link you got when you created it.');
       return;
     }
-    if (page.busy) setBusy(false);
+    controls.idle();
     toast(errorText(msg), 'error');
   }
   render();
@@ -328,7 +276,7 @@ function render() {
   if (running) countdown.update(room);
   else countdown.stop();
 
-  renderControls(room);
+  controls.update(room);
   renderProgress(room);
   renderPeople(room);
   renderAfter(room);
@@ -339,46 +287,6 @@ function presetLabel(preset) {
   // Classic is the default for every room: only the other formats are worth a word.
   const names = { quick: 'Quick 3-3', large: 'Large group' };
   return names[preset] ? ` · ${names[preset]}` : '';
-}
-
-function show(btn, visible, enabled = true) {
-  btn.hidden = !visible;
-  btn.dataset.off = String(!enabled);
-  btn.disabled = page.busy || !enabled;
-}
-
-function renderControls(room) {
-  const p = room.phase;
-  const lastRound = room.round >= room.rounds;
-  show(buttons.start, p === 'lobby', room.participants >= 2);
-  show(buttons.pause, p === 'writing');
-  show(buttons.resume, p === 'paused');
-  show(buttons.extend, p === 'writing' || p === 'paused');
-  show(buttons.advance, (p === 'writing' || p === 'paused') && !lastRound);
-  show(buttons.finish, p === 'writing' || p === 'paused');
-  if (p === 'lobby' || p === 'finished') byId('f-confirm').hidden = true;
-
-  let hint = '';
-  if (p === 'lobby') {
-    hint =
-      room.participants < 2
-        ? `Waiting for people to join: at least 2 are needed to start${room.participants ? ` (${room.participants} so far)` : ''}.`
-        : `${plural(room.participants, 'person', 'people')} ready. Starting seats everyone and hands out the sheets: ${plural(room.rounds, 'round')}.`;
-  } else if (p === 'writing') {
-    hint = lastRound
-      ? 'Last round. The session finishes when it ends.'
-      : 'The round ends when the clock runs out or when everyone is done.';
-  } else if (p === 'paused') {
-    hint = 'Paused: nobody can write until you resume.';
-  } else if (p === 'finished') {
-    hint =
-      room.stage === 'voting'
-        ? 'Voting is open. Close it when everyone has voted to show the ranked results.'
-        : room.stage === 'results'
-          ? 'Voting is closed: the ranked results are on every screen.'
-          : 'The session is finished. Present the sheets, cluster the ideas, then run a dot vote.';
-  }
-  setText('f-hint', hint);
 }
 
 function renderProgress(room) {
@@ -407,7 +315,7 @@ function renderPeople(room) {
   // Joining can be locked until the session is over.
   const finished = room.phase === 'finished';
   byId('lock-line').hidden = finished;
-  show(buttons.lock, !finished);
+  controls.show(buttons.lock, !finished);
   setText(buttons.lock, room.locked ? 'Unlock joining' : 'Lock joining');
   const lockState = byId('lock-state');
   lockState.className = room.locked ? 'chip chip-warn' : 'chip chip-ok';
@@ -438,8 +346,8 @@ function renderAfter(room) {
   setText('f-votes-cast-label', `${room.votes_cast === 1 ? 'vote' : 'votes'} cast so far`);
   setText('f-vote-state', voting ? 'Open' : room.stage === 'results' ? 'Closed' : '');
   setText(buttons.openVote, room.stage === 'results' ? 'Open voting again' : 'Open voting');
-  show(buttons.openVote, !voting);
-  show(buttons.closeVote, voting);
+  controls.show(buttons.openVote, !voting);
+  controls.show(buttons.closeVote, voting);
 
   // Results
   const ranked = page.state.results;

@@ -14,11 +14,12 @@ import { Connection } from '/lib/ws.js';
 import { ServerClock } from '/lib/clock.js';
 import { Countdown } from '/lib/countdown.js';
 import { initialState, reduce, currentSheet, countIdeas, errorText } from '/lib/state.js';
-import { connectionBanner, trackTopbarHeight, toast, goalBlock } from '/lib/ui.js';
+import { connectionBanner, trackTopbarHeight, toast } from '/lib/ui.js';
 import '/lib/reveal.js';
 import '/lib/ballot.js';
 import '/lib/results.js';
 import { Writer } from '/participant/writer.js';
+import { joinStatus, titleFor, renderLobby, renderLate } from '/participant/screens.js';
 
 const PASSED_MS = 3500;
 const VOTE_REFUSALS = ['own_idea', 'no_votes_left', 'idea_cap', 'not_voting'];
@@ -67,18 +68,7 @@ async function showJoin() {
   try {
     const info = await getRoom(code);
     setText('join-topic', info.topic);
-    const n = info.participants ?? 0;
-    setText(
-      'join-status',
-      info.phase === 'lobby'
-        ? n
-          ? `${plural(n, 'person has', 'people have')} joined so far.`
-          : 'Be the first to join.'
-        : info.phase === 'finished'
-          ? 'This session has finished. Join to see every idea.'
-          : "This session has already started. You can still join: you'll see every idea at the end.",
-    );
-    if (info.locked) setText('join-status', errorText({ code: 'locked' }));
+    setText('join-status', joinStatus(info));
     document.title = 'Join — brainwrite';
     setView('join');
     if (!matchMedia('(pointer: coarse)').matches) byId('name').focus();
@@ -339,11 +329,11 @@ function render() {
     return setView('left');
   }
   if (room.phase === 'lobby') {
-    renderLobby();
+    renderLobby(room, page.seat);
     return setView('lobby');
   }
   if (me && !me.seated) {
-    renderLate();
+    renderLate(room);
     return setView('late');
   }
   const sheet = currentSheet(state);
@@ -356,39 +346,6 @@ function render() {
   countdown.update(room);
   setView('write');
   writer.lock();
-}
-
-function titleFor(room) {
-  if (room.phase === 'lobby') return 'Waiting to start';
-  if (room.phase === 'finished') {
-    return room.stage === 'voting' ? 'Voting' : room.stage === 'results' ? 'Results' : 'All ideas';
-  }
-  return `Round ${room.round} of ${room.rounds}`;
-}
-
-function renderLobby() {
-  const { room } = page.state;
-  setText('lobby-title', page.seat?.name ? `You're in, ${page.seat.name}` : "You're in");
-  setText('lobby-count', room.participants);
-  setText('lobby-count-label', room.participants === 1 ? 'person here' : 'people here');
-  setText('lobby-topic', room.topic);
-  replace(byId('lobby-goal'), goalBlock(room, { headingLevel: 2, className: 'goal goal-small' }));
-  const mins = room.round_seconds >= 60 ? plural(Math.round((room.round_seconds / 60) * 10) / 10, 'minute') : plural(room.round_seconds, 'second');
-  setText('how-write', `Write up to ${plural(room.ideas_per_round, 'idea')} in ${mins} on the sheet you hold.`);
-}
-
-/** Joined after the start: seated at the next round boundary, if there is one. */
-function renderLate() {
-  const { room } = page.state;
-  const last = room.round >= room.rounds;
-  setText('late-title', last ? 'The session has already started' : "You'll be seated at the next round");
-  setText(
-    'late-text',
-    last
-      ? "This is the last round, so there is no sheet for you this time. Stay here: you'll see every idea when it ends."
-      : 'The session has already started. When this round ends you get a sheet of your own to write on. Keep this page open.',
-  );
-  setText('late-round', `Round ${room.round} of ${room.rounds}${room.phase === 'paused' ? ' · paused' : ''}`);
 }
 
 function renderReveal() {
