@@ -4,14 +4,15 @@
 // presented, large, or every sheet with the clusters; while voting only the number of votes
 // cast; then the ranked results.
 
-import { byId, setText, replace, showView, plural } from '/lib/dom.js';
+import { byId, setText, showView, plural } from '/lib/dom.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
 import { getRoom, joinLink, ApiError } from '/lib/api.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock } from '/lib/clock.js';
 import { Countdown } from '/lib/countdown.js';
 import { initialState, reduce, countIdeas, phaseLabel, roundProgress } from '/lib/state.js';
-import { connectionBanner, goalBlock } from '/lib/ui.js';
+import { connectionBanner } from '/lib/ui.js';
+import '/lib/goal.js';
 import '/lib/reveal.js';
 import '/lib/clusters.js';
 import '/lib/results.js';
@@ -90,12 +91,7 @@ function render() {
     setText('bl-topic', room.topic);
     setText('bl-count', room.participants);
     setText('bl-count-label', room.participants === 1 ? 'person has joined' : 'people have joined');
-    const goalKey = JSON.stringify([room.goal, room.outcomes]);
-    const goalEl = byId('bl-goal');
-    if (goalEl.dataset.key !== goalKey) {
-      goalEl.dataset.key = goalKey;
-      replace(goalEl, goalBlock(room, { headingLevel: 2, className: 'goal goal-board' }));
-    }
+    byId('bl-goal').update(room);
     return setView('lobby');
   }
   if (room.phase === 'finished') {

@@ -13,7 +13,8 @@ import { Connection } from '/lib/ws.js';
 import { ServerClock } from '/lib/clock.js';
 import { Countdown } from '/lib/countdown.js';
 import { initialState, reduce, countIdeas, phaseLabel, errorText, roundProgress } from '/lib/state.js';
-import { connectionBanner, trackTopbarHeight, toast, revealText, copyButton, goalBlock, saveBlob } from '/lib/ui.js';
+import { connectionBanner, trackTopbarHeight, toast, revealText, copyButton, saveBlob } from '/lib/ui.js';
+import '/lib/goal.js';
 import '/lib/reveal.js';
 import '/lib/results.js';
 import '/lib/progress.js';
@@ -264,12 +265,7 @@ function render() {
   f.className = `chip ${room.phase === 'paused' ? 'chip-warn' : room.phase === 'finished' ? 'chip-ok' : 'chip-accent'}`;
   const mins = room.round_seconds % 60 === 0 ? plural(room.round_seconds / 60, 'minute') : plural(room.round_seconds, 'second');
   setText('f-settings', `${plural(room.ideas_per_round, 'idea')} · ${mins} a round${presetLabel(room.preset)}`);
-  const goalKey = JSON.stringify([room.goal, room.outcomes]);
-  const goalEl = byId('f-goal');
-  if (goalEl.dataset.key !== goalKey) {
-    goalEl.dataset.key = goalKey;
-    replace(goalEl, goalBlock(room, { headingLevel: 2 }));
-  }
+  byId('f-goal').update(room);
 
   const running = room.phase === 'writing' || room.phase === 'paused';
   byId('f-clock').hidden = !running;

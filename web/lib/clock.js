@@ -1,4 +1,4 @@
-// The server's clock, seen from here, and countdowns rendered from it.
+// The server's clock, seen from here (the countdown drawn from it is in countdown.js).
 //
 // The server owns time: a round ends at `room.deadline` (server epoch ms). We never run a
 // local timer that decrements; every frame recomputes `deadline - serverNow()` where

@@ -1,9 +1,9 @@
 // The participant's simpler screens, drawn from the room: the join screen's status line, the
 // lobby, "you'll be seated at the next round", and the page title. No state of their own.
 
-import { byId, setText, replace, plural } from '/lib/dom.js';
+import { byId, setText, plural } from '/lib/dom.js';
 import { errorText } from '/lib/state.js';
-import { goalBlock } from '/lib/ui.js';
+import '/lib/goal.js';
 
 /** What the join screen says about a room before joining it (GET /api/rooms/{code}). */
 export function joinStatus(info) {
@@ -28,7 +28,7 @@ export function renderLobby(room, seat) {
   setText('lobby-count', room.participants);
   setText('lobby-count-label', room.participants === 1 ? 'person here' : 'people here');
   setText('lobby-topic', room.topic);
-  replace(byId('lobby-goal'), goalBlock(room, { headingLevel: 2, className: 'goal goal-small' }));
+  byId('lobby-goal').update(room);
   const mins = room.round_seconds >= 60 ? plural(Math.round((room.round_seconds / 60) * 10) / 10, 'minute') : plural(room.round_seconds, 'second');
   setText('how-write', `Write up to ${plural(room.ideas_per_round, 'idea')} in ${mins} on the sheet you hold.`);
 }
