@@ -4,28 +4,35 @@
 // presented, large, or every sheet with the clusters; while voting only the number of votes
 // cast; then the ranked results.
 
-import { h, byId, setText, replace, showView, plural } from '/lib/dom.js';
+import { byId, setText, showView, plural } from '/lib/dom.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
 import { getRoom, joinLink, ApiError } from '/lib/api.js';
 import { Connection } from '/lib/ws.js';
-import { ServerClock, Countdown } from '/lib/clock.js';
-import { initialState, reduce, countIdeas, phaseLabel, ideaIndex } from '/lib/state.js';
-import { connectionBanner, presentedSheets, clustersView, resultsList, goalBlock } from '/lib/ui.js';
+import { ServerClock } from '/lib/clock.js';
+import { Countdown } from '/lib/countdown.js';
+import { initialState, reduce, countIdeas, phaseLabel, roundProgress } from '/lib/state.js';
+import { connectionBanner } from '/lib/ui.js';
+import '/lib/goal.js';
+import '/lib/reveal.js';
+import '/lib/clusters.js';
+import '/lib/results.js';
+import '/lib/progress.js';
 
 const main = byId('main');
 const code = codeFromPath();
 const clock = new ServerClock();
-let state = initialState;
-let view = 'loading';
-let revealShown = null; // [reveal, presenting, clusters] last drawn
-let resultsShown = null;
-let conn = null;
+/** Everything this page knows, in one place. */
+const page = { state: initialState, view: 'loading', conn: null };
 
 const countdown = new Countdown({ clock, timer: byId('bw-timer'), bar: byId('bw-bar') });
+const progress = byId('bw-sheets');
+const reveal = byId('br-sheets');
+const clusters = byId('br-clusters');
+const results = byId('bres-list');
 
 function setView(name) {
-  if (view === name) return;
-  view = name;
+  if (page.view === name) return;
+  page.view = name;
   showView(main, name);
 }
 
@@ -43,12 +50,12 @@ if (!code) {
   byId('bl-qr').src = qr;
   byId('bw-qr').src = qr;
   const banner = connectionBanner(byId('conn'));
-  conn = new Connection({
+  const conn = new Connection({
     code,
     clock,
     hello: () => ({ type: 'watch' }),
     onMessage: (msg) => {
-      state = reduce(state, msg);
+      page.state = reduce(page.state, msg);
       render();
     },
     onStatus: (status, info) => {
@@ -69,11 +76,12 @@ if (!code) {
       }
     },
   });
+  page.conn = conn;
   conn.start();
 }
 
 function render() {
-  const { room } = state;
+  const { room } = page.state;
   if (!room) return;
   document.title = `${phaseLabel(room)} — brainwrite board`;
   setText('b-phase', phaseLabel(room));
@@ -83,12 +91,7 @@ function render() {
     setText('bl-topic', room.topic);
     setText('bl-count', room.participants);
     setText('bl-count-label', room.participants === 1 ? 'person has joined' : 'people have joined');
-    const goalKey = JSON.stringify([room.goal, room.outcomes]);
-    const goalEl = byId('bl-goal');
-    if (goalEl.dataset.key !== goalKey) {
-      goalEl.dataset.key = goalKey;
-      replace(goalEl, goalBlock(room, { headingLevel: 2, className: 'goal goal-board' }));
-    }
+    byId('bl-goal').update(room);
     return setView('lobby');
   }
   if (room.phase === 'finished') {
@@ -101,46 +104,24 @@ function render() {
   setText('bw-topic', room.topic);
   setText('bw-round', room.phase === 'paused' ? `Round ${room.round} of ${room.rounds} · Paused` : `Round ${room.round} of ${room.rounds}`);
   countdown.update(room);
-  const pr = state.progress && state.progress.round === room.round ? state.progress : null;
-  const done = pr ? pr.done : room.done;
-  const seated = pr ? pr.seated : room.seated;
-  setText('bw-done', `${done} of ${seated} done`);
-  const sheets = pr?.sheets || [];
-  const onSheets = sheets.reduce((n, s) => n + (s.ideas || 0), 0);
-  setText('bw-ideas', pr ? `${plural(onSheets, 'idea')} on the sheets so far` : '');
-  replace(
-    byId('bw-sheets'),
-    sheets.map((s, i) => {
-      const cap = Math.max(1, s.capacity || 1);
-      const fill = h('span', { class: 'fill' });
-      const pct = Math.min(100, ((s.ideas || 0) / cap) * 100);
-      fill.style.width = `${pct}%`;
-      const soft = h('span', { class: 'fill-soft' });
-      soft.style.width = `${Math.min(100 - pct, ((s.drafted || 0) / cap) * 100)}%`;
-      return h(
-        'li',
-        null,
-        h('div', { class: 'bar-label' }, h('span', null, `Sheet ${i + 1}`), h('span', null, `${(s.ideas || 0) + (s.drafted || 0)} of ${s.capacity}`)),
-        h('div', { class: 'meter', 'aria-hidden': 'true' }, fill, soft),
-      );
-    }),
-  );
+  const pr = roundProgress(page.state);
+  setText('bw-done', `${pr.done} of ${pr.seated} done`);
+  setText('bw-ideas', pr.known ? `${plural(pr.ideas, 'idea')} on the sheets so far` : '');
+  progress.update({ sheets: pr.sheets });
   setView('live');
 }
 
 function renderReveal(room) {
   setText('br-topic', room.topic);
-  const { reveal, clusters } = state;
-  const key = [reveal, room.presenting, clusters];
-  if (reveal && !(revealShown && revealShown.every((v, i) => v === key[i]))) {
-    revealShown = key;
-    const { label, node } = presentedSheets(reveal, room.presenting, { headingLevel: 2 });
+  const { reveal: sheets, clusters: groups } = page.state;
+  if (sheets) {
+    reveal.update({ sheets, presenting: room.presenting });
+    const { label } = reveal;
     setText('br-eyebrow', label ? `Presenting · ${label}` : 'All ideas');
-    setText('br-count', label ? '' : `${plural(countIdeas(reveal), 'idea')} on ${plural(reveal.length, 'sheet')}`);
-    const hasClusters = !label && (clusters?.clusters || []).length > 0;
+    setText('br-count', label ? '' : `${plural(countIdeas(sheets), 'idea')} on ${plural(sheets.length, 'sheet')}`);
+    const hasClusters = !label && (groups?.clusters || []).length > 0;
     byId('br-clusters-sec').hidden = !hasClusters;
-    replace(byId('br-clusters'), hasClusters ? clustersView(clusters, ideaIndex(reveal), { headingLevel: 3 }) : null);
-    replace(byId('br-sheets'), node);
+    clusters.update({ clusters: hasClusters ? groups : null, sheets });
   }
   setView('reveal');
 }
@@ -155,13 +136,11 @@ function renderVote(room) {
 
 function renderResults(room) {
   setText('bres-topic', room.topic);
-  const { results, reveal } = state;
-  if (!results) setText('bres-count', 'Counting the votes…');
-  else if (results !== resultsShown) {
-    resultsShown = results;
-    const votes = results.reduce((n, r) => n + (r.votes || 0), 0);
-    setText('bres-count', `${plural(votes, 'vote')} on ${plural(results.length, 'idea')}, ranked`);
-    replace(byId('bres-list'), resultsList(results, { index: ideaIndex(reveal) }));
+  const { results: ranked, reveal: sheets } = page.state;
+  if (!ranked) setText('bres-count', 'Counting the votes…');
+  else if (results.update({ results: ranked, sheets })) {
+    const votes = ranked.reduce((n, r) => n + (r.votes || 0), 0);
+    setText('bres-count', `${plural(votes, 'vote')} on ${plural(ranked.length, 'idea')}, ranked`);
   }
   setView('results');
 }

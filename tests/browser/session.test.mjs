@@ -373,6 +373,22 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
     await shot(phones[0], 'participant-reveal-phone');
   });
 
+  await t.test('one reveal component draws the sheets on all three pages', async () => {
+    for (const [label, page] of [['participant', phones[0]], ['facilitator', fac], ['board', board]]) {
+      const info = await page.evaluate(() => {
+        const el = document.querySelector('bw-reveal');
+        return {
+          defined: !!el && el.matches(':defined') && el.constructor === customElements.get('bw-reveal'),
+          sheets: el ? el.querySelectorAll('.sheet').length : 0,
+          outside: [...document.querySelectorAll('.sheet')].filter((s) => !s.closest('bw-reveal')).length,
+        };
+      });
+      assert.ok(info.defined, `${label}: the reveal is a <bw-reveal> element`);
+      assert.equal(info.sheets, 4, `${label}: <bw-reveal> holds every sheet`);
+      assert.equal(info.outside, 0, `${label}: no sheet is drawn outside <bw-reveal>`);
+    }
+  });
+
   await t.test('the other pages on the other viewport', async () => {
     // Facilitator and board on a phone, participant on a desktop: all reveal, all usable.
     const facPhone = await pages.open('facilitator-phone', PHONE);

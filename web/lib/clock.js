@@ -1,4 +1,4 @@
-// The server's clock, seen from here, and countdowns rendered from it.
+// The server's clock, seen from here (the countdown drawn from it is in countdown.js).
 //
 // The server owns time: a round ends at `room.deadline` (server epoch ms). We never run a
 // local timer that decrements; every frame recomputes `deadline - serverNow()` where
@@ -78,74 +78,4 @@ export function spokenClock(ms) {
   if (m) parts.push(`${m} minute${m === 1 ? '' : 's'}`);
   if (s || !m) parts.push(`${s} second${s === 1 ? '' : 's'}`);
   return `${parts.join(' ')} left`;
-}
-
-/**
- * Renders a countdown into elements every 250 ms from the room state and the clock.
- *   timer:   the role="timer" element (text "4:59")
- *   bar:     optional element whose width shows the fraction of the round left
- *   announce: optional polite live region; told at 1 minute, 30 s, 10 s and at 0
- *   onZero:  optional callback when a running round reaches 0 on this clock
- */
-export class Countdown {
-  constructor({ clock, timer, bar = null, announce = null, onChange = null }) {
-    this.clock = clock;
-    this.timers = [timer].flat().filter(Boolean);
-    this.bar = bar;
-    this.announce = announce;
-    this.onChange = onChange;
-    this.room = null;
-    this.lastText = null;
-    this.lastBucket = undefined;
-    this.handle = null;
-  }
-
-  /** Point the countdown at a new room state (deadline may have moved). */
-  update(room) {
-    const deadlineChanged = !this.room || this.room.deadline !== room?.deadline || this.room.round !== room?.round;
-    this.room = room;
-    if (deadlineChanged) this.lastBucket = undefined;
-    this.render();
-    if (!this.handle) this.handle = setInterval(() => this.render(), 250);
-  }
-
-  stop() {
-    clearInterval(this.handle);
-    this.handle = null;
-  }
-
-  render() {
-    const room = this.room;
-    const ms = remainingMs(room, this.clock);
-    const text = formatClock(ms);
-    const state = room?.phase === 'paused' ? 'paused' : ms !== null && ms <= 30_000 ? 'low' : 'normal';
-    const key = `${text}|${state}`;
-    if (key !== this.lastText) {
-      this.lastText = key;
-      for (const t of this.timers) {
-        t.textContent = text;
-        t.dataset.state = state;
-        if (ms !== null) t.setAttribute('aria-label', state === 'paused' ? `Paused, ${spokenClock(ms)}` : spokenClock(ms));
-        else t.removeAttribute('aria-label');
-      }
-      if (this.bar) {
-        const total = Math.max(1, (room?.round_seconds || 1) * 1000);
-        const frac = ms === null ? 0 : Math.min(1, ms / total);
-        this.bar.style.width = `${(frac * 100).toFixed(2)}%`;
-      }
-      this.onChange?.(ms, room);
-    }
-    if (this.announce && room?.phase === 'writing' && ms !== null) {
-      const bucket = ms === 0 ? 0 : ms <= 10_000 ? 10 : ms <= 30_000 ? 30 : ms <= 60_000 ? 60 : null;
-      if (bucket !== this.lastBucket) {
-        // The first render after a (re)load only primes the bucket: no announcement for
-        // a state the person did not just cross into.
-        if (this.lastBucket !== undefined && bucket !== null) {
-          this.announce.textContent =
-            bucket === 0 ? "Time's up." : bucket === 60 ? '1 minute left.' : `${bucket} seconds left.`;
-        }
-        this.lastBucket = bucket;
-      }
-    }
-  }
 }

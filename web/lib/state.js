@@ -128,6 +128,25 @@ export function currentSheet(state) {
   return sheet.round === room.round ? sheet : null;
 }
 
+/**
+ * The current round's progress: from the last `progress` message of this round, else the
+ * room's own counts. { known, done, seated, sheets, ideas, drafted } (ideas on the sheets,
+ * ideas being written).
+ */
+export function roundProgress(state) {
+  const { room, progress } = state;
+  const pr = room && progress && progress.round === room.round ? progress : null;
+  const sheets = pr?.sheets || [];
+  return {
+    known: !!pr,
+    done: pr ? pr.done : room?.done,
+    seated: pr ? pr.seated : room?.seated,
+    sheets,
+    ideas: sheets.reduce((n, s) => n + (s.ideas || 0), 0),
+    drafted: sheets.reduce((n, s) => n + (s.drafted || 0), 0),
+  };
+}
+
 /** Total number of ideas over a list of sheets. */
 export function countIdeas(sheets) {
   let n = 0;
