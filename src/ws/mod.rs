@@ -2,21 +2,28 @@
 //! connection limits), the move of the upgraded TCP stream to its room's shard
 //! ([`crate::shards`]), then **one task per socket** on that shard that reads the client's
 //! frames through tungstenite's protocol state machine, forwards parsed messages to the room
-//! actor, and writes what the actor queued in the connection's [`Outbox`] straight from the
-//! shared, serialised-once bytes with one vectored `write` per batch. It also sends keepalive
-//! pings, enforces the first-message timeout and the per-connection rate limit, and runs the
-//! closing handshake.
+//! actor, and hands what the actor queued in the connection's [`Outbox`] to the socket's
+//! frame writer. It also sends keepalive pings, enforces the first-message timeout and the
+//! per-connection rate limit, and runs the closing handshake (which frames still go, which
+//! close code, how long to wait).
 //!
 //! It holds no room state and makes no room decisions: everything but parsing is the actor's.
+//!
+//! # Layout
+//! - this module: the upgrade and the socket's state machine (reading, timers, limits, the
+//!   closing handshake's policy, the close codes' reasons).
+//! - `frame`: the frame writer. It turns the queued shared bytes into whole RFC 6455 frames
+//!   with one vectored `write` per batch, resumes partial writes on a frame boundary, and puts
+//!   control frames between data frames. It knows nothing of the socket's state; this module
+//!   uses it, never the reverse.
 //!
 //! The shape is for memory and CPU per socket (docs/performance.md): no write buffer is kept
 //! between batches (frames are never copied into one), the outbox allocates only while frames
 //! wait, and reading, writing and timers are one state machine polled by one task, with no
 //! channel hop, split lock or cancellation future per message.
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,8 +45,6 @@ use tokio::time::{Instant, Sleep};
 use tracing::debug;
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::create_response_with_body;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Message, Utf8Bytes};
 
@@ -51,8 +56,9 @@ use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg, close};
 use crate::respond::api_error;
 use crate::room_task::{ConnId, RoomMsg};
 
-/// Most queued frames handed to one vectored write.
-const COALESCE: usize = 64;
+mod frame;
+
+use frame::Unsent;
 
 /// Most client frames read in one turn before the task yields to others.
 const READ_TURN: usize = 32;
@@ -345,7 +351,7 @@ impl Socket {
         let max = config.max_message as usize;
         // tungstenite zero-fills its whole read buffer and client messages are a few hundred
         // bytes, so 512 B; a larger message reserves what it needs. It writes only control
-        // answers (into `control`), so its own write buffer stays tiny.
+        // answers (into our writer's control frames), so its own write buffer stays tiny.
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(512)
             .write_buffer_size(0)
@@ -408,7 +414,7 @@ impl Socket {
                 if now - self.last_seen > 2 * self.ping_every {
                     return Poll::Ready(Step::End(End::close(close::DEAD)));
                 }
-                push_frame(&mut self.out.control, Frame::ping(Vec::new()));
+                self.out.push_ping();
                 self.next_ping = now + self.ping_every;
             }
             sleep.as_mut().reset(self.next_timer());
@@ -462,16 +468,16 @@ impl Socket {
                     let _ = self.ws.flush(&mut Adapter {
                         io: &mut self.io,
                         cx,
-                        control: &mut self.out.control,
+                        out: &mut self.out,
                     });
                     return Poll::Ready(Step::End(End {
                         code: NORMAL,
                         peer: Peer::Closed,
                     }));
                 }
-                // tungstenite answered a ping into `control`. A peer that keeps pinging and
+                // tungstenite queued a pong with our writer. A peer that keeps pinging and
                 // stops reading would grow it without end: it is a slow peer.
-                Message::Ping(_) if self.out.control.len() > MAX_CONTROL => {
+                Message::Ping(_) if self.out.control_len() > MAX_CONTROL => {
                     self.outbox.fell_behind();
                     return Poll::Ready(Step::End(End::close(close::SLOW)));
                 }
@@ -516,12 +522,12 @@ impl Socket {
         None
     }
 
-    /// The next message from the peer (pings are answered by tungstenite into `control`).
+    /// The next message from the peer (tungstenite queues the pongs with our writer).
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<tungstenite::Result<Message>> {
         let mut io = Adapter {
             io: &mut self.io,
             cx,
-            control: &mut self.out.control,
+            out: &mut self.out,
         };
         match self.ws.read(&mut io) {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -535,16 +541,16 @@ impl Socket {
     /// nothing is left.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            if self.out.data.is_empty()
+            if self.out.has_no_data()
                 && let Some(batch) = self.outbox.take()
             {
-                self.out.data = batch;
+                self.out.push_data(batch);
             }
             if self.out.is_empty() {
                 return Poll::Ready(Ok(()));
             }
             // Data frames only ever come from the outbox, which counts them until written.
-            let taken = !self.out.data.is_empty();
+            let taken = !self.out.has_no_data();
             ready!(self.out.poll_write(&mut self.io, cx))?;
             // Everything written: an idle socket keeps no storage.
             self.out = Unsent::default();
@@ -560,7 +566,7 @@ impl Socket {
         match end.peer {
             Peer::Gone => return,
             Peer::Closed => {
-                // Only the frame already on its way, then the echo (in `control`).
+                // Only the frame already on its way, then the echo (queued as a control frame).
                 self.out.drop_unstarted_data();
                 let _ = tokio::time::timeout(
                     DRAIN,
@@ -577,7 +583,7 @@ impl Socket {
         } else {
             let drain = poll_fn(|cx| {
                 if let Some(more) = self.outbox.take() {
-                    self.out.data.extend(more);
+                    self.out.push_data(more);
                 }
                 self.out.poll_write(&mut self.io, cx)
             });
@@ -585,131 +591,18 @@ impl Socket {
                 self.out.keep_partial_frame();
             }
         }
-        let frame = Frame::close(Some(CloseFrame {
-            code: CloseCode::from(code),
-            reason: Utf8Bytes::from_static(close_reason(code)),
-        }));
         // A peer that is not reading may never take the close frame: do not wait on it long.
         let mut queued = false;
         let sent = poll_fn(|cx| {
             if !queued {
                 ready!(self.out.poll_write(&mut self.io, cx))?;
-                push_frame(&mut self.out.control, frame.clone());
+                self.out.push_close(code, close_reason(code));
                 queued = true;
             }
             ready!(self.out.poll_write(&mut self.io, cx))?;
             Pin::new(&mut self.io).poll_shutdown(cx)
         });
         let _ = tokio::time::timeout(CLOSE_WAIT, sent).await;
-    }
-}
-
-/// What waits to be written to one socket, and how much of it already was: control frames
-/// (pings, and tungstenite's pongs and close echo) go before the next data frame, never in
-/// the middle of one.
-#[derive(Default)]
-struct Unsent {
-    /// Whole control frames, back to back.
-    control: Vec<u8>,
-    /// Data frames' payloads taken from the outbox, in order (headers are made on the fly).
-    data: VecDeque<Utf8Bytes>,
-    /// Bytes of the first unit already written, when a write was partial.
-    written: usize,
-    /// The partly written unit is `control` (else `data`'s first frame).
-    writing_control: bool,
-}
-
-impl Unsent {
-    fn is_empty(&self) -> bool {
-        self.control.is_empty() && self.data.is_empty()
-    }
-
-    /// Write `control` and `data` in order, as few vectored writes as the socket takes.
-    fn poll_write<W: AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut W,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if self.written == 0 {
-                self.writing_control = !self.control.is_empty();
-                if !self.writing_control && self.data.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            let frames = self.data.len().min(COALESCE);
-            let mut heads = [([0u8; 10], 0usize); COALESCE];
-            for (h, f) in heads.iter_mut().zip(self.data.iter()) {
-                *h = text_head(f.len());
-            }
-            let mut slices = [IoSlice::new(&[]); 2 * COALESCE + 1];
-            let mut n = 0;
-            let mut skip = self.written;
-            if self.writing_control {
-                slices[0] = IoSlice::new(&self.control[skip..]);
-                n = 1;
-                skip = 0;
-            }
-            for ((head, hlen), body) in heads.iter().zip(self.data.iter()).take(frames) {
-                if skip < *hlen {
-                    slices[n] = IoSlice::new(&head[skip..*hlen]);
-                    n += 1;
-                    skip = 0;
-                } else {
-                    skip -= hlen;
-                }
-                slices[n] = IoSlice::new(&body.as_bytes()[skip..]);
-                n += 1;
-                skip = 0;
-            }
-            let mut k = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?;
-            if k == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            // Account for what went, unit by unit, with the headers made above.
-            let mut next_head = heads[..frames].iter().map(|(_, len)| *len);
-            while k > 0 {
-                let unit = if self.writing_control {
-                    self.control.len()
-                } else {
-                    match (self.data.front(), next_head.next()) {
-                        (Some(f), Some(hlen)) => hlen + f.len(),
-                        _ => break,
-                    }
-                };
-                let left = unit - self.written;
-                if k < left {
-                    self.written += k;
-                    break;
-                }
-                k -= left;
-                self.written = 0;
-                if self.writing_control {
-                    self.control.clear();
-                    self.writing_control = false;
-                } else {
-                    self.data.pop_front();
-                }
-            }
-        }
-    }
-
-    /// Drop the data frames not yet started: only one partly written may stay (a frame cut
-    /// in half would break the stream).
-    fn drop_unstarted_data(&mut self) {
-        if self.written > 0 && !self.writing_control {
-            self.data.truncate(1);
-        } else {
-            self.data.clear();
-        }
-    }
-
-    /// Drop every frame not yet started, data and control.
-    fn keep_partial_frame(&mut self) {
-        self.drop_unstarted_data();
-        if !(self.written > 0 && self.writing_control) {
-            self.control.clear();
-        }
     }
 }
 
@@ -744,34 +637,13 @@ fn close_reason(code: u16) -> &'static str {
         _ => "server restarting; reconnect to resume",
     }
 }
-
-/// The header of an unmasked, final text frame of `len` bytes, and its length.
-fn text_head(len: usize) -> ([u8; 10], usize) {
-    let head = FrameHeader {
-        is_final: true,
-        opcode: OpCode::Data(Data::Text),
-        ..FrameHeader::default()
-    };
-    let mut buf = [0u8; 10];
-    let mut cursor = io::Cursor::new(&mut buf[..]);
-    // Ten bytes hold any unmasked header, so formatting cannot fail.
-    let _ = head.format(len as u64, &mut cursor);
-    let n = cursor.position() as usize;
-    (buf, n)
-}
-
-fn push_frame(out: &mut Vec<u8>, frame: Frame) {
-    // Writing into a Vec cannot fail.
-    let _ = frame.format(out);
-}
-
 /// How tungstenite sees the socket: a read that would wait is `WouldBlock` (with the waker
-/// registered), and what it writes (pongs, the close echo) is kept in `control` for our
-/// writer, so frames never interleave.
+/// registered), and what it writes (pongs, the close echo) is queued as control frames in
+/// our writer ([`Unsent`]), so frames never interleave.
 struct Adapter<'a, 'b> {
     io: &'a mut TcpStream,
     cx: &'a mut Context<'b>,
-    control: &'a mut Vec<u8>,
+    out: &'a mut Unsent,
 }
 
 impl Read for Adapter<'_, '_> {
@@ -787,7 +659,7 @@ impl Read for Adapter<'_, '_> {
 
 impl Write for Adapter<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.control.extend_from_slice(buf);
+        self.out.push_control_bytes(buf);
         Ok(buf.len())
     }
 
@@ -813,7 +685,6 @@ fn send_error(outbox: &Outbox, code: ErrorCode, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     /// An idle socket's memory is mostly this struct (inside its task); the goal is 4 KiB for
     /// everything (docs/performance.md), so it must stay well under that.
@@ -840,164 +711,5 @@ mod tests {
         let size = std::mem::size_of_val(&task);
         eprintln!("serve's future: {size} B");
         assert!(size <= 1408, "the socket task grew to {size} B");
-    }
-
-    #[test]
-    fn text_headers_use_the_shortest_length_encoding() {
-        assert_eq!(text_head(5), ([0x81, 5, 0, 0, 0, 0, 0, 0, 0, 0], 2));
-        assert_eq!(text_head(125).1, 2);
-        assert_eq!(text_head(126), ([0x81, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
-        assert_eq!(text_head(65_535).1, 4);
-        assert_eq!(text_head(65_536).1, 10);
-    }
-
-    /// A socket that takes a few bytes at a time and sometimes none.
-    struct Trickle {
-        out: Vec<u8>,
-        chunks: Vec<usize>,
-        calls: usize,
-        pending_every: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            let call = self.calls;
-            self.calls += 1;
-            if self.pending_every > 0 && call % self.pending_every == 0 {
-                return Poll::Pending;
-            }
-            let mut room = self.chunks[call % self.chunks.len()];
-            let mut n = 0;
-            for b in bufs {
-                let take = b.len().min(room);
-                self.out.extend_from_slice(&b[..take]);
-                n += take;
-                room -= take;
-                if room == 0 {
-                    break;
-                }
-            }
-            Poll::Ready(Ok(n))
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    /// Every frame in `bytes`, as (opcode byte, payload); fails on a torn frame.
-    fn frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        let mut cursor = io::Cursor::new(bytes);
-        let mut out = Vec::new();
-        while (cursor.position() as usize) < bytes.len() {
-            let start = cursor.position() as usize;
-            let (head, len) = FrameHeader::parse(&mut cursor)
-                .expect("a valid header")
-                .expect("a whole header");
-            assert!(head.mask.is_none() && head.is_final);
-            let at = cursor.position() as usize;
-            let end = at + len as usize;
-            assert!(end <= bytes.len(), "a torn frame at byte {start}");
-            out.push((bytes[start], bytes[at..end].to_vec()));
-            cursor.set_position(end as u64);
-        }
-        out
-    }
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Data(usize),
-        Ping(usize),
-        Write,
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            4 => prop_oneof![0..300usize, Just(119), Just(120), Just(65_529), Just(70_000)]
-                .prop_map(Op::Data),
-            1 => (0..120usize).prop_map(Op::Ping),
-            3 => Just(Op::Write),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
-
-        /// However the socket splits the writes, the bytes are whole frames: every data frame
-        /// once and in order, every control frame once and in order, none inside another;
-        /// and a close after `keep_partial_frame` still lands on a frame boundary.
-        #[test]
-        fn partial_writes_never_tear_or_reorder_frames(
-            ops in prop::collection::vec(op(), 1..40),
-            chunks in prop::collection::vec(prop_oneof![1..200usize, 1000..100_000usize], 1..8),
-            pending_every in prop_oneof![Just(0usize), 2..5usize],
-            close_early in any::<bool>(),
-        ) {
-            let mut io = Trickle { out: Vec::new(), chunks, calls: 0, pending_every };
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            let mut u = Unsent::default();
-            let (mut texts, mut pings) = (Vec::new(), Vec::new());
-            for op in ops {
-                match op {
-                    Op::Data(n) => {
-                        let t = format!("{:06}{}", texts.len(), "x".repeat(n));
-                        u.data.push_back(Utf8Bytes::from(t.clone()));
-                        texts.push(t.into_bytes());
-                    }
-                    Op::Ping(n) => {
-                        let p = vec![b'p'; n];
-                        push_frame(&mut u.control, Frame::ping(p.clone()));
-                        pings.push(p);
-                    }
-                    Op::Write => {
-                        let _ = u.poll_write(&mut io, &mut cx);
-                    }
-                }
-            }
-            if close_early {
-                u.keep_partial_frame();
-                push_frame(&mut u.control, Frame::close(None));
-            }
-            // Each call that is not refused takes at least a byte.
-            let most = 3 * (u.control.len() + u.data.iter().map(|d| d.len() + 10).sum::<usize>()) + 10;
-            let mut spins = 0;
-            while u.poll_write(&mut io, &mut cx).is_pending() {
-                spins += 1;
-                prop_assert!(spins < most, "no progress");
-            }
-            let got = frames(&io.out);
-            let data: Vec<Vec<u8>> =
-                got.iter().filter(|f| f.0 == 0x81).map(|f| f.1.clone()).collect();
-            let ping: Vec<Vec<u8>> =
-                got.iter().filter(|f| f.0 == 0x89).map(|f| f.1.clone()).collect();
-            if close_early {
-                prop_assert_eq!(got.last().map(|f| f.0), Some(0x88));
-                prop_assert!(texts.starts_with(&data));
-                prop_assert!(pings.starts_with(&ping));
-            } else {
-                prop_assert_eq!(data, texts);
-                prop_assert_eq!(ping, pings);
-            }
-        }
     }
 }
