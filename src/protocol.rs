@@ -333,8 +333,15 @@ impl From<&RoomError> for ErrorCode {
     }
 }
 
-/// WebSocket close codes the server uses. Documented in docs/protocol.md.
+/// WebSocket close codes the server uses, and the reason sent with each. Documented in
+/// docs/protocol.md (a test checks every one has its row).
 pub mod close {
+    /// An ordinary end of the conversation (the client closed).
+    pub const NORMAL: u16 = 1000;
+    /// A frame that breaks RFC 6455.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// The server is restarting or shutting down: reconnect and resume.
     pub const RESTART: u16 = 1012;
     /// The client did not read its messages fast enough: reconnect and resume.
@@ -355,9 +362,38 @@ pub mod close {
     pub const INTERNAL: u16 = 1011;
 
     /// Every close code above, for the documentation test.
-    pub const ALL: [u16; 9] = [
-        RESTART, SLOW, IDLE, ROOM_GONE, REMOVED, RATE, TOO_BIG, DEAD, INTERNAL,
+    pub const ALL: [u16; 12] = [
+        NORMAL,
+        PROTOCOL_ERROR,
+        INVALID_DATA,
+        RESTART,
+        SLOW,
+        IDLE,
+        ROOM_GONE,
+        REMOVED,
+        RATE,
+        TOO_BIG,
+        DEAD,
+        INTERNAL,
     ];
+
+    /// The reason sent in the close frame with `code`.
+    pub fn reason(code: u16) -> &'static str {
+        match code {
+            SLOW => "client fell behind; reconnect to resume",
+            IDLE => "no first message in time",
+            DEAD => "no answer to pings",
+            ROOM_GONE => "room closed",
+            RATE => "too many messages",
+            TOO_BIG => "message too big",
+            REMOVED => "removed by the facilitator",
+            INTERNAL => "server could not store changes; reconnect to resume",
+            PROTOCOL_ERROR => "protocol error",
+            INVALID_DATA => "text frames must be UTF-8",
+            NORMAL => "bye",
+            _ => "server restarting; reconnect to resume",
+        }
+    }
 }
 
 /// Parse one text frame into a client message, with a message that says what was wrong.

@@ -66,13 +66,6 @@ const READ_TURN: usize = 32;
 /// Most bytes of control frames (pongs, pings) waiting to be written: eight largest pongs.
 const MAX_CONTROL: usize = 8 * 127;
 
-/// Close code for an ordinary end of the conversation.
-const NORMAL: u16 = 1000;
-/// Close code for a frame that breaks RFC 6455.
-const PROTOCOL_ERROR: u16 = 1002;
-/// Close code for a text frame that is not UTF-8.
-const INVALID_DATA: u16 = 1007;
-
 /// How long queued frames may take to leave before the close frame (not for a slow peer).
 const DRAIN: Duration = Duration::from_millis(500);
 /// How long the close frame may take to leave.
@@ -317,7 +310,7 @@ impl End {
     /// The stream ended or broke.
     fn gone() -> Self {
         End {
-            code: NORMAL,
+            code: close::NORMAL,
             peer: Peer::Gone,
         }
     }
@@ -471,7 +464,7 @@ impl Socket {
                         out: &mut self.out,
                     });
                     return Poll::Ready(Step::End(End {
-                        code: NORMAL,
+                        code: close::NORMAL,
                         peer: Peer::Closed,
                     }));
                 }
@@ -596,7 +589,7 @@ impl Socket {
         let sent = poll_fn(|cx| {
             if !queued {
                 ready!(self.out.poll_write(&mut self.io, cx))?;
-                self.out.push_close(code, close_reason(code));
+                self.out.push_close(code, close::reason(code));
                 queued = true;
             }
             ready!(self.out.poll_write(&mut self.io, cx))?;
@@ -615,28 +608,12 @@ fn read_error(e: tungstenite::Error) -> End {
             crate::metrics::rejected("too_big");
             End::close(close::TOO_BIG)
         }
-        E::Utf8(_) => End::close(INVALID_DATA),
+        E::Utf8(_) => End::close(close::INVALID_DATA),
         E::ConnectionClosed | E::AlreadyClosed | E::Io(_) => End::gone(),
-        _ => End::close(PROTOCOL_ERROR),
+        _ => End::close(close::PROTOCOL_ERROR),
     }
 }
 
-fn close_reason(code: u16) -> &'static str {
-    match code {
-        close::SLOW => "client fell behind; reconnect to resume",
-        close::IDLE => "no first message in time",
-        close::DEAD => "no answer to pings",
-        close::ROOM_GONE => "room closed",
-        close::RATE => "too many messages",
-        close::TOO_BIG => "message too big",
-        close::REMOVED => "removed by the facilitator",
-        close::INTERNAL => "server could not store changes; reconnect to resume",
-        PROTOCOL_ERROR => "protocol error",
-        INVALID_DATA => "text frames must be UTF-8",
-        NORMAL => "bye",
-        _ => "server restarting; reconnect to resume",
-    }
-}
 /// How tungstenite sees the socket: a read that would wait is `WouldBlock` (with the waker
 /// registered), and what it writes (pongs, the close echo) is queued as control frames in
 /// our writer ([`Unsent`]), so frames never interleave.
