@@ -129,7 +129,7 @@ impl RoomTask {
             if shutdown.is_cancelled() {
                 break;
             }
-            let deadline = self.session.room().next_deadline();
+            let deadline = self.session.next_wakeup();
             let deadline = deadline.map(|d| self.clock.instant_of(d));
             if deadline != armed {
                 sleep.as_mut().reset(deadline.unwrap_or_else(far));

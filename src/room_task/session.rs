@@ -68,6 +68,90 @@ enum Attached {
 /// A refusal to send back to the client that caused it.
 type Refusal = (ErrorCode, String);
 
+/// The shortest time between two broadcasts of one kind of frame (`room`, `roster`,
+/// `progress`) whose news is only counts: at most ten a second.
+pub const COALESCE_MS: Millis = 100;
+
+/// At most one broadcast of a kind per [`COALESCE_MS`]: the first change goes out at once;
+/// later ones inside the interval are folded into one sent when it ends, with the counts as
+/// they are then. A change of `key` (phase, round, deadline…) always goes out at once.
+#[derive(Debug)]
+struct Gate<K> {
+    sent: Option<(Millis, K)>,
+    pending: bool,
+}
+
+impl<K: PartialEq> Gate<K> {
+    const fn new() -> Self {
+        Gate {
+            sent: None,
+            pending: false,
+        }
+    }
+
+    /// May a change with `key` be broadcast now? If not, it is owed at [`Gate::due`].
+    fn pass(&mut self, now: Millis, key: K) -> bool {
+        let open = match &self.sent {
+            None => true,
+            Some((at, k)) => *k != key || now >= at + COALESCE_MS,
+        };
+        if open {
+            self.sent = Some((now, key));
+            self.pending = false;
+        } else {
+            self.pending = true;
+        }
+        open
+    }
+
+    /// When the folded broadcast is owed, if one is.
+    fn due(&self) -> Option<Millis> {
+        match (&self.sent, self.pending) {
+            (Some((at, _)), true) => Some(at + COALESCE_MS),
+            _ => None,
+        }
+    }
+
+    /// Take the owed broadcast if it is due at `now`.
+    fn take_due(&mut self, now: Millis) -> bool {
+        let due = self.due().is_some_and(|d| now >= d);
+        if due {
+            self.pending = false;
+            if let Some((at, _)) = &mut self.sent {
+                *at = now;
+            }
+        }
+        due
+    }
+}
+
+/// What in the room's public state is more than counts: a change here is sent at once.
+/// (`rounds` is left out: in the lobby it is planned from the head count.)
+#[derive(Debug, PartialEq)]
+struct StateKey {
+    phase: PhaseName,
+    round: u32,
+    deadline: Option<Millis>,
+    remaining_ms: Option<u64>,
+    locked: bool,
+    stage: Option<crate::room::Stage>,
+    presenting: Option<String>,
+}
+
+impl StateKey {
+    fn of(v: &crate::room::view::RoomView) -> Self {
+        StateKey {
+            phase: v.phase,
+            round: v.round,
+            deadline: v.deadline,
+            remaining_ms: v.remaining_ms,
+            locked: v.locked,
+            stage: v.stage,
+            presenting: v.presenting.clone(),
+        }
+    }
+}
+
 /// One room's engine and connections; see the module documentation.
 pub struct Session {
     code: RoomCode,
@@ -79,8 +163,16 @@ pub struct Session {
     journaled: bool,
     /// Accepted changes not yet durable.
     entries: Vec<(Millis, Entry)>,
-    /// Frames held back until the changes they announce are durable.
+    /// Frames held back until the changes they announce are durable: participants' first,
+    /// then the facilitator's and boards' (`late`), so a boundary reaches the writers first.
+    /// A connection's frames stay in order: it moves from `out` to `late` once, when it
+    /// becomes a facilitator or a board, and `out` always leaves first.
     out: Vec<(ConnId, Utf8Bytes)>,
+    late: Vec<(ConnId, Utf8Bytes)>,
+    /// Broadcasts folded to at most one per interval.
+    state_gate: Gate<StateKey>,
+    roster_gate: Gate<()>,
+    progress_gate: Gate<u32>,
     /// Connections to close (with a code) once this batch's frames are queued.
     closing: Vec<(ConnId, u16)>,
     /// The deadline of a round boundary whose sheets are in `out`.
@@ -155,6 +247,10 @@ impl Session {
             journaled,
             entries: Vec::new(),
             out: Vec::new(),
+            late: Vec::new(),
+            state_gate: Gate::new(),
+            roster_gate: Gate::new(),
+            progress_gate: Gate::new(),
             closing: Vec::new(),
             boundary: None,
             degraded: false,
@@ -185,7 +281,22 @@ impl Session {
         self.conns.keys().copied()
     }
 
-    /// Time passed: apply a round boundary if one is due.
+    /// When the session next needs [`Session::tick`]: the round's deadline, or a folded
+    /// broadcast that is owed.
+    pub fn next_wakeup(&self) -> Option<Millis> {
+        [
+            self.room.next_deadline(),
+            self.state_gate.due(),
+            self.roster_gate.due(),
+            self.progress_gate.due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Time passed: apply a round boundary if one is due, and send folded broadcasts that
+    /// are owed.
     pub fn tick(&mut self, now: Millis) {
         let deadline = self.room.next_deadline();
         let events = self.room.tick(now);
@@ -197,6 +308,15 @@ impl Session {
             // A boundary by the clock: time from the deadline until its frames are queued.
             self.boundary = deadline;
             self.publish(&events, now);
+        }
+        if self.state_gate.take_due(now) {
+            self.broadcast_state(now);
+        }
+        if self.roster_gate.take_due(now) {
+            self.broadcast_roster();
+        }
+        if self.progress_gate.take_due(now) {
+            self.broadcast_progress();
         }
     }
 
@@ -272,6 +392,7 @@ impl Session {
         warn!(%error, "journal append failed; disconnecting clients to resync");
         self.degraded = true;
         self.out.clear();
+        self.late.clear();
         self.boundary = None;
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for &c in &conns {
@@ -279,12 +400,13 @@ impl Session {
         }
         // Detaching announced the disconnects; nobody is left to hear them.
         self.out.clear();
+        self.late.clear();
         conns
     }
 
-    /// The frames to hand to their connections, in order.
-    pub fn take_frames(&mut self) -> std::vec::Drain<'_, (ConnId, Utf8Bytes)> {
-        self.out.drain(..)
+    /// The frames to hand to their connections, in order: participants' first.
+    pub fn take_frames(&mut self) -> impl Iterator<Item = (ConnId, Utf8Bytes)> + '_ {
+        self.out.drain(..).chain(self.late.drain(..))
     }
 
     /// Connections to close, with their codes, once this batch's frames are queued.
@@ -480,8 +602,13 @@ impl Session {
             },
         );
         self.conns.insert(conn, Some(Attached::Participant(pid)));
-        // Connect broadcasts the new state, this connection included: subscribe, then snapshot.
+        // Connect broadcasts the new state, this connection included: subscribe, then
+        // snapshot. A broadcast folded into the next interval is no snapshot: send it here.
         self.apply(Command::Connect(pid), now);
+        if self.state_gate.due().is_some() {
+            let view = ServerMsg::Room(self.room.view(self.code.as_str(), now));
+            self.send_to(conn, &view);
+        }
         self.send_me(pid);
         self.send_sheet(pid);
         self.send_decide_snapshot(conn, Some(pid));
@@ -527,8 +654,10 @@ impl Session {
             self.phase_metric = phase;
         }
         if ch.state {
-            let frame = frame(&ServerMsg::Room(self.room.view(self.code.as_str(), now)));
-            self.broadcast(&frame, |_| true);
+            let view = self.room.view(self.code.as_str(), now);
+            if self.state_gate.pass(now, StateKey::of(&view)) {
+                self.broadcast(&frame(&ServerMsg::Room(view)), |_| true);
+            }
         }
         // `me` only where it changed; at a boundary everyone holding a sheet gets it.
         for pid in ch.me {
@@ -539,17 +668,11 @@ impl Session {
                 self.send_sheet(pid);
             }
         }
-        if ch.progress {
-            let frame = frame(&ServerMsg::Progress(self.room.progress()));
-            self.broadcast(&frame, |a| {
-                matches!(a, Attached::Facilitator | Attached::Board)
-            });
+        if ch.progress && self.progress_gate.pass(now, self.room.round()) {
+            self.broadcast_progress();
         }
-        if ch.roster {
-            let frame = frame(&ServerMsg::Roster {
-                participants: self.room.roster(),
-            });
-            self.broadcast(&frame, |a| a == Attached::Facilitator);
+        if ch.roster && self.roster_gate.pass(now, ()) {
+            self.broadcast_roster();
         }
         if ch.revealed
             && let Some(sheets) = self.room.reveal()
@@ -582,6 +705,25 @@ impl Session {
             let closing: Vec<_> = theirs.map(|(&id, _)| (id, close::REMOVED)).collect();
             self.closing.extend(closing);
         }
+    }
+
+    fn broadcast_state(&mut self, now: Millis) {
+        let view = self.room.view(self.code.as_str(), now);
+        self.broadcast(&frame(&ServerMsg::Room(view)), |_| true);
+    }
+
+    fn broadcast_progress(&mut self) {
+        let frame = frame(&ServerMsg::Progress(self.room.progress()));
+        self.broadcast(&frame, |a| {
+            matches!(a, Attached::Facilitator | Attached::Board)
+        });
+    }
+
+    fn broadcast_roster(&mut self) {
+        let frame = frame(&ServerMsg::Roster {
+            participants: self.room.roster(),
+        });
+        self.broadcast(&frame, |a| a == Attached::Facilitator);
     }
 
     fn send_me(&mut self, pid: Pid) {
@@ -626,8 +768,12 @@ impl Session {
 
     /// Queue one message for one connection (sent at the next flush).
     fn send_to(&mut self, conn: ConnId, msg: &ServerMsg) {
-        if self.conns.contains_key(&conn) {
-            self.out.push((conn, frame(msg)));
+        if let Some(role) = self.conns.get(&conn) {
+            let queue = match role {
+                Some(Attached::Facilitator | Attached::Board) => &mut self.late,
+                _ => &mut self.out,
+            };
+            queue.push((conn, frame(msg)));
         }
     }
 
@@ -637,7 +783,11 @@ impl Session {
             if let Some(a) = *role
                 && to(a)
             {
-                self.out.push((id, frame.clone()));
+                let queue = match a {
+                    Attached::Participant(_) => &mut self.out,
+                    Attached::Facilitator | Attached::Board => &mut self.late,
+                };
+                queue.push((id, frame.clone()));
             }
         }
     }

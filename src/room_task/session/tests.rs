@@ -1,6 +1,8 @@
 //! The session's connection rules, driven directly: no runtime, no socket, no journal. Each
 //! test reads the frames the session queued for each connection as JSON.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::*;
@@ -227,7 +229,8 @@ fn each_role_may_send_only_its_own_messages() {
 fn a_write_is_acknowledged_with_its_seq_and_a_refused_one_is_refused_with_it() {
     let mut s = started();
     s.committed();
-    s.client(1, write(1, "pair newcomers with a buddy", 41), T0 + 10);
+    // Past the start's interval, so the progress is not folded into the next one.
+    s.client(1, write(1, "pair newcomers with a buddy", 41), T0 + COALESCE_MS);
     let f = frames(&mut s);
     let ack = to(&f, 1)
         .into_iter()
@@ -364,7 +367,7 @@ fn closing_a_socket_disconnects_its_participant_and_memory_rooms_journal_nothing
     let mut s = session(false);
     join(&mut s, 1, "Ana");
     facilitate(&mut s, 9);
-    s.closed(1, T0 + 5);
+    s.closed(1, T0 + COALESCE_MS);
     let f = frames(&mut s);
     let room = to(&f, 9)
         .into_iter()
@@ -388,4 +391,121 @@ fn the_export_needs_the_facilitator_token_and_a_finished_session() {
     let export = s.export(FACILITATOR).expect("finished");
     assert_eq!(export.sheets.len(), 2);
     assert_eq!(s.info().participants, 2);
+}
+
+/// How many frames of `kind` each connection got.
+fn count(frames: &[(ConnId, Value)], kind: &str) -> BTreeMap<ConnId, usize> {
+    let mut n = BTreeMap::new();
+    for (c, v) in frames {
+        if v["type"] == kind {
+            *n.entry(*c).or_default() += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn a_burst_of_joins_sends_each_member_a_bounded_number_of_room_frames_with_exact_counts() {
+    let mut s = session(false);
+    facilitate(&mut s, 9);
+    let mut all = Vec::new();
+    for c in 1..=200 {
+        s.open(c);
+        let msg = ClientMsg::Join {
+            name: None,
+            token: None,
+        };
+        // All within one interval.
+        s.client(c, msg, T0 + c / 4);
+        all.extend(frames(&mut s));
+    }
+    assert_eq!(
+        s.next_wakeup(),
+        Some(T0 + COALESCE_MS),
+        "the folded frame is owed"
+    );
+    s.tick(T0 + COALESCE_MS);
+    all.extend(frames(&mut s));
+    let rooms = count(&all, "room");
+    // Each joiner: its snapshot, and the folded broadcast; the first joiner also the
+    // broadcast that opened the interval. Without folding, joiner k gets 201 − k.
+    assert!(rooms.values().all(|&n| n <= 3), "{rooms:?}");
+    let total: usize = rooms.values().sum();
+    assert!(total <= 3 * 201, "{total} room frames for 200 joins");
+    for c in [1, 100, 200, 9] {
+        let last = to(&all, c)
+            .into_iter()
+            .rfind(|v| v["type"] == "room")
+            .expect("a room frame");
+        assert_eq!(last["participants"], 200, "{c} ends with the exact count");
+        assert_eq!(last["connected"], 200);
+    }
+    let rosters = count(&all, "roster");
+    assert!(
+        rosters[&9] <= 2,
+        "the facilitator's roster is folded too: {rosters:?}"
+    );
+    assert_eq!(s.next_wakeup(), None, "nothing more is owed");
+}
+
+#[test]
+fn a_change_of_phase_is_never_folded_and_done_counts_are() {
+    let mut s = session(false);
+    for c in 1..=6 {
+        join(&mut s, c, "p");
+    }
+    facilitate(&mut s, 9);
+    s.tick(T0 + COALESCE_MS);
+    frames(&mut s);
+    s.client(9, ClientMsg::Start {}, T0 + COALESCE_MS + 1);
+    let f = frames(&mut s);
+    let started = to(&f, 1)
+        .into_iter()
+        .find(|v| v["type"] == "room")
+        .expect("the start goes out at once");
+    assert_eq!(started["phase"], "writing");
+
+    let t = T0 + COALESCE_MS + 2;
+    let mut all = Vec::new();
+    for c in 1..=5 {
+        s.client(c, ClientMsg::Done { round: None }, t);
+        all.extend(frames(&mut s));
+    }
+    assert_eq!(
+        count(&all, "room").get(&6).copied().unwrap_or(0),
+        0,
+        "folded"
+    );
+    s.tick(t + COALESCE_MS);
+    let f = frames(&mut s);
+    let last = to(&f, 6)
+        .into_iter()
+        .rfind(|v| v["type"] == "room")
+        .expect("the folded frame");
+    assert_eq!(last["done"], 5);
+    // The last `done` ends the round: the new round goes out at once.
+    s.client(6, ClientMsg::Done { round: None }, t + COALESCE_MS + 1);
+    let f = frames(&mut s);
+    let next = to(&f, 1)
+        .into_iter()
+        .rfind(|v| v["type"] == "room")
+        .expect("the new round");
+    assert_eq!(next["round"], 2);
+    assert_eq!(next["done"], 0);
+}
+
+#[test]
+fn at_a_boundary_participants_frames_leave_before_the_facilitators_and_boards() {
+    let mut s = started();
+    s.open(5);
+    s.client(5, ClientMsg::Watch {}, T0);
+    frames(&mut s);
+    s.client(9, ClientMsg::Advance {}, T0 + 1_000);
+    let order: Vec<ConnId> = s.take_frames().map(|(c, _)| c).collect();
+    let first_late = order.iter().position(|c| *c == 9 || *c == 5);
+    let last_participant = order.iter().rposition(|c| *c == 1 || *c == 2);
+    assert!(
+        first_late > last_participant,
+        "participants first: {order:?}"
+    );
 }
