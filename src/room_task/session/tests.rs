@@ -230,7 +230,11 @@ fn a_write_is_acknowledged_with_its_seq_and_a_refused_one_is_refused_with_it() {
     let mut s = started();
     s.committed();
     // Past the start's interval, so the progress is not folded into the next one.
-    s.client(1, write(1, "pair newcomers with a buddy", 41), T0 + COALESCE_MS);
+    s.client(
+        1,
+        write(1, "pair newcomers with a buddy", 41),
+        T0 + COALESCE_MS,
+    );
     let f = frames(&mut s);
     let ack = to(&f, 1)
         .into_iter()
@@ -507,5 +511,75 @@ fn at_a_boundary_participants_frames_leave_before_the_facilitators_and_boards() 
     assert!(
         first_late > last_participant,
         "participants first: {order:?}"
+    );
+}
+
+/// A conference room: 2,000 phones join over five seconds, then everyone says `done`. Room
+/// frames stay bounded per member over the join phase, and the round's end costs O(n)
+/// frames, not O(n²).
+#[test]
+fn a_room_of_2000_joins_and_finishes_a_round_in_linear_frames() {
+    let n: u64 = 2000;
+    let mut settings = Settings::classic("a conference");
+    settings.max_participants = 2000;
+    let room = Room::new(settings, 7);
+    let mut s = Session::new(
+        RoomCode::random(),
+        room,
+        ids::hash_token(FACILITATOR),
+        false,
+        T0,
+    );
+    facilitate(&mut s, 0);
+    s.open(100_000);
+    s.client(100_000, ClientMsg::Watch {}, T0);
+    // (room frames, all frames) queued since the last call.
+    fn take(s: &mut Session) -> (usize, usize) {
+        let mut n = (0, 0);
+        for (_, f) in s.take_frames() {
+            n.1 += 1;
+            if f.as_str().starts_with(r#"{"type":"room""#) {
+                n.0 += 1;
+            }
+        }
+        n
+    }
+    let mut room_frames = 0;
+    for c in 1..=n {
+        let now = T0 + c * 5_000 / n;
+        s.tick(now);
+        s.open(c);
+        let msg = ClientMsg::Join {
+            name: None,
+            token: None,
+        };
+        s.client(c, msg, now);
+        room_frames += take(&mut s).0;
+    }
+    s.tick(T0 + 5_000 + COALESCE_MS);
+    room_frames += take(&mut s).0;
+    let per_member = room_frames as f64 / (n + 2) as f64;
+    eprintln!("{room_frames} room frames while {n} joined: {per_member:.1} per member");
+    assert!(
+        per_member <= 30.0,
+        "{per_member:.1} room frames per member while joining"
+    );
+
+    s.client(0, ClientMsg::Start {}, T0 + 6_000);
+    take(&mut s);
+    let mut frames = 0;
+    for c in 1..=n {
+        let now = T0 + 7_000 + c;
+        s.tick(now);
+        s.client(c, ClientMsg::Done { round: None }, now);
+        frames += take(&mut s).1;
+    }
+    assert_eq!(s.room().round(), 2, "everyone done ends the round");
+    eprintln!("{frames} frames from the start to the end of a round everyone ended");
+    // Each done: its `me`; the folded room frames; the boundary: room, me and sheet each.
+    assert!(
+        frames as u64 <= 25 * n,
+        "{frames} frames to end a round of {n} (O(n²) would be ~{})",
+        n * n
     );
 }
