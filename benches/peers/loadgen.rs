@@ -28,6 +28,28 @@ pub struct Measures {
     pub ping_source: Option<String>,
     /// The CPU window used: "steady" (whole seconds of writing) or "session".
     pub cpu_window: &'static str,
+    /// Sockets connected, and those that failed to connect or take their role.
+    pub sockets: (u64, u64),
+    /// Writes sent and acks received.
+    pub writes_acks: (u64, u64),
+    /// The first few distinct failures the report lists (room codes left out).
+    pub failures: Vec<String>,
+}
+
+/// A failure without the room code or participant number, so that the same failure in many
+/// rooms is one line.
+fn failure_kind(f: &str) -> String {
+    let f = match f.strip_prefix("room ").and_then(|r| r.split_once(": ")) {
+        Some((_, rest)) => rest,
+        None => f,
+    };
+    match f
+        .strip_prefix("participant ")
+        .and_then(|r| r.split_once(": "))
+    {
+        Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => format!("participant: {rest}"),
+        _ => f.to_owned(),
+    }
 }
 
 fn at<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
@@ -126,6 +148,21 @@ impl Measures {
             .unwrap_or(correct);
         let rooms_ok = need(&doc, "/counters/rooms_ok", file)? as u64;
         let rooms = need(&doc, "/run/rooms", file)? as u64;
+        let count = |k: &str| need(&doc, &format!("/counters/{k}"), file).map(|x| x as u64);
+        let sockets = (count("connected")?, count("connect_failed")?);
+        let writes_acks = (count("writes")?, count("acks")?);
+        let mut failures: Vec<String> = Vec::new();
+        for f in at(&doc, "/failures")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let k = failure_kind(f);
+            if failures.len() < 3 && !failures.contains(&k) {
+                failures.push(k);
+            }
+        }
         Ok(Measures {
             values,
             correct,
@@ -134,6 +171,9 @@ impl Measures {
             rooms,
             ping_source,
             cpu_window: window,
+            sockets,
+            writes_acks,
+            failures,
         })
     }
 

@@ -103,6 +103,8 @@ impl Peers {
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
             .stdin(Stdio::null())
+            // Keep stdout for the table.
+            .stdout(std::io::stderr())
             .status()
             .map_err(|e| {
                 format!(

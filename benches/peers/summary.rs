@@ -195,8 +195,15 @@ fn cell(s: Option<Stat>, decimals: usize, why_none: &str) -> String {
     }
 }
 
-/// A goal's verdict for brainwrite's figure `bw` against Bun's `bun`.
-fn verdict(goal: &Goal, bw: Option<f64>, bun: Option<f64>, bun_ran: bool) -> String {
+/// A goal's verdict for brainwrite's figure `bw` against Bun's `bun`; `bun_complete` is
+/// whether every session of every Bun run completed (if not, Bun did less work).
+fn verdict(
+    goal: &Goal,
+    bw: Option<f64>,
+    bun: Option<f64>,
+    bun_ran: bool,
+    bun_complete: bool,
+) -> String {
     let Some(bw) = bw else {
         return "n/a (not measured)".into();
     };
@@ -209,6 +216,9 @@ fn verdict(goal: &Goal, bw: Option<f64>, bun: Option<f64>, bun_ran: bool) -> Str
             return "n/a (no Bun figure)".into();
         };
         ok &= bw <= f * b;
+        if !bun_complete {
+            return format!("{} (Bun incomplete)", if ok { "met" } else { "NOT met" });
+        }
     }
     if ok { "met" } else { "NOT met" }.into()
 }
@@ -279,7 +289,8 @@ pub fn compare(subjects: &[Subject]) -> (String, Value) {
                 let bun_median = bun.and_then(|s| s.stat(r.key)).map(|s| s.median);
                 for b in &bws {
                     let bw_median = b.stat(r.key).map(|s| s.median);
-                    let v = verdict(g, bw_median, bun_median, bun.is_some());
+                    let bun_complete = bun.is_some_and(|s| s.complete_runs() == s.runs.len());
+                    let v = verdict(g, bw_median, bun_median, bun.is_some(), bun_complete);
                     goals.push(json!({
                         "measure": r.key,
                         "goal": g.text,
@@ -350,16 +361,46 @@ pub fn compare(subjects: &[Subject]) -> (String, Value) {
     for r in &rows {
         line(r, &mut out);
     }
-    let incomplete: Vec<&str> = peers
-        .iter()
-        .filter(|p| p.complete_runs() < p.runs.len())
-        .map(|p| p.name.as_str())
-        .collect();
-    if !incomplete.is_empty() {
+    for s in subjects {
+        for (i, m) in s.runs.iter().enumerate() {
+            if m.complete {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "note: {} run {}: {}/{} rooms passed every check; {} sockets held, {} failed; {} writes, {} acks{}{}",
+                s.name,
+                i + 1,
+                m.rooms_ok,
+                m.rooms,
+                m.sockets.0,
+                m.sockets.1,
+                m.writes_acks.0,
+                m.writes_acks.1,
+                if m.failures.is_empty() { "" } else { "; e.g. " },
+                m.failures.join("; "),
+            );
+        }
+    }
+    if peers.iter().any(|p| p.complete_runs() < p.runs.len()) {
         let _ = writeln!(
             out,
-            "note: not every session of {} completed, so its figures are for less work",
-            incomplete.join(", ")
+            "note: a peer that fails the load generator's checks did less work than brainwrite (fewer sockets, no acks): its figures, and the ratios to them, are not like for like"
+        );
+    }
+    let zero_cpu: Vec<&str> = subjects
+        .iter()
+        .filter(|s| {
+            s.stat("cpu_us_per_delivered")
+                .is_some_and(|x| x.median == 0.0)
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    if !zero_cpu.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: {}: no CPU tick counted in the window (/proc counts in clock ticks), so the CPU figures are 0: the run is too small to measure CPU",
+            zero_cpu.join(", ")
         );
     }
     if subjects
