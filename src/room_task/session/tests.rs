@@ -423,19 +423,19 @@ fn a_burst_of_joins_sends_each_member_a_bounded_number_of_room_frames_with_exact
         s.client(c, msg, T0 + c / 4);
         all.extend(frames(&mut s));
     }
-    assert_eq!(
-        s.next_wakeup(),
-        Some(T0 + COALESCE_MS),
-        "the folded frame is owed"
-    );
-    s.tick(T0 + COALESCE_MS);
+    // Folding starts once the room is larger than FOLD_ABOVE.
+    let owed = s.next_wakeup().expect("the folded frame is owed");
+    assert!(owed <= T0 + 50 + COALESCE_MS, "{owed}");
+    s.tick(owed);
     all.extend(frames(&mut s));
     let rooms = count(&all, "room");
-    // Each joiner: its snapshot, and the folded broadcast; the first joiner also the
-    // broadcast that opened the interval. Without folding, joiner k gets 201 − k.
-    assert!(rooms.values().all(|&n| n <= 3), "{rooms:?}");
+    // Until the room is larger than FOLD_ABOVE every join is sent (two frames: join,
+    // connect); then each joiner gets its snapshot and the folded broadcast. Without
+    // folding, joiner k gets 2 × (201 − k).
+    let cap = 2 * FOLD_ABOVE + 3;
+    assert!(rooms.values().all(|&n| n <= cap), "{rooms:?}");
     let total: usize = rooms.values().sum();
-    assert!(total <= 3 * 201, "{total} room frames for 200 joins");
+    assert!(total <= 201 * cap / 2, "{total} room frames for 200 joins");
     for c in [1, 100, 200, 9] {
         let last = to(&all, c)
             .into_iter()
@@ -445,8 +445,9 @@ fn a_burst_of_joins_sends_each_member_a_bounded_number_of_room_frames_with_exact
         assert_eq!(last["connected"], 200);
     }
     let rosters = count(&all, "roster");
+    // Unfolded, one per join: 200.
     assert!(
-        rosters[&9] <= 2,
+        rosters[&9] <= FOLD_ABOVE,
         "the facilitator's roster is folded too: {rosters:?}"
     );
     assert_eq!(s.next_wakeup(), None, "nothing more is owed");
@@ -455,13 +456,14 @@ fn a_burst_of_joins_sends_each_member_a_bounded_number_of_room_frames_with_exact
 #[test]
 fn a_change_of_phase_is_never_folded_and_done_counts_are() {
     let mut s = session(false);
-    for c in 1..=6 {
+    let n = FOLD_ABOVE as u64 + 6;
+    for c in 1..=n {
         join(&mut s, c, "p");
     }
-    facilitate(&mut s, 9);
+    facilitate(&mut s, 0);
     s.tick(T0 + COALESCE_MS);
     frames(&mut s);
-    s.client(9, ClientMsg::Start {}, T0 + COALESCE_MS + 1);
+    s.client(0, ClientMsg::Start {}, T0 + COALESCE_MS + 1);
     let f = frames(&mut s);
     let started = to(&f, 1)
         .into_iter()
@@ -471,24 +473,21 @@ fn a_change_of_phase_is_never_folded_and_done_counts_are() {
 
     let t = T0 + COALESCE_MS + 2;
     let mut all = Vec::new();
-    for c in 1..=5 {
+    for c in 1..n {
         s.client(c, ClientMsg::Done { round: None }, t);
         all.extend(frames(&mut s));
     }
-    assert_eq!(
-        count(&all, "room").get(&6).copied().unwrap_or(0),
-        0,
-        "folded"
-    );
+    let room_frames = count(&all, "room");
+    assert_eq!(room_frames.get(&n).copied().unwrap_or(0), 0, "folded");
     s.tick(t + COALESCE_MS);
     let f = frames(&mut s);
-    let last = to(&f, 6)
+    let last = to(&f, n)
         .into_iter()
         .rfind(|v| v["type"] == "room")
         .expect("the folded frame");
-    assert_eq!(last["done"], 5);
+    assert_eq!(last["done"], n - 1);
     // The last `done` ends the round: the new round goes out at once.
-    s.client(6, ClientMsg::Done { round: None }, t + COALESCE_MS + 1);
+    s.client(n, ClientMsg::Done { round: None }, t + COALESCE_MS + 1);
     let f = frames(&mut s);
     let next = to(&f, 1)
         .into_iter()
@@ -496,6 +495,25 @@ fn a_change_of_phase_is_never_folded_and_done_counts_are() {
         .expect("the new round");
     assert_eq!(next["round"], 2);
     assert_eq!(next["done"], 0);
+}
+
+#[test]
+fn a_small_room_sends_every_change_at_once() {
+    let mut s = session(false);
+    facilitate(&mut s, 9);
+    let mut all = Vec::new();
+    for c in 1..=6 {
+        s.open(c);
+        let msg = ClientMsg::Join {
+            name: None,
+            token: None,
+        };
+        s.client(c, msg, T0);
+        all.extend(frames(&mut s));
+    }
+    assert_eq!(s.next_wakeup(), None, "nothing folded in a room of {}", 7);
+    // Two per join, as ever: the join, then the connection.
+    assert_eq!(count(&all, "room")[&9], 12);
 }
 
 #[test]
