@@ -680,8 +680,11 @@ impl<'a> Writer<'a> {
                         if sh.plan.peer_compat {
                             // Peer: no ack says a write was taken, and a late one is refused
                             // after the reveal; the server answers in order, so once this
-                            // ping's pong is in, every refusal is.
-                            send(sh, &mut ws, Out::Ping.json()).await?;
+                            // ping's pong is in, every refusal is. Bookkeeping, not load:
+                            // neither it nor its pong is counted as a message.
+                            ws.send(Message::text(Out::Ping.json()))
+                                .await
+                                .map_err(|e| format!("send: {e}"))?;
                             self.barrier = true;
                         }
                     }
@@ -763,7 +766,12 @@ impl<'a> Writer<'a> {
                     return Err(on_error(sh, t));
                 }
             }
-            Some("pong") if self.barrier => self.barrier = false,
+            Some("pong") if self.barrier => {
+                self.barrier = false;
+                let mut c = sh.counters.borrow_mut();
+                c.received = c.received.saturating_sub(1);
+                c.received_bytes = c.received_bytes.saturating_sub(t.len() as u64);
+            }
             Some("room") => on_room(sh, self.room, t)?,
             Some("sheet") => self.on_sheet(t)?,
             Some("reveal") => {
