@@ -173,6 +173,7 @@ impl Measures {
         let count = |k: &str| need(&doc, &format!("/counters/{k}"), file).map(|x| x as u64);
         let sockets = (count("connected")?, count("connect_failed")?);
         let writes_acks = (count("writes")?, count("acks")?);
+        values.insert("writes_sent", Some(writes_acks.0 as f64));
         values.insert(
             "acks_per_write",
             (writes_acks.0 > 0).then(|| writes_acks.1 as f64 / writes_acks.0 as f64),

@@ -127,6 +127,12 @@ pub const ROWS: &[Row] = &[
         goal: None,
     },
     Row {
+        key: "writes_sent",
+        name: "writes sent (whole run)",
+        decimals: 0,
+        goal: None,
+    },
+    Row {
         key: "acks_per_write",
         name: "acks per write sent",
         decimals: 2,
