@@ -174,6 +174,12 @@ impl Measures {
         let sockets = (count("connected")?, count("connect_failed")?);
         let writes_acks = (count("writes")?, count("acks")?);
         values.insert("writes_sent", Some(writes_acks.0 as f64));
+        // Above a few ms the load generator (or other work on the machine) is in every
+        // latency above.
+        values.insert(
+            "loadgen_lag_p99_ms",
+            optional_latency(&doc, "loadgen_lag", "p99_ms", file)?,
+        );
         values.insert(
             "acks_per_write",
             (writes_acks.0 > 0).then(|| writes_acks.1 as f64 / writes_acks.0 as f64),

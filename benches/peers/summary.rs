@@ -139,6 +139,12 @@ pub const ROWS: &[Row] = &[
         goal: None,
     },
     Row {
+        key: "loadgen_lag_p99_ms",
+        name: "load generator's own timer lag p99 (ms)",
+        decimals: 1,
+        goal: None,
+    },
+    Row {
         key: "server_cpu_percent",
         name: "server CPU (% of one core)",
         decimals: 0,
