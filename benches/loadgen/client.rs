@@ -7,15 +7,21 @@
 //! Latencies count from the instant a message *should* have been sent (its schedule), not
 //! from when the event loop got round to it, so a stalled client cannot hide server delay
 //! (coordinated omission).
+//!
+//! One socket per room (its first board, or the facilitator when there are no boards) also
+//! pings on a fixed schedule while the session runs ([`Pinger`]). With `--peer-compat`
+//! each client accepts the reference peer's differences from docs/protocol.md, each marked
+//! where it is handled.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -154,9 +160,16 @@ fn next_frame(
 /// Handle a `room` message common to every role: remember the round's deadline.
 fn on_room(sh: &Shared, room: usize, t: &str) -> Result<(), String> {
     let s: wire::RoomState = serde_json::from_str(t).map_err(|e| format!("bad room: {e}"))?;
+    let rounds = match s.rounds {
+        Some(n) => n,
+        // Peer: `rounds` is null in the lobby while fewer than two have joined a room
+        // without a `rounds` setting (brainwrite always sends a number).
+        None if sh.plan.peer_compat && s.phase == "lobby" => 0,
+        None => return Err("bad room: rounds is null".into()),
+    };
     let mut r = sh.rooms[room].borrow_mut();
-    if s.rounds > 0 && s.phase != "lobby" {
-        r.rounds = s.rounds;
+    if rounds > 0 && s.phase != "lobby" {
+        r.rounds = rounds;
     }
     if s.phase == "writing"
         && let Some(d) = s.deadline
@@ -217,6 +230,136 @@ fn check_reveal_shape(
     Ok(())
 }
 
+/// How long after a round's deadline the boundary burst counts: a ping in flight at any
+/// moment of it is also a `ping_boundary`.
+const BURST_US: u64 = 1_000_000;
+
+/// The pings of one socket: one every `--ping-interval-ms` from the common start (plus a
+/// phase that spreads the rooms over the interval) until the socket has the reveal and the
+/// last deadline's burst is over, sent on schedule whether or not the last was answered
+/// (open loop), each timed from its intended instant to its pong.
+///
+/// One socket per room pings, a board (else the facilitator): those sockets send nothing
+/// else during a session, so a pong waits only for the server, not behind the socket's own
+/// writes, and one per room keeps the added load small (rooms pings per second, against the
+/// participants' writes) while every room, and so every shard, is sampled.
+pub struct Pinger {
+    interval_us: u64,
+    phase_us: u64,
+    /// When the next ping is due, epoch µs: none before the start and after the reveal.
+    next_us: Option<u64>,
+    /// The instant the timer is set for.
+    armed: Option<u64>,
+    timer: Pin<Box<Sleep>>,
+    /// Intended instants of the pings not answered yet, oldest first: a pong carries no id,
+    /// and a server answers one socket's messages in order.
+    in_flight: VecDeque<u64>,
+    /// No ping is due at or after this instant, epoch µs (set at the reveal).
+    until_us: Option<u64>,
+}
+
+impl Pinger {
+    /// The pinger of a socket of `room`; `pings` says whether this socket pings at all.
+    pub fn new(sh: &Shared, room: usize, pings: bool) -> Self {
+        let interval_us = if pings {
+            sh.plan.ping_interval_ms * 1000
+        } else {
+            0
+        };
+        let index = sh.plan.rooms[room].index as u64;
+        Pinger {
+            interval_us,
+            phase_us: index * interval_us / sh.plan.rooms_total.max(1),
+            next_us: None,
+            armed: None,
+            timer: Box::pin(tokio::time::sleep(Duration::from_secs(86_400))),
+            in_flight: VecDeque::new(),
+            until_us: None,
+        }
+    }
+
+    /// The sessions start at `go_ms`: schedule the first ping.
+    pub fn start(&mut self, go_ms: u64) {
+        if self.interval_us > 0 && self.until_us.is_none() && self.next_us.is_none() {
+            self.next_us = Some(go_ms * 1000 + self.phase_us);
+        }
+    }
+
+    /// The socket has the reveal: keep pinging through the burst after the room's last
+    /// deadline (other rooms' reveals), then stop; those in flight are still timed.
+    pub fn reveal(&mut self, sh: &Shared, room: usize) {
+        let r = sh.rooms[room].borrow();
+        let last = r.deadline(r.rounds).map_or(0, |d| d * 1000 + BURST_US);
+        self.until_us = Some(last.min(now_us() + BURST_US));
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        if let (Some(next), Some(until)) = (self.next_us, self.until_us)
+            && next >= until
+        {
+            self.next_us = None;
+        }
+    }
+
+    /// Revealed, no more pings due, and every ping sent answered.
+    pub fn done(&self) -> bool {
+        self.until_us.is_some() && self.next_us.is_none() && self.in_flight.is_empty()
+    }
+
+    /// Wait until the next ping is due (forever when none is).
+    pub async fn due(&mut self) {
+        if self.next_us != self.armed {
+            self.armed = self.next_us;
+            if let Some(us) = self.armed {
+                self.timer.as_mut().reset(instant_at_us(us));
+            }
+        }
+        match self.armed {
+            Some(_) => {
+                self.timer.as_mut().await;
+                self.armed = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Send the ping that is due and schedule the next.
+    pub async fn fire(&mut self, sh: &Shared, ws: &mut Ws) -> Result<(), String> {
+        let Some(due) = self.next_us else {
+            return Ok(());
+        };
+        self.in_flight.push_back(due);
+        send(sh, ws, Out::Ping.json()).await?;
+        sh.counters.borrow_mut().pings += 1;
+        self.next_us = Some(due + self.interval_us);
+        self.trim();
+        Ok(())
+    }
+
+    /// A `pong` arrived: time the oldest ping in flight.
+    pub fn pong(&mut self, sh: &Shared, room: usize) -> Result<(), String> {
+        let at = now_us();
+        let Some(sent) = self.in_flight.pop_front() else {
+            return Err("pong for no ping".into());
+        };
+        sh.counters.borrow_mut().pongs += 1;
+        let lat = at as i64 - sent as i64;
+        let burst = sh.rooms[room]
+            .borrow()
+            .deadlines
+            .iter()
+            .flatten()
+            .any(|&d| sent < d * 1000 + BURST_US && at > d * 1000);
+        let mut h = sh.hists.borrow_mut();
+        h.record("ping", lat);
+        if burst {
+            h.record("ping_boundary", lat);
+        }
+        Ok(())
+    }
+}
+
 /// Wait for the close stage, then close the socket politely (bounded).
 async fn close_when_told(sh: &Shared, mut ws: Ws) {
     let mut stage = sh.stage.clone();
@@ -268,6 +411,13 @@ async fn facilitate(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> 
     let mut stage = sh.stage.clone();
     let mut start_at: Option<Instant> = None;
     let mut started = false;
+    // The facilitator pings only where the room has no board.
+    let mut pinger = Pinger::new(sh, room, sh.plan.boards == 0);
+    let mut revealed = false;
+    if let Stage::Go(at_ms) = *stage.borrow() {
+        start_at = Some(instant_at_us(at_ms * 1000));
+        pinger.start(at_ms);
+    }
     loop {
         let timer = async {
             match start_at {
@@ -285,7 +435,13 @@ async fn facilitate(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> 
                 match wire::msg_type(&t) {
                     Some("room") => on_room(sh, room, &t)?,
                     Some("error") => return Err(on_error(sh, &t)),
-                    Some("reveal") => {
+                    Some("pong") => {
+                        pinger.pong(sh, room)?;
+                        if pinger.done() {
+                            return Ok(ws);
+                        }
+                    }
+                    Some("reveal") if !revealed => {
                         let at = now_us();
                         let rev: wire::RevealText = serde_json::from_str(&t).map_err(|e| format!("bad reveal: {e}"))?;
                         check_reveal_shape(sh, room, rev.sheets.iter().map(|s| (s.rows.len(), s.rows.iter().map(|r| r.ideas.len()).collect())))?;
@@ -296,7 +452,13 @@ async fn facilitate(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> 
                         let texts = rev.sheets.into_iter().flat_map(|s| s.rows).flat_map(|r| r.ideas).map(|i| i.text).collect();
                         sh.rooms[room].borrow_mut().revealed = Some(texts);
                         reveal_arrived(sh, room, at);
-                        return Ok(ws);
+                        revealed = true;
+                        // The pings of the burst, and those in flight, are timed before the
+                        // member is done.
+                        pinger.reveal(sh, room);
+                        if pinger.done() {
+                            return Ok(ws);
+                        }
                     }
                     _ => {}
                 }
@@ -305,10 +467,16 @@ async fn facilitate(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> 
                 started = true;
                 send(sh, &mut ws, Out::Start.json()).await?;
             }
+            _ = pinger.due() => pinger.fire(sh, &mut ws).await?,
             r = stage.changed() => {
                 if r.is_err() { return Err("worker gone".into()); }
-                match *stage.borrow() {
-                    Stage::Go(at_ms) => start_at = Some(instant_at_us(at_ms * 1000)),
+                let now = *stage.borrow();
+                match now {
+                    Stage::Go(at_ms) => {
+                        start_at = Some(instant_at_us(at_ms * 1000));
+                        pinger.start(at_ms);
+                    }
+                    Stage::Close if revealed => return Err("a ping was never answered".into()),
                     Stage::Close => return Err("timed out before the reveal".into()),
                     Stage::Connecting => {}
                 }
@@ -317,13 +485,19 @@ async fn facilitate(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> 
     }
 }
 
-/// A board: watches, and checks the reveal's shape.
-pub async fn board(sh: Rc<Shared>, room: usize, _n: u32) {
-    let ws = match open(&sh, room, &Out::Watch.json(), "board").await {
+/// A board: watches, and checks the reveal's shape; the room's first board pings.
+pub async fn board(sh: Rc<Shared>, room: usize, n: u32) {
+    // Peer: a `watch` is welcomed as role "watcher" (docs/protocol.md: "board").
+    let role = if sh.plan.peer_compat {
+        "watcher"
+    } else {
+        "board"
+    };
+    let ws = match open(&sh, room, &Out::Watch.json(), role).await {
         Ok(ws) => ws,
         Err(e) => return sh.member_finished(room, Err(e)),
     };
-    match watch(&sh, room, ws).await {
+    match watch(&sh, room, ws, n == 0).await {
         Ok(ws) => {
             sh.member_finished(room, Ok(()));
             close_when_told(&sh, ws).await;
@@ -334,8 +508,13 @@ pub async fn board(sh: Rc<Shared>, room: usize, _n: u32) {
     }
 }
 
-async fn watch(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> {
+async fn watch(sh: &Shared, room: usize, mut ws: Ws, pings: bool) -> Result<Ws, String> {
     let mut stage = sh.stage.clone();
+    let mut pinger = Pinger::new(sh, room, pings);
+    let mut revealed = false;
+    if let Stage::Go(at_ms) = *stage.borrow() {
+        pinger.start(at_ms);
+    }
     loop {
         tokio::select! {
             m = ws.next() => {
@@ -347,19 +526,36 @@ async fn watch(sh: &Shared, room: usize, mut ws: Ws) -> Result<Ws, String> {
                 match wire::msg_type(&t) {
                     Some("room") => on_room(sh, room, &t)?,
                     Some("error") => return Err(on_error(sh, &t)),
-                    Some("reveal") => {
+                    Some("pong") => {
+                        pinger.pong(sh, room)?;
+                        if pinger.done() {
+                            return Ok(ws);
+                        }
+                    }
+                    Some("reveal") if !revealed => {
                         let at = now_us();
                         let rev: wire::RevealShape = serde_json::from_str(&t).map_err(|e| format!("bad reveal: {e}"))?;
                         check_reveal_shape(sh, room, rev.sheets.iter().map(|s| (s.rows.len(), s.rows.iter().map(|r| r.ideas.len()).collect())))?;
                         reveal_arrived(sh, room, at);
-                        return Ok(ws);
+                        revealed = true;
+                        // The pings of the burst, and those in flight, are timed before the
+                        // member is done.
+                        pinger.reveal(sh, room);
+                        if pinger.done() {
+                            return Ok(ws);
+                        }
                     }
                     _ => {}
                 }
             }
+            _ = pinger.due() => pinger.fire(sh, &mut ws).await?,
             r = stage.changed() => {
-                if r.is_err() || *stage.borrow() == Stage::Close {
-                    return Err("timed out before the reveal".into());
+                let now = if r.is_err() { Stage::Close } else { *stage.borrow() };
+                match now {
+                    Stage::Go(at_ms) => pinger.start(at_ms),
+                    Stage::Close if revealed => return Err("a ping was never answered".into()),
+                    Stage::Close => return Err("timed out before the reveal".into()),
+                    Stage::Connecting => {}
                 }
             }
         }
@@ -424,6 +620,12 @@ struct Writer<'a> {
     acked: Vec<String>,
     /// The reveal has arrived.
     revealed: bool,
+    /// Peer mode: every write sent, (slot, text) by round, since none is acked.
+    sent: Vec<Vec<(u32, String)>>,
+    /// Peer mode: writes refused as late, by round.
+    refused: Vec<usize>,
+    /// Peer mode: the ping sent after the reveal is not answered yet.
+    barrier: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -446,6 +648,9 @@ impl<'a> Writer<'a> {
             pending: VecDeque::new(),
             acked: Vec::new(),
             revealed: false,
+            sent: Vec::new(),
+            refused: Vec::new(),
+            barrier: false,
         }
     }
 
@@ -472,9 +677,22 @@ impl<'a> Writer<'a> {
                     };
                     if self.on_text(&t)? {
                         self.revealed = true;
+                        if sh.plan.peer_compat {
+                            // Peer: no ack says a write was taken, and a late one is refused
+                            // after the reveal; the server answers in order, so once this
+                            // ping's pong is in, every refusal is. Bookkeeping, not load:
+                            // neither it nor its pong is counted as a message.
+                            ws.send(Message::text(Out::Ping.json()))
+                                .await
+                                .map_err(|e| format!("send: {e}"))?;
+                            self.barrier = true;
+                        }
                     }
                     // Every write is answered (ack or refusal) before the member is done.
-                    if self.revealed && self.pending.is_empty() {
+                    if self.revealed && self.pending.is_empty() && !self.barrier {
+                        if sh.plan.peer_compat {
+                            self.expect_sent();
+                        }
                         return Ok(ws);
                     }
                 }
@@ -523,9 +741,36 @@ impl<'a> Writer<'a> {
                 if e.code == "not_writing" && e.seq.is_some() && e.seq == front {
                     self.pending.pop_front();
                     sh.counters.borrow_mut().late_writes += 1;
+                } else if sh.plan.peer_compat && e.code == "not_writing" && e.seq.is_none() {
+                    // Peer: a late write is refused without its seq. The peer ends a round
+                    // (sending the next sheet, or the reveal) before refusing its writes, so
+                    // the refused write is of the round before the sheet held (after the
+                    // reveal, of the last round), and the last one of that round not yet
+                    // refused (they come in order). If the peer fell a whole round behind,
+                    // this guess is wrong and the reveal check fails: never a false pass.
+                    let round = if self.revealed {
+                        self.round
+                    } else {
+                        self.round.saturating_sub(1)
+                    } as usize;
+                    let writes = self.sent.get(round).map_or(0, Vec::len);
+                    if self.refused.len() <= round {
+                        self.refused.resize(round + 1, 0);
+                    }
+                    if self.refused[round] >= writes {
+                        return Err(on_error(sh, t));
+                    }
+                    self.refused[round] += 1;
+                    sh.counters.borrow_mut().late_writes += 1;
                 } else {
                     return Err(on_error(sh, t));
                 }
+            }
+            Some("pong") if self.barrier => {
+                self.barrier = false;
+                let mut c = sh.counters.borrow_mut();
+                c.received = c.received.saturating_sub(1);
+                c.received_bytes = c.received_bytes.saturating_sub(t.len() as u64);
             }
             Some("room") => on_room(sh, self.room, t)?,
             Some("sheet") => self.on_sheet(t)?,
@@ -550,8 +795,29 @@ impl<'a> Writer<'a> {
         Ok(false)
     }
 
+    /// Peer mode, at the end: the texts the reveal must hold are, for every round, the last
+    /// text sent to each slot among the writes not refused (refusals are the round's last
+    /// writes: the peer takes one socket's messages in order, by its clock).
+    fn expect_sent(&mut self) {
+        let per = self.sh.plan.ideas_per_round as usize;
+        let mut texts = Vec::new();
+        for (round, writes) in std::mem::take(&mut self.sent).into_iter().enumerate() {
+            let refused = self.refused.get(round).copied().unwrap_or(0);
+            let kept = writes.len().saturating_sub(refused);
+            let mut last = vec![String::new(); per];
+            for (slot, text) in writes.into_iter().take(kept) {
+                if let Some(l) = last.get_mut(slot as usize) {
+                    *l = text;
+                }
+            }
+            texts.extend(last.into_iter().filter(|t| !t.is_empty()));
+        }
+        self.sh.rooms[self.room].borrow_mut().expected.extend(texts);
+    }
+
     /// The round's final texts go to the room's expected reveal. A slot whose every write
     /// was refused as late stays empty: it is not expected (the late count says why).
+    /// (In peer mode nothing is acked: [`Writer::expect_sent`] does this at the end.)
     fn finish_round(&mut self) {
         let texts = std::mem::take(&mut self.acked);
         self.sh.rooms[self.room]
@@ -660,17 +926,26 @@ impl<'a> Writer<'a> {
             seq: self.seq,
         }
         .json();
-        // Never earlier than the sheet could be seen: a boundary delay is not a write delay.
-        let intended_us = due.max(self.sheet_us);
-        let round_start_us = (self.stop_us + self.sh.plan.guard_ms * 1000)
-            .saturating_sub(self.sh.plan.round_ms * 1000);
-        self.pending.push_back(Pending {
-            seq: self.seq,
-            intended_us,
-            slot,
-            text,
-            steady: intended_us >= round_start_us + 1_000_000,
-        });
+        if self.sh.plan.peer_compat {
+            // Peer: no ack will come, so nothing waits; the reveal check uses what was sent.
+            let r = self.round as usize;
+            if self.sent.len() <= r {
+                self.sent.resize_with(r + 1, Vec::new);
+            }
+            self.sent[r].push((slot, text));
+        } else {
+            // Never earlier than the sheet could be seen: a boundary delay is not a write delay.
+            let intended_us = due.max(self.sheet_us);
+            let round_start_us = (self.stop_us + self.sh.plan.guard_ms * 1000)
+                .saturating_sub(self.sh.plan.round_ms * 1000);
+            self.pending.push_back(Pending {
+                seq: self.seq,
+                intended_us,
+                slot,
+                text,
+                steady: intended_us >= round_start_us + 1_000_000,
+            });
+        }
         send(self.sh, ws, msg).await?;
         self.sh.counters.borrow_mut().writes += 1;
         self.k += 1;

@@ -390,6 +390,9 @@ fn spawn_workers(
             connect_concurrency: args.connect_concurrency,
             connect_timeout_ms: args.connect_timeout * 1000,
             session_ms: s.rounds_bound * s.round_ms,
+            rooms_total: args.rooms as u64,
+            ping_interval_ms: args.ping_interval_ms,
+            peer_compat: args.peer_compat,
         };
         let mut child = Command::new(&exe)
             .arg("--worker")
@@ -599,8 +602,21 @@ pub fn run(args: Args) -> Result<bool, String> {
         .pid
         .map(|p| Sampler::start(p, ticks_per_s, session_ms / 1000 + 120));
     eprintln!(
-        "loadgen: every room starts at {go}; sessions take about {:.0} s",
-        session_ms as f64 / 1000.0
+        "loadgen: every room starts at {go}; sessions take about {:.0} s; {}{}",
+        session_ms as f64 / 1000.0,
+        if args.ping_interval_ms > 0 {
+            format!(
+                "one socket per room pings every {} ms",
+                args.ping_interval_ms
+            )
+        } else {
+            "no pings".to_owned()
+        },
+        if args.peer_compat {
+            "; --peer-compat: no acks expected"
+        } else {
+            ""
+        }
     );
     let revealed = workers.gather(
         Instant::now() + Duration::from_millis(session_ms + 90_000),

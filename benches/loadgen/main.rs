@@ -25,6 +25,9 @@
 //! - `plan`: coordinator ⇄ worker messages (JSON lines on stdin/stdout).
 //! - `stats`: counters and histograms; `procfs`: server RSS and CPU; `report`: table, JSON.
 //!
+//! With `--peer-compat` it speaks the dialect of the reference peer in `../shared/peers`
+//! (see [`Args::peer_compat`]), so the same sessions can be run against it.
+//!
 //! Traffic goes only to the server given (a loopback address unless told otherwise); every
 //! loop is bounded in count and time, so a run ends by itself.
 
@@ -136,6 +139,22 @@ pub struct Args {
     /// Pause before measuring idle RSS once everyone is connected, ms.
     #[arg(long, default_value_t = 2000)]
     pub idle_settle_ms: u64,
+
+    /// One socket per room (its first board; the facilitator when there are no boards) sends
+    /// `ping` every this many ms from the common start until it has the reveal, and times
+    /// each `pong` (`latency_ms.ping`, and `ping_boundary` for those in flight in the first
+    /// second after a round's deadline); 0 for none.
+    #[arg(long, default_value_t = 1000)]
+    pub ping_interval_ms: u64,
+
+    /// Speak the peer's dialect of protocol v1 (`../shared/peers/node/server.js`): a board is
+    /// welcomed as role "watcher", writes are never acked (participants write on the same
+    /// schedule without them, so there is no write round trip; the reveal must hold the
+    /// last text sent to every slot, less writes refused as late), a late write is refused
+    /// without its seq, and `rounds` may be null in the lobby. Everything else is checked
+    /// as usual.
+    #[arg(long)]
+    pub peer_compat: bool,
 
     /// Write the JSON report here (default: target/loadgen/<time>.json).
     #[arg(long)]

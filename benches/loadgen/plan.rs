@@ -54,6 +54,12 @@ pub struct WorkerPlan {
     pub connect_timeout_ms: u64,
     /// Session length the worker should expect after the start, ms (bounds its loops).
     pub session_ms: u64,
+    /// Rooms in the whole run (spreads ping phases over the whole run).
+    pub rooms_total: u64,
+    /// The pinging socket of each room pings every this many ms; 0 for none.
+    pub ping_interval_ms: u64,
+    /// Speak the reference peer's dialect (see `Args::peer_compat`).
+    pub peer_compat: bool,
 }
 
 /// A command from the coordinator, after the plan.

@@ -46,6 +46,10 @@ pub struct Counters {
     pub rooms_failed: u64,
     /// Ideas found in the reveals checked by facilitators.
     pub ideas_revealed: u64,
+    /// Timed `ping`s sent.
+    pub pings: u64,
+    /// `pong`s received for them.
+    pub pongs: u64,
     /// CPU time (user + system) of the load generator's worker processes, µs: a saturated
     /// load generator measures itself, not the server.
     pub loadgen_cpu_us: u64,
@@ -70,6 +74,8 @@ impl Counters {
         self.rooms_ok += o.rooms_ok;
         self.rooms_failed += o.rooms_failed;
         self.ideas_revealed += o.ideas_revealed;
+        self.pings += o.pings;
+        self.pongs += o.pongs;
         self.loadgen_cpu_us += o.loadgen_cpu_us;
     }
 }
@@ -114,6 +120,14 @@ pub const LATENCIES: &[(&str, &str)] = &[
     (
         "start",
         "the common start instant to the last member of the room holding its first sheet",
+    ),
+    (
+        "ping",
+        "ping sent (intended instant) to its pong, one socket per room at a fixed interval, coordinated-omission safe",
+    ),
+    (
+        "ping_boundary",
+        "the same, for pings in flight at some moment of the first second after a round's deadline (the boundary burst)",
     ),
     (
         "loadgen_lag",

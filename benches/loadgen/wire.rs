@@ -23,6 +23,8 @@ pub enum Out<'a> {
     },
     /// Watch as a board.
     Watch,
+    /// Anyone: answered with `pong`.
+    Ping,
     /// Facilitator: seat everyone and start round 1.
     Start,
     /// Set one slot of this round's row.
@@ -77,8 +79,8 @@ pub struct RoomState<'a> {
     pub phase: &'a str,
     /// Current round, 0 in the lobby.
     pub round: u32,
-    /// Planned rounds.
-    pub rounds: u32,
+    /// Planned rounds (the peer sends null in the lobby while it cannot tell).
+    pub rounds: Option<u32>,
     /// End of the running round, server epoch ms.
     pub deadline: Option<u64>,
 }

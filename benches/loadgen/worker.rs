@@ -45,7 +45,8 @@ pub struct RoomAgg {
     pub sheets: Vec<(u32, u64)>,
     /// Members holding the reveal, and the latest arrival (epoch µs).
     pub reveals: (u32, u64),
-    /// Final text of every slot every participant wrote (what the reveal must hold).
+    /// Final text of every slot every participant wrote (what the reveal must hold): the last
+    /// acknowledged, or in peer mode the last sent and not refused.
     pub expected: Vec<String>,
     /// Every idea text of the facilitator's reveal.
     pub revealed: Option<Vec<String>>,
@@ -176,9 +177,15 @@ impl Shared {
                 .iter()
                 .find(|t| revealed.binary_search(t).is_err());
             return Err(format!(
-                "the reveal holds {} ideas but {} were acknowledged (e.g. missing {missing:?})",
+                "the reveal holds {} ideas but {} were {} (e.g. missing {missing:?})",
                 revealed.len(),
-                r.expected.len()
+                r.expected.len(),
+                // Peer mode: nothing is acked; what was sent and not refused is expected.
+                if self.plan.peer_compat {
+                    "written"
+                } else {
+                    "acknowledged"
+                }
             ));
         }
         Ok(revealed.len() as u64)

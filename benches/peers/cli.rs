@@ -71,7 +71,8 @@ options of this command:
 Every other argument goes to the load generator unchanged, for every run (see
 cargo bench --bench loadgen -- --help), except --server-arg=..., which goes to the spawned
 brainwrite only. --url, --server-pid, --spawn-server, --json and --label of the load
-generator are set by this command.
+generator are set by this command, and --peer-compat for the peer's runs only (the peer
+sends no acks and welcomes a board as \"watcher\"; brainwrite is checked as usual).
 
 example (small size):
   cargo bench --bench peers -- --peer bun --rooms 20 --participants 6 --rounds 2 --round-seconds 2
@@ -84,6 +85,7 @@ const RESERVED: &[&str] = &[
     "--spawn-server",
     "--json",
     "--worker",
+    "--peer-compat",
 ];
 
 /// What parsing produced.

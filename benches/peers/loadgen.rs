@@ -26,6 +26,11 @@ pub struct Measures {
     pub rooms: u64,
     /// The latency the ping figure came from, if the report has one.
     pub ping_source: Option<String>,
+    /// The run spoke the peer's dialect (`--peer-compat`: no acks expected).
+    pub peer_compat: bool,
+    /// The load: each participant's write interval and the ping interval, ms (the same for
+    /// every run of a comparison, or it is not like for like).
+    pub load: (Option<u64>, Option<u64>),
     /// The CPU window used: "steady" (whole seconds of writing) or "session".
     pub cpu_window: &'static str,
     /// Sockets connected, and those that failed to connect or take their role.
@@ -78,6 +83,23 @@ fn latency(doc: &Value, name: &str, field: &str, file: &Path) -> Result<Option<f
     need(doc, &format!("/latency_ms/{name}/{field}"), file).map(Some)
 }
 
+/// The same for a latency the report may leave out (the write round trips with
+/// `--peer-compat`; the pings before the load generator timed them).
+fn optional_latency(
+    doc: &Value,
+    name: &str,
+    field: &str,
+    file: &Path,
+) -> Result<Option<f64>, String> {
+    let Some(count) = num(doc, &format!("/latency_ms/{name}/count")) else {
+        return Ok(None);
+    };
+    if count <= 0.0 {
+        return Ok(None);
+    }
+    need(doc, &format!("/latency_ms/{name}/{field}"), file).map(Some)
+}
+
 impl Measures {
     /// Read a load generator report.
     pub fn read(file: &Path) -> Result<Measures, String> {
@@ -91,15 +113,14 @@ impl Measures {
         values.insert("boundary_p99_ms", latency(&doc, rb, "p99_ms", file)?);
         values.insert("boundary_max_ms", latency(&doc, rb, "max_ms", file)?);
 
-        // The load generator may time pings some day; until it does, there is no figure.
-        let ping_source = at(&doc, "/latency_ms")
-            .and_then(Value::as_object)
-            .and_then(|m| m.keys().find(|k| k.starts_with("ping")).cloned());
-        let ping = match &ping_source {
-            Some(k) => latency(&doc, k, "p99_ms", file)?,
-            None => None,
-        };
+        // Pings timed from one socket per room (reports before that have none).
+        let ping = optional_latency(&doc, "ping", "p99_ms", file)?;
+        let ping_source = ping.map(|_| "latency_ms.ping".to_owned());
         values.insert("ping_p99_ms", ping);
+        values.insert(
+            "ping_boundary_p99_ms",
+            optional_latency(&doc, "ping_boundary", "p99_ms", file)?,
+        );
 
         values.insert(
             "rss_per_idle_socket_b",
@@ -130,13 +151,14 @@ impl Measures {
         values.insert("loadgen_cpu_percent", w("loadgen_cpu_percent"));
         values.insert("writes_per_s", w("writes_per_s"));
 
+        // Absent with --peer-compat (the peer sends no acks).
         values.insert(
             "write_rtt_steady_p99_ms",
-            latency(&doc, "write_rtt_steady", "p99_ms", file)?,
+            optional_latency(&doc, "write_rtt_steady", "p99_ms", file)?,
         );
         values.insert(
             "write_rtt_p99_ms",
-            latency(&doc, "write_rtt", "p99_ms", file)?,
+            optional_latency(&doc, "write_rtt", "p99_ms", file)?,
         );
 
         let correct = at(&doc, "/correct")
@@ -151,6 +173,22 @@ impl Measures {
         let count = |k: &str| need(&doc, &format!("/counters/{k}"), file).map(|x| x as u64);
         let sockets = (count("connected")?, count("connect_failed")?);
         let writes_acks = (count("writes")?, count("acks")?);
+        values.insert("writes_sent", Some(writes_acks.0 as f64));
+        // Above a few ms the load generator (or other work on the machine) is in every
+        // latency above.
+        values.insert(
+            "loadgen_lag_p99_ms",
+            optional_latency(&doc, "loadgen_lag", "p99_ms", file)?,
+        );
+        values.insert(
+            "acks_per_write",
+            (writes_acks.0 > 0).then(|| writes_acks.1 as f64 / writes_acks.0 as f64),
+        );
+        let peer_compat = at(&doc, "/run/peer_compat")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let ms = |p: &str| at(&doc, p).and_then(Value::as_u64);
+        let load = (ms("/run/write_interval_ms"), ms("/run/ping_interval_ms"));
         let mut failures: Vec<String> = Vec::new();
         for f in at(&doc, "/failures")
             .and_then(Value::as_array)
@@ -170,6 +208,8 @@ impl Measures {
             rooms_ok,
             rooms,
             ping_source,
+            peer_compat,
+            load,
             cpu_window: window,
             sockets,
             writes_acks,

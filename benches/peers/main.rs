@@ -6,6 +6,8 @@
 //! against brainwrite (spawned, with its default shards and with `--shards=1`), interleaved
 //! when repeated, and prints one table: each measure for each server, the ratios
 //! brainwrite / peer, and the goals of issue #13 beside them. The same goes to a JSON file.
+//! Peer runs get the load generator's `--peer-compat` (the peer's protocol v1 has no acks
+//! and calls a board a "watcher"); the load, i.e. every load flag, is the same for all.
 //!
 //! ```text
 //! cargo build --release --bin brainwrite
@@ -93,10 +95,12 @@ fn slug(name: &str) -> String {
 fn one_line(name: &str, m: &Measures) -> String {
     let f = |k: &str, d: usize| m.get(k).map_or("n/a".into(), |v| format!("{v:.d$}"));
     format!(
-        "peers: {name}: boundary p50/p99/max {}/{}/{} ms, RSS {} B per idle socket, CPU {} us per delivered message ({}% of a core), write p99 {} ms, {}/{} rooms ok{}",
+        "peers: {name}: boundary p50/p99/max {}/{}/{} ms, ping p99 {} ms ({} ms in the boundary burst), RSS {} B per idle socket, CPU {} us per delivered message ({}% of a core), write p99 {} ms, {}/{} rooms ok{}",
         f("boundary_p50_ms", 1),
         f("boundary_p99_ms", 1),
         f("boundary_max_ms", 1),
+        f("ping_p99_ms", 1),
+        f("ping_boundary_p99_ms", 1),
         f("rss_per_idle_socket_b", 0),
         f("cpu_us_per_delivered", 2),
         f("server_cpu_percent", 0),
@@ -204,11 +208,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 Server::Peer(kind) => {
                     let mut p = peers.start(*kind, &runs_dir.join(format!("{base}-server.log")))?;
                     let pid = p.pid().ok_or("the peer has no pid")?;
+                    // --peer-compat for the peer only: it welcomes boards as "watcher" and
+                    // sends no acks (see the load generator's --help).
                     inv.server_args = vec![
                         "--url".into(),
                         format!("http://{}", p.addr),
                         "--server-pid".into(),
                         pid.to_string(),
+                        "--peer-compat".into(),
                     ];
                     let m = inv.run();
                     p.stop();

@@ -77,6 +77,12 @@ pub const ROWS: &[Row] = &[
         }),
     },
     Row {
+        key: "ping_boundary_p99_ms",
+        name: "ping p99 in the boundary burst (ms)",
+        decimals: 1,
+        goal: None,
+    },
+    Row {
         key: "rss_per_idle_socket_b",
         name: "server RSS per idle socket (B)",
         decimals: 0,
@@ -118,6 +124,24 @@ pub const ROWS: &[Row] = &[
         key: "writes_per_s",
         name: "writes per second (steady)",
         decimals: 0,
+        goal: None,
+    },
+    Row {
+        key: "writes_sent",
+        name: "writes sent (whole run)",
+        decimals: 0,
+        goal: None,
+    },
+    Row {
+        key: "acks_per_write",
+        name: "acks per write sent",
+        decimals: 2,
+        goal: None,
+    },
+    Row {
+        key: "loadgen_lag_p99_ms",
+        name: "load generator's own timer lag p99 (ms)",
+        decimals: 1,
         goal: None,
     },
     Row {
@@ -257,16 +281,22 @@ pub fn compare(subjects: &[Subject]) -> (String, Value) {
         summary.insert(s.name.clone(), Value::Object(m));
     }
     for r in ROWS {
-        let none = if r.key == "ping_p99_ms" {
-            "not measured"
-        } else {
-            "n/a"
+        let none = |s: &Subject| {
+            let peer_mode = s.runs.iter().any(|m| m.peer_compat);
+            if r.key.starts_with("ping") {
+                "not measured"
+            } else if peer_mode && r.key.starts_with("write_rtt") {
+                // --peer-compat: the peer sends no acks, so there is no round trip to time.
+                "none (no acks)"
+            } else {
+                "n/a"
+            }
         };
         let mut row = vec![r.name.to_owned()];
         row.extend(
             subjects
                 .iter()
-                .map(|s| cell(s.stat(r.key), r.decimals, none)),
+                .map(|s| cell(s.stat(r.key), r.decimals, none(s))),
         );
         for b in &bws {
             for p in &peers {
@@ -382,6 +412,23 @@ pub fn compare(subjects: &[Subject]) -> (String, Value) {
             );
         }
     }
+    if peers.iter().any(|p| p.runs.iter().any(|m| m.peer_compat)) {
+        let _ = writeln!(
+            out,
+            "note: same load for every server (same flags, so the same writes per participant and pings per room), but not the same work per write: brainwrite acks every write once applied (and, with a journal, once committed: spawned here with --memory, so no disk); the peer stores it silently (no ack, no journal), so the load generator ran it with --peer-compat: no acks expected, the reveal checked against the texts sent"
+        );
+    }
+    let loads: Vec<(Option<u64>, Option<u64>)> = subjects
+        .iter()
+        .flat_map(|s| &s.runs)
+        .map(|m| m.load)
+        .collect();
+    if loads.windows(2).any(|w| w[0] != w[1]) {
+        let _ = writeln!(
+            out,
+            "note: NOT the same load in every run (write interval, ping interval in ms): {loads:?}"
+        );
+    }
     if peers.iter().any(|p| p.complete_runs() < p.runs.len()) {
         let _ = writeln!(
             out,
@@ -410,7 +457,7 @@ pub fn compare(subjects: &[Subject]) -> (String, Value) {
     {
         let _ = writeln!(
             out,
-            "note: the load generator does not time pings (no ping latency in its report), so there is no ping figure"
+            "note: no ping latency in the load generator's reports (pings off with --ping-interval-ms 0?), so there is no ping figure"
         );
     }
     let doc = json!({
