@@ -271,7 +271,8 @@ impl Hub {
         rx: mpsc::Receiver<RoomMsg>,
     ) -> impl std::future::Future<Output = ()> + use<> {
         let span = tracing::info_span!("room", code = %code);
-        task.run(rx, self.shutdown.clone())
+        let turn = self.shards.turns(seat.id()).join();
+        task.run(rx, self.shutdown.clone(), turn)
             .instrument(span)
             .map(move |()| drop(seat))
     }
@@ -472,7 +473,8 @@ mod tests {
         let hub = Hub::new(Config::for_tests(), CancellationToken::new()).expect("hub");
         let (code, t) = task(&hub);
         let (_tx, rx) = mpsc::channel(1);
-        let actor = std::mem::size_of_val(&t.run(rx, hub.shutdown.clone()));
+        let turn = hub.shards.turns(0).join();
+        let actor = std::mem::size_of_val(&t.run(rx, hub.shutdown.clone(), turn));
         let (code2, t) = task(&hub);
         let (_tx, rx) = mpsc::channel(1);
         let whole = std::mem::size_of_val(&hub.room_future(code2, hub.shards.place(), t, rx));

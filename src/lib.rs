@@ -17,7 +17,8 @@
 //!   loop around it waits for the queue, the timer and the journal, and flushes.
 //! - [`outbox`]: the bounded queue from a room actor to one socket.
 //! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper.
-//! - [`shards`]: the single-threaded runtimes a room and its sockets run on together.
+//! - [`shards`]: the single-threaded runtimes a room and its sockets run on together;
+//!   [`turns`]: each shard's one clock for its rooms' deadlines, waking due rooms in turns.
 //! - [`ws`]: the WebSocket upgrade and one task per socket (reading, keepalive, limits);
 //!   `ws::frame` writes the frames.
 //! - [`http`]: REST endpoints, exports and the embedded web client.
@@ -44,6 +45,7 @@ pub mod room;
 pub mod room_task;
 pub mod shards;
 pub mod store;
+pub mod turns;
 pub mod ws;
 
 use std::sync::Arc;

@@ -19,10 +19,13 @@ use std::thread::JoinHandle;
 use tokio::runtime::{Builder, Handle};
 use tokio_util::sync::CancellationToken;
 
-/// One shard: its runtime's handle and how many rooms it holds.
+use crate::turns::Turns;
+
+/// One shard: its runtime's handle, how many rooms it holds, and its rooms' clock.
 struct Shard {
     handle: Handle,
     rooms: AtomicUsize,
+    turns: Arc<Turns>,
 }
 
 /// The shards of a server.
@@ -44,9 +47,12 @@ impl Shards {
         let mut threads = Vec::new();
         for k in 0..n.max(1) {
             let rt = Builder::new_current_thread().enable_all().build()?;
+            let turns = Arc::new(Turns::default());
+            rt.spawn(turns.clone().run(stop.clone()));
             shards.push(Shard {
                 handle: rt.handle().clone(),
                 rooms: AtomicUsize::new(0),
+                turns,
             });
             let stop = stop.clone();
             let thread = std::thread::Builder::new()
@@ -81,6 +87,11 @@ impl Shards {
     /// The runtime of shard `id` (the first for an id out of range).
     pub fn handle(&self, id: ShardId) -> &Handle {
         &self.shards.get(id).unwrap_or(&self.shards[0]).handle
+    }
+
+    /// The clock of a shard's rooms.
+    pub fn turns(&self, id: ShardId) -> &Arc<Turns> {
+        &self.shards.get(id).unwrap_or(&self.shards[0]).turns
     }
 
     /// Rooms per shard, for `/metrics` and tests.

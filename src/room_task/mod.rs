@@ -13,10 +13,8 @@ mod clock;
 mod session;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -29,6 +27,7 @@ use crate::outbox::{Outbox, SendError};
 use crate::protocol::{ClientMsg, close};
 use crate::room::{Command, Millis, Room};
 use crate::store::Journal;
+use crate::turns::Turn;
 
 /// Messages taken from the queue before one journal commit and one flush.
 const BATCH: usize = 256;
@@ -118,22 +117,25 @@ impl RoomTask {
     /// Run until every sender is gone, the room expires, or `shutdown` fires (the hub then
     /// sends [`RoomMsg::Shutdown`] to wake it).
     ///
-    /// One timer lives as long as the task and is moved only when the next deadline moves,
-    /// and the shutdown token is read as a flag: neither costs a registration per message.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, shutdown: CancellationToken) {
-        let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        let sleep = tokio::time::sleep_until(far());
-        tokio::pin!(sleep);
-        let mut armed: Option<Instant> = None;
+    /// Time reaches the room through its shard's clock ([`crate::turns`]), told only when
+    /// the next wake-up moves, so that rooms due at one instant take turns with their
+    /// sockets; the shutdown token is read as a flag. Neither costs a registration per
+    /// message.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RoomMsg>,
+        shutdown: CancellationToken,
+        turn: Turn,
+    ) {
+        let mut armed: Option<Millis> = None;
         'run: loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let deadline = self.session.next_wakeup();
-            let deadline = deadline.map(|d| self.clock.instant_of(d));
-            if deadline != armed {
-                sleep.as_mut().reset(deadline.unwrap_or_else(far));
-                armed = deadline;
+            let wake = self.session.next_wakeup();
+            if wake != armed {
+                turn.set(wake.map(|d| self.clock.instant_of(d)));
+                armed = wake;
             }
             let first = tokio::select! {
                 biased;
@@ -141,7 +143,7 @@ impl RoomTask {
                     Some(m) => Some(m),
                     None => break,
                 },
-                _ = &mut sleep, if armed.is_some() => {
+                () = turn.wait() => {
                     armed = None;
                     None
                 }

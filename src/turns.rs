@@ -1,0 +1,219 @@
+//! Turns: one clock per shard for the deadlines of every room on it, so that rooms due at the
+//! same instant take their turns one after another, each followed by its own sockets.
+//!
+//! With a timer per room, a round boundary that every room reaches at once wakes every room
+//! task of the shard in one go; the shard's run queue is first in, first out, so the sockets
+//! a room wakes when it hands out its sheets run only after *every* room has computed its
+//! boundary, and a ping waits behind the whole burst (issue #13). Here the rooms tell their
+//! shard's [`Turns`] when they next need to wake; its one task wakes the due rooms one at a
+//! time and yields after each, and tokio runs a yielded task only after what is already
+//! queued and after polling the sockets: room, its sockets, the I/O driver, the next room.
+//!
+//! It owns the deadlines and the waking, nothing else: it knows no room, message or socket.
+//! The map is behind a `std` mutex only ever taken on the shard's own thread, never across
+//! an `.await`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The deadlines of one shard's rooms.
+#[derive(Debug, Default)]
+pub struct Turns {
+    state: Mutex<State>,
+    /// Wakes the clock when a deadline earlier than the one it sleeps for arrives.
+    changed: Notify,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    due: BTreeSet<(Instant, u64)>,
+    rooms: HashMap<u64, (Option<Instant>, Arc<Notify>)>,
+}
+
+/// A room's place in its shard's [`Turns`]; it leaves them when dropped.
+#[derive(Debug)]
+pub struct Turn {
+    turns: Arc<Turns>,
+    id: u64,
+    wake: Arc<Notify>,
+}
+
+impl Turns {
+    /// Run the clock until `stop`: wake each due room in deadline order, one per turn.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.take_due(Instant::now()) {
+                Ok(wake) => {
+                    wake.notify_one();
+                    // The room runs, then the sockets it wakes, then the driver, then us.
+                    tokio::task::yield_now().await;
+                }
+                Err(next) => {
+                    // Registered before sleeping: a `set` from now on wakes us.
+                    let changed = self.changed.notified();
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = changed => {}
+                        _ = sleep_until(next) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest room due at `now`, taken off the clock; else when the next one is due.
+    fn take_due(&self, now: Instant) -> Result<Arc<Notify>, Option<Instant>> {
+        let mut s = self.lock();
+        loop {
+            match s.due.first().copied() {
+                Some((at, id)) if at <= now => {
+                    s.due.remove(&(at, id));
+                    if let Some((when, wake)) = s.rooms.get_mut(&id) {
+                        *when = None;
+                        return Ok(wake.clone());
+                    }
+                }
+                next => return Err(next.map(|(at, _)| at)),
+            }
+        }
+    }
+
+    /// A place for a new room.
+    pub fn join(self: &Arc<Self>) -> Turn {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        self.lock().rooms.insert(id, (None, wake.clone()));
+        Turn {
+            turns: self.clone(),
+            id,
+            wake,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned map is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Turn {
+    /// Wake this room at `at` (or never, with `None`), instead of any earlier request.
+    pub fn set(&self, at: Option<Instant>) {
+        let mut s = self.turns.lock();
+        let Some(entry) = s.rooms.get_mut(&self.id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut entry.0, at);
+        if old == at {
+            return;
+        }
+        if let Some(old) = old {
+            s.due.remove(&(old, self.id));
+        }
+        if let Some(at) = at {
+            let earliest = s.due.first().is_none_or(|&(first, _)| at < first);
+            s.due.insert((at, self.id));
+            drop(s);
+            if earliest {
+                self.turns.changed.notify_one();
+            }
+        }
+    }
+
+    /// Resolves when the room's turn has come (at once if it came while nobody waited).
+    pub async fn wait(&self) {
+        self.wake.notified().await;
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut s = self.turns.lock();
+        if let Some((Some(at), _)) = s.rooms.remove(&self.id) {
+            s.due.remove(&(at, self.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Rooms due at one instant are woken in turns, each after the previous room's own
+    /// follow-up work (what it wakes) has run.
+    #[tokio::test(flavor = "current_thread")]
+    async fn rooms_due_at_once_take_turns_each_followed_by_what_it_wakes() {
+        let turns = Arc::new(Turns::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(turns.clone().run(stop.clone()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let at = Instant::now() + Duration::from_millis(20);
+        let mut tasks = Vec::new();
+        for r in 0..3 {
+            let turn = turns.join();
+            turn.set(Some(at));
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                turn.wait().await;
+                log.lock().unwrap().push(format!("room {r}"));
+                // What the room wakes (its sockets) runs before the next room's turn.
+                let log = log.clone();
+                tokio::spawn(async move { log.lock().unwrap().push(format!("sockets {r}")) });
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let log = log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            [
+                "room 0",
+                "sockets 0",
+                "room 1",
+                "sockets 1",
+                "room 2",
+                "sockets 2"
+            ]
+        );
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_moved_deadline_wakes_at_the_new_time_and_a_dropped_room_never() {
+        let turns = Arc::new(Turns::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(turns.clone().run(stop.clone()));
+        let start = Instant::now();
+        let a = turns.join();
+        a.set(Some(start + Duration::from_secs(10)));
+        a.set(Some(start + Duration::from_millis(100)));
+        let gone = turns.join();
+        gone.set(Some(start + Duration::from_millis(50)));
+        drop(gone);
+        a.wait().await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        assert!(turns.lock().due.is_empty(), "nothing else is waiting");
+        stop.cancel();
+    }
+}
