@@ -3,9 +3,10 @@
 //!
 //! Every input (client messages, connections opening and closing, and time) goes through one
 //! ordered, bounded queue, so "did this idea land before the round ended?" has exactly one
-//! answer. The loop does only what needs a runtime: it waits for the queue or the round's
-//! timer, takes what else is queued into one batch, awaits the journal's commit of that
-//! batch, and then hands the batch's frames to the connections' outboxes. It never awaits a
+//! answer. The loop does only what needs a runtime: it waits for the queue or for its turn
+//! on its shard's clock ([`crate::turns`]), takes what else is queued into one batch, awaits
+//! the journal's commit of that batch, and then hands the batch's frames to the
+//! connections' outboxes. It never awaits a
 //! client: a connection whose outbox is full is disconnected with [`close::SLOW`] (it can
 //! resume). It must not hold anything across an `.await` except its own state.
 
