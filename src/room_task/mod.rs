@@ -6,9 +6,9 @@
 //! answer. The loop does only what needs a runtime: it waits for the queue or for its turn
 //! on its shard's clock ([`crate::turns`]), takes what else is queued into one batch, awaits
 //! the journal's commit of that batch, and then hands the batch's frames to the
-//! connections' outboxes. It never awaits a
-//! client: a connection whose outbox is full is disconnected with [`close::SLOW`] (it can
-//! resume). It must not hold anything across an `.await` except its own state.
+//! connections' outboxes. It never awaits a client: a connection whose outbox is full is
+//! disconnected with [`close::SLOW`] (it can resume). It must not hold anything across an
+//! `.await` except its own state.
 
 mod clock;
 mod session;
