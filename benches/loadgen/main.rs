@@ -31,6 +31,7 @@
 //! Traffic goes only to the server given (a loopback address unless told otherwise); every
 //! loop is bounded in count and time, so a run ends by itself.
 
+mod child;
 mod client;
 mod coordinator;
 mod cputime;

@@ -22,6 +22,8 @@
 //! - `loadgen`: building and running the load generator, reading its JSON report.
 //! - `summary`: medians, ratios, goals; the table and the comparison's JSON.
 
+#[path = "../loadgen/child.rs"]
+mod child;
 mod cli;
 mod loadgen;
 mod peer;
