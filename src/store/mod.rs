@@ -342,30 +342,19 @@ mod tests {
             .unwrap();
 
         // An error from the backend comes back from `Journal::append` as it was.
+        // The same batch, refused and then retried, as the actor retries it.
+        let finish = || {
+            let batch = vec![(1003, Entry::Cmd(Command::Finish))];
+            journal.append(code, 2, batch, Some(1003))
+        };
         fail.store(true, Ordering::SeqCst);
-        let err = journal
-            .append(
-                code,
-                2,
-                vec![(1003, Entry::Cmd(Command::Finish))],
-                Some(1003),
-            )
-            .await
-            .unwrap_err();
+        let err = finish().await.unwrap_err();
         assert!(
             matches!(&err, StoreError::Backend(why) if why == "disk full"),
             "{err:?}"
         );
         fail.store(false, Ordering::SeqCst);
-        journal
-            .append(
-                code,
-                2,
-                vec![(1003, Entry::Cmd(Command::Finish))],
-                Some(1003),
-            )
-            .await
-            .unwrap();
+        finish().await.unwrap();
         journal.alive(1500).await.unwrap();
         journal.delete(code).await.unwrap();
         journal.close().await.unwrap();

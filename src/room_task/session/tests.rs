@@ -371,7 +371,7 @@ fn closing_a_socket_disconnects_its_participant_and_memory_rooms_journal_nothing
     let mut s = session(false);
     join(&mut s, 1, "Ana");
     facilitate(&mut s, 9);
-    s.closed(1, T0 + COALESCE_MS);
+    s.closed(1, T0 + 5);
     let f = frames(&mut s);
     let room = to(&f, 9)
         .into_iter()
