@@ -267,8 +267,9 @@ impl Session {
         }
     }
 
-    /// The engine, read-only.
-    pub fn room(&self) -> &Room {
+    /// The engine, read-only (for tests: the loop asks only for what it needs).
+    #[cfg(test)]
+    pub(crate) fn room(&self) -> &Room {
         &self.room
     }
 
@@ -282,11 +283,6 @@ impl Session {
         if let Some(Some(Attached::Participant(pid))) = self.conns.remove(&conn) {
             self.apply(Command::Disconnect(pid), now);
         }
-    }
-
-    /// Every open connection.
-    pub fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.conns.keys().copied()
     }
 
     /// When the session next needs [`Session::tick`]: the round's deadline, or a folded
