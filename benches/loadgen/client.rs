@@ -890,13 +890,19 @@ impl<'a> Writer<'a> {
         if let Some(prev) = prev {
             h.record("member_sheet", at as i64 - (prev * 1000) as i64);
             if everyone {
-                h.record("round_boundary", latest as i64 - (prev * 1000) as i64);
+                let late = latest as i64 - (prev * 1000) as i64;
+                h.record("round_boundary", late);
+                if s.round == 2 {
+                    h.record("first_boundary", late);
+                }
             }
         } else if s.round == 1
             && everyone
             && let Stage::Go(go) = *sh.stage.borrow()
         {
             h.record("start", latest as i64 - (go * 1000) as i64);
+            let planned = (go + sh.plan.round_ms) * 1000;
+            h.record("deadline_spread", (deadline * 1000) as i64 - planned as i64);
         }
         drop(h);
 

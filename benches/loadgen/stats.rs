@@ -110,6 +110,14 @@ pub const LATENCIES: &[(&str, &str)] = &[
         "a round's deadline to the moment the last member of the room has its next sheet",
     ),
     (
+        "first_boundary",
+        "round_boundary for the first boundary alone (round 1 to 2), where every server starts from the same spread of deadlines",
+    ),
+    (
+        "deadline_spread",
+        "how far each room's first deadline lies after the common start plus one round: how bunched the rooms' boundaries are",
+    ),
+    (
         "member_sheet",
         "a round's deadline to each participant's next sheet",
     ),

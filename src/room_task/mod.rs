@@ -5,9 +5,10 @@
 //! ordered, bounded queue, so "did this idea land before the round ended?" has exactly one
 //! answer. The loop does only what needs a runtime: it waits for the queue or for its turn
 //! on its shard's clock ([`crate::turns`]), takes what else is queued into one batch, awaits
-//! the journal's commit of that batch, and then hands the batch's frames to the
-//! connections' outboxes. It never awaits a client: a connection whose outbox is full is
-//! disconnected with [`close::SLOW`] (it can resume). It must not hold anything across an
+//! the journal's commit of that batch, and then writes the batch's frames into the
+//! connections' sockets through their outboxes, in its own turn. It never awaits a client:
+//! what a socket does not take waits in its bounded outbox for the socket's task, and a
+//! connection whose outbox is full is disconnected with [`close::SLOW`] (it can resume). It must not hold anything across an
 //! `.await` except its own state.
 
 mod clock;
@@ -261,21 +262,38 @@ impl RoomTask {
         }
     }
 
-    /// Hand the batch's frames to their connections, then close those asked to close.
+    /// Queue the batch's frames with their connections, write them into the sockets (in the
+    /// order the session gave: participants first), then close those asked to close.
     fn flush(&mut self) {
         let mut n = 0;
+        // Connections in the order of their frames (a connection's first flush writes all
+        // of its frames; a later one finds nothing left and costs a lock).
+        let mut touched: Vec<ConnId> = Vec::new();
         for (conn, frame) in self.session.take_frames() {
             n += 1;
             if self.gone.contains(&conn) {
                 continue;
             }
-            if let Some(o) = self.outboxes.get(&conn)
-                && let Err(e) = o.send(frame)
-            {
-                if e == SendError::Slow {
-                    info!(conn, "client fell behind; disconnecting");
+            if let Some(o) = self.outboxes.get(&conn) {
+                match o.send(frame) {
+                    Ok(()) => {
+                        if touched.last() != Some(&conn) {
+                            touched.push(conn);
+                        }
+                    }
+                    Err(e) => {
+                        if e == SendError::Slow {
+                            info!(conn, "client fell behind; disconnecting");
+                        }
+                        self.gone.push(conn);
+                    }
                 }
-                self.gone.push(conn);
+            }
+        }
+        // In this turn: the room's burst is on the wire before the shard runs anything else.
+        for conn in touched {
+            if let Some(o) = self.outboxes.get(&conn) {
+                o.flush();
             }
         }
         METRICS.messages_out.inc_by(n);

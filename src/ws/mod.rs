@@ -2,20 +2,17 @@
 //! connection limits), the move of the upgraded TCP stream to its room's shard
 //! ([`crate::shards`]), then **one task per socket** on that shard that reads the client's
 //! frames through tungstenite's protocol state machine, forwards parsed messages to the room
-//! actor, and hands what the actor queued in the connection's [`Outbox`] to the socket's
-//! frame writer. It also sends keepalive pings, enforces the first-message timeout and the
-//! per-connection rate limit, and runs the closing handshake (which frames still go, which
-//! close code, how long to wait).
+//! actor, and writes what the actor left in the connection's [`Outbox`] when the kernel did
+//! not take it at once (the actor writes its batches itself, in its own turn). It also sends
+//! keepalive pings, enforces the first-message timeout and the per-connection rate limit,
+//! and runs the closing handshake (which frames still go, which close code, how long to
+//! wait).
 //!
 //! It holds no room state and makes no room decisions: everything but parsing is the actor's.
 //!
-//! # Layout
-//! - this module: the upgrade and the socket's state machine (reading, timers, limits, the
-//!   closing handshake's policy, the close codes' reasons).
-//! - `frame`: the frame writer. It turns the queued shared bytes into whole RFC 6455 frames
-//!   with one vectored `write` per batch, resumes partial writes on a frame boundary, and puts
-//!   control frames between data frames. It knows nothing of the socket's state; this module
-//!   uses it, never the reverse.
+//! The stream and the frame writer live in the [`Outbox`] (`src/outbox/`), shared with the
+//! room actor; this module reads through it and queues its control frames (pings, pongs,
+//! close) in it, and decides the closing handshake's policy.
 //!
 //! The shape is for memory and CPU per socket (docs/performance.md): no write buffer is kept
 //! between batches (frames are never copied into one), the outbox allocates only while frames
@@ -39,7 +36,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use std::num::NonZeroU32;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
@@ -55,10 +52,6 @@ use crate::outbox::Outbox;
 use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg, close};
 use crate::respond::api_error;
 use crate::room_task::{ConnId, RoomMsg};
-
-mod frame;
-
-use frame::Unsent;
 
 /// Most client frames read in one turn before the task yields to others.
 const READ_TURN: usize = 32;
@@ -223,7 +216,7 @@ async fn serve(
         }
     };
     let config = &hub.config;
-    let outbox = Outbox::new(config.outbox as usize, config.max_write_buffer as usize);
+    let outbox = Outbox::new(io, config.outbox as usize, config.max_write_buffer as usize);
     let opened = room
         .tx
         .send(RoomMsg::Open {
@@ -233,7 +226,7 @@ async fn serve(
         .await
         .is_ok();
     debug!(conn, room = %code, "connected");
-    let mut socket = Socket::new(io, early, config, outbox);
+    let mut socket = Socket::new(early, config, outbox);
     let sleep = tokio::time::sleep_until(socket.next_timer());
     tokio::pin!(sleep);
     let end = if opened {
@@ -316,14 +309,11 @@ impl End {
     }
 }
 
-/// One socket after the upgrade: the stream, tungstenite's state for what the peer sends,
-/// what waits to be written, and the per-connection limits and timers.
+/// One socket after the upgrade: tungstenite's state for what the peer sends, the outbox
+/// (the stream, and what waits to be written), and the per-connection limits and timers.
 struct Socket {
-    io: TcpStream,
     ws: WebSocketContext,
     outbox: Outbox,
-    /// What waits to be written.
-    out: Unsent,
     limiter: DefaultDirectRateLimiter,
     per_second: u32,
     burst: u32,
@@ -340,7 +330,7 @@ struct Socket {
 
 impl Socket {
     /// `early`: what the client sent right behind its handshake, already read.
-    fn new(io: TcpStream, early: Vec<u8>, config: &crate::Config, outbox: Outbox) -> Self {
+    fn new(early: Vec<u8>, config: &crate::Config, outbox: Outbox) -> Self {
         let max = config.max_message as usize;
         // tungstenite zero-fills its whole read buffer and client messages are a few hundred
         // bytes, so 512 B; a larger message reserves what it needs. It writes only control
@@ -356,10 +346,8 @@ impl Socket {
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         let now = Instant::now();
         Socket {
-            io,
             ws,
             outbox,
-            out: Unsent::default(),
             limiter: RateLimiter::direct(quota),
             per_second,
             burst,
@@ -407,14 +395,14 @@ impl Socket {
                 if now - self.last_seen > 2 * self.ping_every {
                     return Poll::Ready(Step::End(End::close(close::DEAD)));
                 }
-                self.out.push_ping();
+                self.outbox.push_ping();
                 self.next_ping = now + self.ping_every;
             }
             sleep.as_mut().reset(self.next_timer());
         }
         // What is queued goes out before more is read, so answers never wait behind a
         // client's burst.
-        if let Poll::Ready(Err(_)) = self.poll_flush(cx) {
+        if let Poll::Ready(Err(_)) = self.outbox.poll_flush(cx) {
             return Poll::Ready(Step::End(End::gone()));
         }
         for turn in 0.. {
@@ -459,9 +447,8 @@ impl Socket {
                 Message::Close(_) => {
                     // Queue tungstenite's echo of the peer's close; it is written last.
                     let _ = self.ws.flush(&mut Adapter {
-                        io: &mut self.io,
+                        outbox: &self.outbox,
                         cx,
-                        out: &mut self.out,
                     });
                     return Poll::Ready(Step::End(End {
                         code: close::NORMAL,
@@ -470,14 +457,14 @@ impl Socket {
                 }
                 // tungstenite queued a pong with our writer. A peer that keeps pinging and
                 // stops reading would grow it without end: it is a slow peer.
-                Message::Ping(_) if self.out.control_len() > MAX_CONTROL => {
+                Message::Ping(_) if self.outbox.control_len() > MAX_CONTROL => {
                     self.outbox.fell_behind();
                     return Poll::Ready(Step::End(End::close(close::SLOW)));
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
             }
         }
-        match self.poll_flush(cx) {
+        match self.outbox.poll_flush(cx) {
             Poll::Ready(Err(_)) => Poll::Ready(Step::End(End::gone())),
             _ => Poll::Pending,
         }
@@ -518,9 +505,8 @@ impl Socket {
     /// The next message from the peer (tungstenite queues the pongs with our writer).
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<tungstenite::Result<Message>> {
         let mut io = Adapter {
-            io: &mut self.io,
+            outbox: &self.outbox,
             cx,
-            out: &mut self.out,
         };
         match self.ws.read(&mut io) {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -530,70 +516,44 @@ impl Socket {
         }
     }
 
-    /// Write everything queued, taking more from the outbox as batches finish; ready when
-    /// nothing is left.
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if self.out.has_no_data()
-                && let Some(batch) = self.outbox.take()
-            {
-                self.out.push_data(batch);
-            }
-            if self.out.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            // Data frames only ever come from the outbox, which counts them until written.
-            let taken = !self.out.has_no_data();
-            ready!(self.out.poll_write(&mut self.io, cx))?;
-            // Everything written: an idle socket keeps no storage.
-            self.out = Unsent::default();
-            if taken {
-                self.outbox.written();
-            }
-        }
-    }
-
     /// The closing handshake: what was queued before the close still goes out (unless the
     /// peer is the reason: a slow or dead peer would only hold us up), then the close frame.
+    /// The outbox is sealed first, so the room queues nothing behind the close.
     async fn close(&mut self, end: End) {
+        let outbox = &self.outbox;
         match end.peer {
-            Peer::Gone => return,
+            Peer::Gone => {
+                outbox.seal();
+                return;
+            }
             Peer::Closed => {
                 // Only the frame already on its way, then the echo (queued as a control frame).
-                self.out.drop_unstarted_data();
-                let _ = tokio::time::timeout(
-                    DRAIN,
-                    poll_fn(|cx| self.out.poll_write(&mut self.io, cx)),
-                )
-                .await;
+                outbox.seal_dropping_data();
+                let _ = tokio::time::timeout(DRAIN, poll_fn(|cx| outbox.poll_flush(cx))).await;
                 return;
             }
             Peer::Open => {}
         }
         let code = end.code;
         if code == close::SLOW || code == close::DEAD {
-            self.out.keep_partial_frame();
+            outbox.seal_dropping_all();
         } else {
-            let drain = poll_fn(|cx| {
-                if let Some(more) = self.outbox.take() {
-                    self.out.push_data(more);
-                }
-                self.out.poll_write(&mut self.io, cx)
-            });
+            outbox.seal();
+            let drain = poll_fn(|cx| outbox.poll_flush(cx));
             if tokio::time::timeout(DRAIN, drain).await.is_err() {
-                self.out.keep_partial_frame();
+                outbox.seal_dropping_all();
             }
         }
         // A peer that is not reading may never take the close frame: do not wait on it long.
         let mut queued = false;
         let sent = poll_fn(|cx| {
             if !queued {
-                ready!(self.out.poll_write(&mut self.io, cx))?;
-                self.out.push_close(code, close::reason(code));
+                ready!(outbox.poll_flush(cx))?;
+                outbox.push_close(code);
                 queued = true;
             }
-            ready!(self.out.poll_write(&mut self.io, cx))?;
-            Pin::new(&mut self.io).poll_shutdown(cx)
+            ready!(outbox.poll_flush(cx))?;
+            Poll::Ready(outbox.shutdown())
         });
         let _ = tokio::time::timeout(CLOSE_WAIT, sent).await;
     }
@@ -616,17 +576,16 @@ fn read_error(e: tungstenite::Error) -> End {
 
 /// How tungstenite sees the socket: a read that would wait is `WouldBlock` (with the waker
 /// registered), and what it writes (pongs, the close echo) is queued as control frames in
-/// our writer ([`Unsent`]), so frames never interleave.
+/// the outbox's writer, so frames never interleave.
 struct Adapter<'a, 'b> {
-    io: &'a mut TcpStream,
+    outbox: &'a Outbox,
     cx: &'a mut Context<'b>,
-    out: &'a mut Unsent,
 }
 
 impl Read for Adapter<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut buf = ReadBuf::new(buf);
-        match Pin::new(&mut *self.io).poll_read(self.cx, &mut buf) {
+        match self.outbox.poll_read(self.cx, &mut buf) {
             Poll::Ready(Ok(())) => Ok(buf.filled().len()),
             Poll::Ready(Err(e)) => Err(e),
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
@@ -636,7 +595,7 @@ impl Read for Adapter<'_, '_> {
 
 impl Write for Adapter<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.push_control_bytes(buf);
+        self.outbox.push_control(buf);
         Ok(buf.len())
     }
 

@@ -1,25 +1,21 @@
 //! The frame writer of one socket: it turns what is queued for the peer (the shared,
-//! serialised-once text payloads taken from the connection's outbox, and whole control
-//! frames: pings, tungstenite's pongs and close echo, our close frame) into whole RFC 6455
-//! frames, written with as few vectored writes as the socket takes, straight from the shared
-//! bytes (headers are made on the fly, payloads are never copied into a buffer).
+//! serialised-once text payloads from the room actor, and whole control frames: pings,
+//! tungstenite's pongs and close echo, our close frame) into whole RFC 6455 frames, written
+//! with as few vectored writes as the socket takes, straight from the shared bytes (headers
+//! are made on the fly, payloads are never copied into a buffer).
 //!
 //! It owns the write queue ([`Unsent`]) and its partial-write cursor: a write the socket
 //! takes only in part is resumed exactly where it stopped, so frames are never torn, never
 //! reordered, and control frames go between data frames, never inside one. Dropping what is
 //! not yet started (a closing socket) keeps the one frame already on its way whole.
 //!
-//! It must not do anything else: no socket state (timers, limits, who closed), no room, no
-//! outbox, no I/O of its own beyond the writer it is given on each call. The socket's state
-//! machine (the parent module) decides what to queue and when to stop; this module only
-//! writes it.
+//! It must not do anything else: no limits, no waking, no socket state (timers, who closed),
+//! no room, no I/O of its own beyond the write function it is given on each call. The outbox
+//! (the parent module) decides who writes and when; this module only frames and accounts.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 
-use tokio::io::AsyncWrite;
 use tungstenite::Utf8Bytes;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
@@ -37,8 +33,10 @@ const COALESCE: usize = 64;
 pub(super) struct Unsent {
     /// Whole control frames, back to back.
     control: Vec<u8>,
-    /// Data frames' payloads taken from the outbox, in order (headers are made on the fly).
+    /// Data frames' payloads, in order (headers are made on the fly).
     data: VecDeque<Utf8Bytes>,
+    /// Payload bytes of `data`, the partly written frame's included.
+    data_bytes: usize,
     /// Bytes of the first unit already written, when a write was partial.
     written: usize,
     /// The partly written unit is `control` (else `data`'s first frame).
@@ -51,24 +49,25 @@ impl Unsent {
         self.control.is_empty() && self.data.is_empty()
     }
 
-    /// No data frame waits (control frames may).
-    pub(super) fn has_no_data(&self) -> bool {
-        self.data.is_empty()
-    }
-
     /// Bytes of control frames waiting (a peer that pings and stops reading grows them).
     pub(super) fn control_len(&self) -> usize {
         self.control.len()
     }
 
-    /// Queue data frames' payloads (a batch from the outbox) behind those waiting; when none
-    /// wait, the batch itself becomes the queue (no copy).
-    pub(super) fn push_data(&mut self, batch: VecDeque<Utf8Bytes>) {
-        if self.data.is_empty() {
-            self.data = batch;
-        } else {
-            self.data.extend(batch);
-        }
+    /// Data frames waiting, the partly written one included.
+    pub(super) fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Payload bytes of the data frames waiting, the partly written one included.
+    pub(super) fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
+    /// Queue a data frame's payload behind those waiting.
+    pub(super) fn push_data(&mut self, frame: Utf8Bytes) {
+        self.data_bytes += frame.len();
+        self.data.push_back(frame);
     }
 
     /// Queue whole control frames already formatted (what tungstenite writes: pongs, the
@@ -91,17 +90,19 @@ impl Unsent {
         push_frame(&mut self.control, frame);
     }
 
-    /// Write `control` and `data` in order, as few vectored writes as the socket takes.
-    pub(super) fn poll_write<W: AsyncWrite + Unpin>(
+    /// Write `control` and `data` in order through `write` (a vectored, non-blocking write:
+    /// `WouldBlock` when the socket takes nothing now), as few calls as the socket takes.
+    /// `Ok` once everything is written; `WouldBlock` (or the socket's error) leaves the rest
+    /// queued with its cursor, to be resumed by the next call.
+    pub(super) fn write_with(
         &mut self,
-        io: &mut W,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
+        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
         loop {
             if self.written == 0 {
                 self.writing_control = !self.control.is_empty();
                 if !self.writing_control && self.data.is_empty() {
-                    return Poll::Ready(Ok(()));
+                    return Ok(());
                 }
             }
             let frames = self.data.len().min(COALESCE);
@@ -129,9 +130,9 @@ impl Unsent {
                 n += 1;
                 skip = 0;
             }
-            let mut k = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?;
+            let mut k = write(&slices[..n])?;
             if k == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                return Err(io::ErrorKind::WriteZero.into());
             }
             // Account for what went, unit by unit, with the headers made above.
             let mut next_head = heads[..frames].iter().map(|(_, len)| *len);
@@ -154,8 +155,8 @@ impl Unsent {
                 if self.writing_control {
                     self.control.clear();
                     self.writing_control = false;
-                } else {
-                    self.data.pop_front();
+                } else if let Some(f) = self.data.pop_front() {
+                    self.data_bytes -= f.len();
                 }
             }
         }
@@ -169,6 +170,7 @@ impl Unsent {
         } else {
             self.data.clear();
         }
+        self.data_bytes = self.data.iter().map(|f| f.len()).sum();
     }
 
     /// Drop every frame not yet started, data and control.
@@ -203,8 +205,31 @@ fn push_frame(out: &mut Vec<u8>, frame: Frame) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use proptest::prelude::*;
+    use tokio::io::AsyncWrite;
+
+    use super::*;
+
+    impl Unsent {
+        /// [`Unsent::write_with`] over an `AsyncWrite`: pending while it takes nothing.
+        fn poll_write<W: AsyncWrite + Unpin>(
+            &mut self,
+            io: &mut W,
+            cx: &mut Context<'_>,
+        ) -> Poll<io::Result<()>> {
+            let r = self.write_with(|s| match Pin::new(&mut *io).poll_write_vectored(cx, s) {
+                Poll::Ready(r) => r,
+                Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            });
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            }
+        }
+    }
 
     #[test]
     fn text_headers_use_the_shortest_length_encoding() {
@@ -325,7 +350,7 @@ mod tests {
                 match op {
                     Op::Data(n) => {
                         let t = format!("{:06}{}", texts.len(), "x".repeat(n));
-                        u.data.push_back(Utf8Bytes::from(t.clone()));
+                        u.push_data(Utf8Bytes::from(t.clone()));
                         texts.push(t.into_bytes());
                     }
                     Op::Ping(n) => {
@@ -349,6 +374,7 @@ mod tests {
                 spins += 1;
                 prop_assert!(spins < most, "no progress");
             }
+            prop_assert_eq!(u.data_bytes(), 0, "bytes left counted after everything went");
             let got = frames(&io.out);
             let data: Vec<Vec<u8>> =
                 got.iter().filter(|f| f.0 == 0x81).map(|f| f.1.clone()).collect();
