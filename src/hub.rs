@@ -216,7 +216,7 @@ impl Hub {
         for (at, entry) in entries {
             match entry {
                 Entry::Tick => {
-                    room.tick(at);
+                    room.replay_tick(at);
                 }
                 Entry::Cmd(cmd) => {
                     if let Err(e) = room.handle(cmd, at) {

@@ -492,14 +492,26 @@ impl Room {
     }
 
     /// Apply the passage of time: end the round if its deadline has passed. The next round
-    /// is timed from the old deadline, not from the moment the tick ran, so a late tick does
-    /// not shorten anyone's round.
+    /// is timed from `now`, the moment its sheets are handed out, so a late tick never
+    /// shortens anyone's round: it moves the rest of the schedule by as much. One tick ends
+    /// one round, however late it runs (a stalled server does not skip rounds).
     pub fn tick(&mut self, now: Millis) -> Vec<Event> {
         let mut ev = Vec::new();
-        while let Phase::Writing { deadline } = self.phase
+        if let Phase::Writing { deadline } = self.phase
             && now >= deadline
         {
-            self.end_round(deadline, &mut ev);
+            self.end_round(now, &mut ev);
+        }
+        ev
+    }
+
+    /// Replay a journaled clock boundary: the round running at `at` ended then, whatever its
+    /// deadline says (a journal written by a server that timed rounds differently replays
+    /// the same way). Nothing happens outside a round.
+    pub fn replay_tick(&mut self, at: Millis) -> Vec<Event> {
+        let mut ev = Vec::new();
+        if let Phase::Writing { .. } = self.phase {
+            self.end_round(at, &mut ev);
         }
         ev
     }

@@ -232,8 +232,43 @@ fn pause_freezes_and_extend_adds() {
     ));
     room.tick(T0 + 730_000);
     assert_eq!(room.round(), 2);
-    // Round 2 is timed from the old deadline.
+    // Round 2 is timed from the tick that ended round 1.
     assert_eq!(room.next_deadline(), Some(T0 + 790_000));
+}
+
+/// A boundary the clock reaches late (a busy shard) hands the sheets out then, and the next
+/// round lasts its full length from that moment; a stalled server ends one round per tick,
+/// never skipping one nobody could write in.
+#[test]
+fn a_late_tick_gives_the_next_round_its_full_length_and_skips_none() {
+    let (mut room, pids) = room_with(3, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    assert_eq!(room.next_deadline(), Some(T0 + 60_000));
+    // Before the deadline nothing happens.
+    assert!(room.tick(T0 + 59_999).is_empty());
+    room.tick(T0 + 60_250);
+    assert_eq!(room.round(), 2);
+    assert_eq!(room.next_deadline(), Some(T0 + 120_250));
+    // Ten minutes late: one round ends, the next gets its whole minute.
+    room.tick(T0 + 720_000);
+    assert_eq!(room.round(), 3);
+    assert_eq!(room.next_deadline(), Some(T0 + 780_000));
+    // A write in that round is still taken.
+    write(&mut room, pids[0], 0, "late but whole", T0 + 779_999).unwrap();
+}
+
+/// Replay ends the round at a journaled tick even when the deadline it computes is later
+/// (a journal from a server that timed rounds from the old deadline).
+#[test]
+fn a_replayed_tick_ends_the_round_whatever_the_deadline() {
+    let (mut room, _) = room_with(3, settings(6, 3, 60));
+    room.handle(Command::Start, T0).unwrap();
+    room.replay_tick(T0 + 60_500);
+    room.replay_tick(T0 + 120_000);
+    assert_eq!(room.round(), 3);
+    assert_eq!(room.next_deadline(), Some(T0 + 180_000));
+    let (mut lobby, _) = room_with(3, settings(6, 3, 60));
+    assert!(lobby.replay_tick(T0).is_empty(), "no round, nothing to end");
 }
 
 #[test]
