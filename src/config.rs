@@ -98,7 +98,8 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: std::time::Duration,
 
-    /// Interval of keepalive pings; a peer silent for two intervals is dropped.
+    /// Keepalive interval: a connection with no traffic either way for an interval is pinged;
+    /// a peer silent for two intervals is dropped.
     #[arg(long, env = "BRAINWRITE_PING_INTERVAL", default_value = "25s", value_parser = humantime::parse_duration)]
     pub ping_interval: std::time::Duration,
 

@@ -56,7 +56,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         slow_disconnects: Counter::default(),
         journal_commit: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
         journal_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-        round_delivery: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+        round_delivery: Histogram::new(exponential_buckets(0.000_5, 1.25, 40)),
         rooms_created: Counter::default(),
         registry: Registry::default(),
     };
@@ -103,7 +103,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "round_delivery_seconds",
-        "From a round's deadline until every member's next sheet (or the reveal) is queued",
+        "From a round's deadline until every member's next sheet (or the reveal) is written to its socket (or queued, for what the socket did not take)",
         m.round_delivery.clone(),
     );
     registry.register("rooms_created", "Rooms created", m.rooms_created.clone());

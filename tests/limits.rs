@@ -340,3 +340,37 @@ async fn ten_thousand_hostile_frames_each_answered_and_memory_returns_to_baselin
     assert_eq!(r.status(), 200);
     server.kill().await;
 }
+
+/// Keepalive pings only a quiet connection: a phone that writes and is answered within every
+/// interval gets no WebSocket ping (a room of busy sockets pays for none), one that only
+/// listens still does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_pings_only_quiet_connections() {
+    let mut cfg = config();
+    cfg.ping_interval = Duration::from_millis(300);
+    let server = TestServer::with_config(cfg).await;
+    let (code, _) = server.create(json!({"topic": "t"})).await;
+    let (mut busy, _) = server.participant(&code, "B").await;
+    let pings = |m: &Message| matches!(m, Message::Ping(_));
+    let mut seen = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        busy.ws
+            .send(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .unwrap();
+        // Its pong, and anything else, within 100 ms.
+        let stop = Instant::now() + Duration::from_millis(100);
+        while let Ok(Some(Ok(m))) = tokio::time::timeout_at(stop.into(), busy.ws.next()).await {
+            seen += usize::from(pings(&m));
+        }
+    }
+    assert_eq!(seen, 0, "a busy connection was pinged");
+    // Quiet now: reading only, for more than two intervals.
+    let stop = Instant::now() + Duration::from_millis(900);
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(stop.into(), busy.ws.next()).await {
+        seen += usize::from(pings(&m));
+    }
+    assert!(seen >= 1, "a quiet connection was never pinged");
+    assert_eq!(busy.close, None);
+}

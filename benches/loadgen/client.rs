@@ -895,6 +895,9 @@ impl<'a> Writer<'a> {
                 if s.round == 2 {
                     h.record("first_boundary", late);
                 }
+                if let Some(name) = crate::stats::round_boundary_name(s.round) {
+                    h.record(name, late);
+                }
             }
         } else if s.round == 1
             && everyone

@@ -91,6 +91,20 @@ pub fn record(h: &mut Histogram<u64>, us: i64) {
     h.record(v).expect("value clamped into range");
 }
 
+/// The per-round boundary histogram for the sheet of `round` (2 to 8), by name.
+pub fn round_boundary_name(round: u32) -> Option<&'static str> {
+    const NAMES: [&str; 7] = [
+        "round_boundary_2",
+        "round_boundary_3",
+        "round_boundary_4",
+        "round_boundary_5",
+        "round_boundary_6",
+        "round_boundary_7",
+        "round_boundary_8",
+    ];
+    NAMES.get(round.checked_sub(2)? as usize).copied()
+}
+
 /// Every latency the load generator times, by name.
 #[derive(Debug, Default)]
 pub struct Hists(pub BTreeMap<&'static str, Histogram<u64>>);
@@ -112,6 +126,34 @@ pub const LATENCIES: &[(&str, &str)] = &[
     (
         "first_boundary",
         "round_boundary for the first boundary alone (round 1 to 2), where every server starts from the same spread of deadlines",
+    ),
+    (
+        "round_boundary_2",
+        "round_boundary for the boundary into round 2 alone",
+    ),
+    (
+        "round_boundary_3",
+        "round_boundary for the boundary into round 3 alone",
+    ),
+    (
+        "round_boundary_4",
+        "round_boundary for the boundary into round 4 alone",
+    ),
+    (
+        "round_boundary_5",
+        "round_boundary for the boundary into round 5 alone",
+    ),
+    (
+        "round_boundary_6",
+        "round_boundary for the boundary into round 6 alone",
+    ),
+    (
+        "round_boundary_7",
+        "round_boundary for the boundary into round 7 alone",
+    ),
+    (
+        "round_boundary_8",
+        "round_boundary for the boundary into round 8 alone",
     ),
     (
         "deadline_spread",

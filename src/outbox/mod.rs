@@ -24,9 +24,10 @@
 mod frame;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker, ready};
+use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 use tokio::io::ReadBuf;
@@ -54,6 +55,16 @@ struct Shared {
     gone: AtomicBool,
     /// The socket task, woken by a close or by a write the socket did not take at once.
     waker: AtomicWaker,
+    /// When bytes last went into the socket, ms since [`EPOCH`] (keepalive skips a socket
+    /// that is written to and heard from anyway).
+    last_write: AtomicU64,
+}
+
+/// The origin of [`Outbox::since_last_write`]'s clock.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn epoch_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +105,7 @@ impl Outbox {
             close_code: AtomicU16::new(0),
             gone: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            last_write: AtomicU64::new(epoch_ms()),
         }))
     }
 
@@ -130,7 +142,9 @@ impl Outbox {
         if w.out.is_empty() {
             return;
         }
-        match w.out.write_with(|s| self.0.io.try_write_vectored(s)) {
+        let r = w.out.write_with(|s| self.0.io.try_write_vectored(s));
+        self.wrote();
+        match r {
             Ok(()) => w.out = Unsent::default(),
             // Not taken (or broken): the socket's task writes the rest or finds the error.
             Err(_) => {
@@ -149,7 +163,9 @@ impl Outbox {
             }
             ready!(self.0.io.poll_write_ready(cx))?;
             let mut w = self.writer();
-            match w.out.write_with(|s| self.0.io.try_write_vectored(s)) {
+            let r = w.out.write_with(|s| self.0.io.try_write_vectored(s));
+            self.wrote();
+            match r {
                 Ok(()) => {
                     // Everything written: an idle socket keeps no storage.
                     w.out = Unsent::default();
@@ -160,6 +176,16 @@ impl Outbox {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+
+    fn wrote(&self) {
+        self.0.last_write.store(epoch_ms(), Ordering::Relaxed);
+    }
+
+    /// How long ago bytes last went into the socket (or it opened), to the millisecond.
+    pub fn since_last_write(&self) -> Duration {
+        let at = self.0.last_write.load(Ordering::Relaxed);
+        Duration::from_millis(epoch_ms().saturating_sub(at))
     }
 
     /// For the socket task: read what the peer sent (pending, with the waker registered,

@@ -356,7 +356,9 @@ impl Socket {
             first: true,
             handshake_deadline: now + config.handshake_timeout,
             ping_every: config.ping_interval,
-            next_ping: now + config.ping_interval,
+            // Sockets that connect together (a room joining, everyone reconnecting after a
+            // restart) check at spread-out times, not in one burst an interval later.
+            next_ping: now + config.ping_interval.mul_f64(rand::random_range(0.75..=1.0)),
             last_seen: now,
         }
     }
@@ -392,11 +394,21 @@ impl Socket {
                 return Poll::Ready(Step::End(End::close(close::IDLE)));
             }
             if now >= self.next_ping {
-                if now - self.last_seen > 2 * self.ping_every {
+                // Keepalive probes only a quiet connection: a peer heard from within the
+                // interval is alive, and one written to within it keeps its proxy's read
+                // timeout fed, so a room's busy sockets get no pings at all.
+                let silent = now - self.last_seen;
+                if silent > 2 * self.ping_every {
                     return Poll::Ready(Step::End(End::close(close::DEAD)));
                 }
-                self.outbox.push_ping();
-                self.next_ping = now + self.ping_every;
+                let quiet = silent.max(self.outbox.since_last_write());
+                if quiet >= self.ping_every {
+                    self.outbox.push_ping();
+                    self.next_ping = now + self.ping_every;
+                } else {
+                    // When the older of the two turns one interval old.
+                    self.next_ping = now + (self.ping_every - quiet);
+                }
             }
             sleep.as_mut().reset(self.next_timer());
         }
