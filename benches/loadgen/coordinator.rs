@@ -195,14 +195,28 @@ fn spawn_server(args: &Args) -> Result<Server, String> {
     let log = std::fs::File::create("target/loadgen/server.log")
         .map_err(|e| format!("server log: {e}"))?;
     let max_rooms = args.rooms.max(10_000).to_string();
+    let storage: Vec<String> = if args.server_journal {
+        // A fresh journal: nothing restored from an earlier run.
+        let db = "target/loadgen/journal.db";
+        for f in [
+            db,
+            "target/loadgen/journal.db-wal",
+            "target/loadgen/journal.db-shm",
+        ] {
+            match std::fs::remove_file(f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("{f}: {e}"));
+                }
+                _ => {}
+            }
+        }
+        vec!["--data".into(), db.into()]
+    } else {
+        vec!["--memory".into()]
+    };
     let mut child = Command::new(bin)
-        .args([
-            "--memory",
-            "--bind",
-            "127.0.0.1:0",
-            "--max-rooms",
-            &max_rooms,
-        ])
+        .args(&storage)
+        .args(["--bind", "127.0.0.1:0", "--max-rooms", &max_rooms])
         .args(&args.server_args)
         // Every room comes from this one address: lift the per-address creation limit
         // (an environment variable, so servers without that option ignore it).

@@ -65,6 +65,12 @@ pub struct Args {
     #[arg(long, default_value = "target/release/brainwrite")]
     pub spawn_server: PathBuf,
 
+    /// Spawn the server with its default journal (SQLite, a fresh file under
+    /// target/loadgen/) instead of --memory: every acknowledged write is then on disk, and a
+    /// round boundary includes its group commit.
+    #[arg(long)]
+    pub server_journal: bool,
+
     /// Extra argument for the spawned server (repeatable), e.g. --server-arg=--outbox=512.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     pub server_args: Vec<String>,

@@ -20,7 +20,7 @@ pub enum PeerChoice {
 pub struct Cli {
     /// Peers to run.
     pub peer: PeerChoice,
-    /// Rounds of (peers, brainwrite, brainwrite --shards=1), interleaved.
+    /// Rounds of (peers, then each brainwrite configuration), interleaved.
     pub repeat: u32,
     /// A label for the combined report and its file name.
     pub label: Option<String>,
@@ -39,6 +39,8 @@ pub struct Cli {
     pub save: bool,
     /// Skip the brainwrite `--shards=1` runs.
     pub no_single_shard: bool,
+    /// Skip the runs of brainwrite with its default journal (only `--memory`).
+    pub no_journal: bool,
     /// Arguments for the load generator (the load flags), in order.
     pub loadgen_args: Vec<String>,
     /// `--server-arg=…` values, given to the spawned brainwrite only.
@@ -54,7 +56,7 @@ usage: cargo bench --bench peers -- [OPTIONS] [LOADGEN OPTIONS]
 options of this command:
   --peer bun|node|both     which peer(s) to run (default bun)
   --repeat N               rounds of runs, interleaved: peer, brainwrite, brainwrite
-                           --shards=1, peer, ... (default 1)
+                           --shards=1, the same two with a journal, peer, ... (default 1)
   --label X                name of the combined report
   --brainwrite PATH        brainwrite binary (default: release/brainwrite in the cargo
                            target dir; build it with cargo build --release --bin brainwrite)
@@ -66,6 +68,8 @@ options of this command:
   --json PATH              combined JSON report (default: <work dir>/peers-<label|time>.json)
   --save                   also write benches/results/peers-<label>.json (needs --label)
   --no-single-shard        skip the brainwrite --shards=1 runs
+  --no-journal             skip the runs with brainwrite's default journal (SQLite, a
+                           fresh file; the load generator's --server-journal): only --memory
   -h, --help               this text
 
 Every other argument goes to the load generator unchanged, for every run (see
@@ -86,6 +90,7 @@ const RESERVED: &[&str] = &[
     "--json",
     "--worker",
     "--peer-compat",
+    "--server-journal",
 ];
 
 /// What parsing produced.
@@ -109,6 +114,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         json: None,
         save: false,
         no_single_shard: false,
+        no_journal: false,
         loadgen_args: Vec::new(),
         server_args: Vec::new(),
     };
@@ -152,6 +158,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--json" => cli.json = Some(value("--json")?.into()),
             "--save" => cli.save = true,
             "--no-single-shard" => cli.no_single_shard = true,
+            "--no-journal" => cli.no_journal = true,
             "--server-arg" => cli.server_args.push(value("--server-arg")?),
             n if RESERVED.contains(&n) => {
                 return Err(format!(

@@ -68,8 +68,13 @@ fn profile_dir(manifest: &Path) -> PathBuf {
 /// A server under test, as the runs see it.
 enum Server {
     Peer(Kind),
-    /// brainwrite, with these extra server arguments.
-    Brainwrite(Vec<String>),
+    /// brainwrite, with these extra server arguments, in memory or with its default journal.
+    Brainwrite {
+        /// Extra server arguments.
+        args: Vec<String>,
+        /// With the default SQLite journal (else `--memory`).
+        journal: bool,
+    },
 }
 
 /// The short git commit of the package, if git knows it.
@@ -171,12 +176,27 @@ fn run(cli: Cli) -> Result<(), String> {
         .iter()
         .map(|k| (k.name().to_owned(), Server::Peer(*k)))
         .collect();
-    servers.push(("brainwrite".into(), Server::Brainwrite(Vec::new())));
-    if !cli.no_single_shard {
+    for journal in [false, true] {
+        if journal && cli.no_journal {
+            continue;
+        }
+        let tag = if journal { " journal" } else { "" };
         servers.push((
-            "brainwrite --shards=1".into(),
-            Server::Brainwrite(vec!["--shards=1".into()]),
+            format!("brainwrite{tag}"),
+            Server::Brainwrite {
+                args: Vec::new(),
+                journal,
+            },
         ));
+        if !cli.no_single_shard {
+            servers.push((
+                format!("brainwrite --shards=1{tag}"),
+                Server::Brainwrite {
+                    args: vec!["--shards=1".into()],
+                    journal,
+                },
+            ));
+        }
     }
     let stamp = cli.label.clone().unwrap_or_else(|| now_s().to_string());
     let started = now_s();
@@ -184,7 +204,7 @@ fn run(cli: Cli) -> Result<(), String> {
         .iter()
         .map(|(name, s)| Subject {
             name: name.clone(),
-            brainwrite: matches!(s, Server::Brainwrite(_)),
+            brainwrite: matches!(s, Server::Brainwrite { .. }),
             runs: Vec::new(),
         })
         .collect();
@@ -223,10 +243,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     p.stop();
                     m?
                 }
-                Server::Brainwrite(extra) => {
+                Server::Brainwrite { args, journal } => {
                     inv.server_args =
                         vec!["--spawn-server".into(), brainwrite.display().to_string()];
-                    for a in cli.server_args.iter().chain(extra) {
+                    if *journal {
+                        inv.server_args.push("--server-journal".into());
+                    }
+                    for a in cli.server_args.iter().chain(args) {
                         inv.server_args.push(format!("--server-arg={a}"));
                     }
                     inv.run()?

@@ -415,7 +415,7 @@ pub fn compare(subjects: &[Subject]) -> (String, Value) {
     if peers.iter().any(|p| p.runs.iter().any(|m| m.peer_compat)) {
         let _ = writeln!(
             out,
-            "note: same load for every server (same flags, so the same writes per participant and pings per room), but not the same work per write: brainwrite acks every write once applied (and, with a journal, once committed: spawned here with --memory, so no disk); the peer stores it silently (no ack, no journal), so the load generator ran it with --peer-compat: no acks expected, the reveal checked against the texts sent"
+            "note: same load for every server (same flags, so the same writes per participant and pings per room), but not the same work per write: brainwrite acks every write once applied (and, with a journal, once committed: the \"journal\" runs use the default SQLite journal, the others --memory); the peer stores it silently (no ack, no journal), so the load generator ran it with --peer-compat: no acks expected, the reveal checked against the texts sent"
         );
     }
     let loads: Vec<(Option<u64>, Option<u64>)> = subjects
