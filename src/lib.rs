@@ -15,12 +15,14 @@
 //! - [`room_task`]: one actor per room: `session` holds the connection rules around the
 //!   engine (roles, resume, acks, degraded mode, who gets which frame), synchronously; the
 //!   loop around it waits for the queue, the timer and the journal, and flushes.
-//! - [`outbox`]: the bounded queue from a room actor to one socket.
+//! - [`outbox`]: a connection's send side, shared by its room actor (which writes its
+//!   batches straight into the socket) and its socket task: the stream, the bounded queue
+//!   of what the kernel did not take, and `outbox::frame`, the frame writer.
 //! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper.
 //! - [`shards`]: the single-threaded runtimes a room and its sockets run on together;
 //!   [`turns`]: each shard's one clock for its rooms' deadlines, waking due rooms in turns.
-//! - [`ws`]: the WebSocket upgrade and one task per socket (reading, keepalive, limits);
-//!   `ws::frame` writes the frames.
+//! - [`ws`]: the WebSocket upgrade and one task per socket (reading, keepalive, limits,
+//!   the closing handshake).
 //! - [`http`]: REST endpoints, exports and the embedded web client.
 //! - [`listen`]: the accept loop serving HTTP/1.1 with upgrades.
 //! - Leaves: [`respond`] (JSON errors, the client's address), [`config`] (flags and
