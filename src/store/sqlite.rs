@@ -7,6 +7,11 @@
 //! every request in it and stores none of them. Callers await the commit before they
 //! acknowledge anything. The backend owns the thread and joins it on [`Backend::close`].
 //!
+//! A second thread, the checkpointer, copies the WAL back into the database file (SQLite's
+//! passive checkpoint, which never blocks the writer), at most every
+//! [`CHECKPOINT_EVERY`] while commits come in. The writer's own automatic checkpoint is off,
+//! so no commit, and no acknowledgement behind it, waits for that copy and its fsync.
+//!
 //! This module must not block the async runtime (the only blocking join runs on
 //! `spawn_blocking`), hold a lock across an `.await`, or queue without bound; it knows nothing
 //! about sockets, messages or the room engine beyond what it stores.
@@ -28,6 +33,8 @@ use crate::room::{Millis, Settings};
 const QUEUE: usize = 4096;
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 2048;
+/// How often, at most, the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 enum Req {
     CreateRoom {
@@ -110,10 +117,18 @@ pub fn open(
         .optional()?
         .unwrap_or(0) as Millis;
     let rooms = load(&conn, &expired)?;
+    // Checkpoints are the checkpointer's, off the commit path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let checkpoints = Connection::open(path)?;
     let (tx, rx) = mpsc::channel(QUEUE);
+    let (ck_tx, ck_rx) = std::sync::mpsc::sync_channel(1);
+    let checkpointer = std::thread::Builder::new()
+        .name("journal-checkpoint".into())
+        .spawn(move || checkpointer(checkpoints, ck_rx))
+        .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
     let thread = std::thread::Builder::new()
         .name("journal".into())
-        .spawn(move || writer(conn, rx))
+        .spawn(move || writer(conn, rx, ck_tx, checkpointer))
         .map_err(|e| StoreError::Backend(format!("cannot start the journal thread: {e}")))?;
     Ok(Opened {
         journal: Journal::new(Sqlite {
@@ -275,8 +290,37 @@ fn load(
     Ok(rooms)
 }
 
-/// The writer thread: take what is queued, commit it in one transaction, answer everyone.
-fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Pending>) {
+/// The checkpointer thread: after commits, a passive checkpoint (it copies what no reader
+/// needs and never waits for the writer), at most every [`CHECKPOINT_EVERY`]; it ends when
+/// the writer drops its sender.
+fn checkpointer(conn: Connection, commits: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while commits.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
+        {
+            tracing::warn!(error = %e, "journal checkpoint failed; the next one retries");
+        }
+        // Commits during the pause are taken by the next checkpoint.
+        let until = Instant::now() + CHECKPOINT_EVERY;
+        loop {
+            match commits.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// The writer thread: take what is queued, commit it in one transaction, answer everyone,
+/// and tell the checkpointer. It stops the checkpointer before its own last checkpoint.
+fn writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Pending>,
+    commits: std::sync::mpsc::SyncSender<()>,
+    checkpointer: JoinHandle<()>,
+) {
+    let mut checkpointer = Some((commits, checkpointer));
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -294,7 +338,11 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Pending>) {
             tracing::error!(error = %e, requests = batch.len(), "journal commit failed");
         }
         if closing {
+            stop(&mut checkpointer);
             let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+        } else if let Some((commits, _)) = &checkpointer {
+            // Never waits: one signal pending is enough.
+            let _ = commits.try_send(());
         }
         for p in batch.drain(..) {
             if let Some(done) = p.done {
@@ -307,7 +355,16 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Pending>) {
     }
     // Every handle is gone: checkpoint the WAL into the main file so a backup of the single
     // file is complete.
+    stop(&mut checkpointer);
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
+/// Stop the checkpointer (it ends when its sender is dropped) and wait for it.
+fn stop(checkpointer: &mut Option<(std::sync::mpsc::SyncSender<()>, JoinHandle<()>)>) {
+    if let Some((commits, thread)) = checkpointer.take() {
+        drop(commits);
+        let _ = thread.join();
+    }
 }
 
 fn commit(conn: &mut Connection, batch: &[Pending]) -> Result<(), rusqlite::Error> {
@@ -387,6 +444,50 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("j.db");
         (TmpDir(dir), path)
+    }
+
+    /// The writer never checkpoints; the checkpointer copies the WAL into the database file
+    /// while the journal runs (not only at close), so the WAL does not grow without end.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_off_the_commit_path_while_running() {
+        let (_dir, path) = tmp();
+        let o = open(&path, |_, _| false).unwrap();
+        let code = RoomCode::random();
+        let settings = Settings::classic("topic");
+        o.journal
+            .create_room(code, &settings, 1, [0; 32], 1000)
+            .await
+            .unwrap();
+        let main_file = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let before = main_file();
+        let text = "x".repeat(400);
+        for i in 0..300u64 {
+            let cmd = Command::Write(crate::room::WriteSlot {
+                pid: crate::room::Pid(0),
+                slot: 0,
+                text: format!("{i} {text}"),
+                round: None,
+                builds_on: None,
+            });
+            o.journal
+                .append(code, i, vec![(2000 + i, Entry::Cmd(cmd))], None)
+                .await
+                .unwrap();
+        }
+        // Well over a checkpoint interval later, the entries are in the main file.
+        let until = Instant::now() + Duration::from_secs(5);
+        while main_file() < before + 100_000 {
+            assert!(
+                Instant::now() < until,
+                "nothing was checkpointed: {} -> {} bytes",
+                before,
+                main_file()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        o.journal.close().await.unwrap();
+        let wal = path.with_extension("db-wal");
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
     }
 
     #[tokio::test]
