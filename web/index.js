@@ -4,7 +4,7 @@ import { byId, setText } from '/lib/dom.js';
 import { normalizeCode } from '/lib/code.js';
 import { createRoom, ApiError } from '/lib/api.js';
 import { save, keys } from '/lib/storage.js';
-import { t, duration, useRoomLanguage } from '/lib/i18n.js';
+import { t, duration, rememberRoomLanguage } from '/lib/i18n.js';
 import { errorText } from '/lib/state.js';
 
 const form = byId('create-form');
@@ -161,7 +161,7 @@ form.addEventListener('submit', async (ev) => {
     const room = await createRoom(body);
     // Keep the facilitator token on this device; the URL carries it only in the fragment.
     save(keys.facilitator(room.code), room.facilitator_token);
-    useRoomLanguage(room.code, room.language);
+    rememberRoomLanguage(room.code, room.language);
     location.assign(room.facilitate_url || `/f/${room.code}#${room.facilitator_token}`);
   } catch (e) {
     setText(createError, e instanceof ApiError ? errorText(e) : t('home.errCreate'));

@@ -230,3 +230,18 @@ test("the room's language wins over the browser's; the person's own choice wins 
   assert.equal(res.status, 400);
   assert.deepEqual(pages.errors, []);
 });
+
+test('a room created in Arabic from the home page opens its facilitator page in Arabic, right to left', { timeout: 60_000 }, async () => {
+  const base = server.url;
+  const home = await pages.open('home-create-ar', { ...DESKTOP, locale: 'en-US' });
+  await home.goto(`${base}/`);
+  assert.equal(await home.evaluate(() => document.documentElement.lang), 'en');
+  await home.getByLabel(en['home.topic']).fill('كيف نخفف ضغط الاجتماعات؟');
+  await home.getByLabel(en['home.language']).selectOption('ar');
+  await home.getByRole('button', { name: en['home.create'], exact: true }).click();
+  await home.waitForURL(/\/f\/[0-9A-Z]{8}$/);
+  await home.getByRole('button', { name: ar['fac.start'], exact: true }).waitFor();
+  assert.equal(await home.evaluate(() => document.documentElement.dir), 'rtl');
+  await checkPage(home, 'ar', 'facilitator lobby made from the home page');
+  assert.deepEqual(pages.errors, []);
+});

@@ -99,9 +99,14 @@ export function choose(tag) {
  * it for this room, and switch to it unless the person chose a language of their own.
  */
 export function useRoomLanguage(code, tag) {
-  if (!code || !supported(tag)) return;
-  if (load(roomKey(code)) !== tag && !save(roomKey(code), tag)) return; // storage refused: no reload loop
+  if (!rememberRoomLanguage(code, tag)) return; // storage refused: no reload loop
   if (pickLanguage({ room: tag }) !== lang) location.reload();
+}
+
+/** Keep a room's language for the pages of that room (the home page, after creating it); true when kept. */
+export function rememberRoomLanguage(code, tag) {
+  if (!code || !supported(tag)) return false;
+  return load(roomKey(code)) === tag || save(roomKey(code), tag);
 }
 
 /** The switcher: a labelled <select> of every language, in the element [data-lang-switch]. */
