@@ -138,14 +138,23 @@ for (const lang of ['de', 'ar', 'fr', 'es']) {
     await fac.locator('#f-progress:not([hidden])').waitFor();
     await checkPage(fac, lang, 'facilitator writing');
 
-    await fac.locator('#c-finish').click();
-    await fac.locator('#f-confirm-yes').click();
-    await people[0].locator('[data-view="reveal"]').getByText(IDEAS[1]).waitFor();
+    // Round 2: the sheet passed, with a row to build on (the arrow points the way the language reads).
+    for (const p of people) await p.locator('#w-done-btn').click();
+    for (const [i, p] of people.entries()) {
+      await p.locator('#p-continue').click();
+      await p.locator('#w-rows .build-btn').first().click();
+      await p.locator('#idea-0').fill(`${IDEAS[i]} +`);
+      await p.locator('#w-save[data-state="saved"]').waitFor();
+    }
+    await checkPage(people[0], lang, 'participant building on a row');
+    await shot(people[0], `participant-build-on-${lang}-phone`);
+    await fac.locator('#c-finish').click(); // the last round: no need to confirm
+    await people[0].locator('[data-view="reveal"]').getByText(`${IDEAS[1]} +`).waitFor();
     await checkPage(people[0], lang, 'participant reveal');
     await shot(people[0], `participant-reveal-${lang}-phone`);
-    await board.locator('[data-view="reveal"]').getByText(IDEAS[0]).waitFor();
+    await board.locator('[data-view="reveal"]').getByText(`${IDEAS[0]} +`).waitFor();
     await checkPage(board, lang, 'board reveal');
-    await fac.locator('#f-reveal-sheets').getByText(IDEAS[0]).waitFor();
+    await fac.locator('#f-reveal-sheets').getByText(`${IDEAS[0]} +`).waitFor();
     await checkPage(fac, lang, 'facilitator after the rounds');
     assert.deepEqual(pages.errors, []);
   });
