@@ -3,6 +3,10 @@
 //! clusters, merged duplicates and votes — never authors (the engine never hands them out).
 //!
 //! Pure formatting of views the engine built; CSV cells are safe from formula injection.
+//!
+//! Headings, labels and the CSV header row are written in the room's language ([`Lang`]);
+//! idea texts, names of clusters and ids are never touched. JSON keeps the same keys in every
+//! language (a machine reads it): it only gains a top-level `language` (docs/i18n.md).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +14,231 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::protocol::{ClusterView, MergeView, ResultView, SheetView};
+
+/// A language of the exports: the languages of the web client (`crate::room::LANGUAGES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// German.
+    De,
+    /// French.
+    Fr,
+    /// Spanish.
+    Es,
+    /// Arabic.
+    Ar,
+}
+
+/// The words of an export in one language.
+struct Labels {
+    session: &'static str,
+    goal: &'static str,
+    outcomes: &'static str,
+    ranked: &'static str,
+    clusters: &'static str,
+    merged: &'static str,
+    chains: &'static str,
+    builds_on: &'static str,
+    sheets: &'static str,
+    sheet: &'static str,
+    no_ideas: &'static str,
+    round: &'static str,
+    idea: &'static str,
+    csv: [&'static str; 10],
+}
+
+impl Lang {
+    /// The language of a BCP 47 primary tag (`de`), or `None` for one we do not write.
+    pub fn parse(tag: &str) -> Option<Lang> {
+        match tag {
+            "en" => Some(Lang::En),
+            "de" => Some(Lang::De),
+            "fr" => Some(Lang::Fr),
+            "es" => Some(Lang::Es),
+            "ar" => Some(Lang::Ar),
+            _ => None,
+        }
+    }
+
+    /// Its tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+            Lang::Ar => "ar",
+        }
+    }
+
+    /// "4 votes" with the language's plural rule (CLDR's categories).
+    fn votes(self, n: u32) -> String {
+        match self {
+            Lang::En => format!("{n} vote{}", if n == 1 { "" } else { "s" }),
+            Lang::De => format!("{n} Stimme{}", if n == 1 { "" } else { "n" }),
+            Lang::Fr => format!("{n} voix"),
+            Lang::Es => format!("{n} voto{}", if n == 1 { "" } else { "s" }),
+            Lang::Ar => match (n, n % 100) {
+                (1, _) => "صوت واحد".to_owned(),
+                (2, _) => "صوتان".to_owned(),
+                (_, 3..=10) => format!("{n} أصوات"),
+                (_, 11..=99) => format!("{n} صوتًا"),
+                _ => format!("{n} صوت"),
+            },
+        }
+    }
+
+    fn labels(self) -> &'static Labels {
+        match self {
+            Lang::En => &EN,
+            Lang::De => &DE,
+            Lang::Fr => &FR,
+            Lang::Es => &ES,
+            Lang::Ar => &AR,
+        }
+    }
+}
+
+const EN: Labels = Labels {
+    session: "Session",
+    goal: "Goal",
+    outcomes: "Expected outcomes",
+    ranked: "Ranked by votes",
+    clusters: "Clusters",
+    merged: "Merged duplicates",
+    chains: "Build-on chains",
+    builds_on: "builds on",
+    sheets: "Sheets",
+    sheet: "Sheet",
+    no_ideas: "No ideas on this sheet.",
+    round: "Round",
+    idea: "Idea",
+    csv: [
+        "sheet",
+        "round",
+        "slot",
+        "idea_id",
+        "text",
+        "builds_on",
+        "cluster",
+        "merged_into",
+        "votes",
+        "rank",
+    ],
+};
+
+const DE: Labels = Labels {
+    session: "Sitzung",
+    goal: "Ziel",
+    outcomes: "Erwartete Ergebnisse",
+    ranked: "Nach Stimmen geordnet",
+    clusters: "Cluster",
+    merged: "Zusammengeführte Doppelungen",
+    chains: "Ketten von Ideen, die aufeinander aufbauen",
+    builds_on: "baut auf",
+    sheets: "Blätter",
+    sheet: "Blatt",
+    no_ideas: "Keine Ideen auf diesem Blatt.",
+    round: "Runde",
+    idea: "Idee",
+    csv: [
+        "Blatt",
+        "Runde",
+        "Feld",
+        "Ideen-ID",
+        "Text",
+        "baut auf",
+        "Cluster",
+        "zusammengeführt mit",
+        "Stimmen",
+        "Rang",
+    ],
+};
+
+const FR: Labels = Labels {
+    session: "Séance",
+    goal: "Objectif",
+    outcomes: "Résultats attendus",
+    ranked: "Classement par votes",
+    clusters: "Regroupements",
+    merged: "Doublons fusionnés",
+    chains: "Idées qui rebondissent les unes sur les autres",
+    builds_on: "rebondit sur",
+    sheets: "Feuilles",
+    sheet: "Feuille",
+    no_ideas: "Aucune idée sur cette feuille.",
+    round: "Tour",
+    idea: "Idée",
+    csv: [
+        "feuille",
+        "tour",
+        "case",
+        "id_idee",
+        "texte",
+        "rebondit_sur",
+        "regroupement",
+        "fusionnee_avec",
+        "votes",
+        "rang",
+    ],
+};
+
+const ES: Labels = Labels {
+    session: "Sesión",
+    goal: "Objetivo",
+    outcomes: "Resultados esperados",
+    ranked: "Por número de votos",
+    clusters: "Grupos",
+    merged: "Duplicados fusionados",
+    chains: "Cadenas de ideas que se apoyan en otras",
+    builds_on: "se apoya en",
+    sheets: "Hojas",
+    sheet: "Hoja",
+    no_ideas: "No hay ideas en esta hoja.",
+    round: "Ronda",
+    idea: "Idea",
+    csv: [
+        "hoja",
+        "ronda",
+        "casilla",
+        "id_idea",
+        "texto",
+        "se_apoya_en",
+        "grupo",
+        "fusionada_con",
+        "votos",
+        "puesto",
+    ],
+};
+
+const AR: Labels = Labels {
+    session: "الجلسة",
+    goal: "الهدف",
+    outcomes: "النتائج المتوقعة",
+    ranked: "الترتيب حسب الأصوات",
+    clusters: "المجموعات",
+    merged: "الأفكار المكررة المدمجة",
+    chains: "سلاسل البناء على الأفكار",
+    builds_on: "تبني على",
+    sheets: "الأوراق",
+    sheet: "الورقة",
+    no_ideas: "لا توجد أفكار على هذه الورقة.",
+    round: "الجولة",
+    idea: "الفكرة",
+    csv: [
+        "الورقة",
+        "الجولة",
+        "الخانة",
+        "معرّف الفكرة",
+        "النص",
+        "تبني على",
+        "المجموعة",
+        "مدمجة في",
+        "الأصوات",
+        "الترتيب",
+    ],
+};
 
 /// Everything an export holds.
 #[derive(Debug, Clone, Serialize)]
@@ -87,13 +316,31 @@ impl Export {
             .collect()
     }
 
-    /// Pretty JSON.
+    /// Pretty JSON (English).
     pub fn json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        self.json_in(Lang::En)
     }
 
-    /// One row per idea.
+    /// Pretty JSON: the same keys in every language, plus `language` at the top.
+    pub fn json_in(&self, lang: Lang) -> String {
+        let value = serde_json::to_value(self).map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("language".to_owned(), lang.tag().into());
+            }
+            v
+        });
+        value
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// One row per idea (English header).
     pub fn csv(&self) -> String {
+        self.csv_in(Lang::En)
+    }
+
+    /// One row per idea, under a header row in `lang`.
+    pub fn csv_in(&self, lang: Lang) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
         let cluster = self.cluster_of();
         let votes = self.votes();
@@ -102,18 +349,7 @@ impl Export {
             .iter()
             .map(|m| (m.idea.as_str(), m.into.as_str()))
             .collect();
-        let _ = w.write_record([
-            "sheet",
-            "round",
-            "slot",
-            "idea_id",
-            "text",
-            "builds_on",
-            "cluster",
-            "merged_into",
-            "votes",
-            "rank",
-        ]);
+        let _ = w.write_record(lang.labels().csv);
         for f in self.flat() {
             let (v, rank) = match votes.get(f.id) {
                 Some((v, r)) => (v.to_string(), r.to_string()),
@@ -135,51 +371,56 @@ impl Export {
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }
 
-    /// A readable report.
+    /// A readable report (English).
     pub fn markdown(&self) -> String {
+        self.markdown_in(Lang::En)
+    }
+
+    /// A readable report with its headings in `lang`.
+    pub fn markdown_in(&self, lang: Lang) -> String {
+        let l = lang.labels();
         let texts = self.texts();
         let votes = self.votes();
         let mut md = String::new();
         let _ = writeln!(md, "# {}\n", md_inline(&self.topic));
-        let _ = writeln!(md, "Session `{}` · brainwrite 6-3-5\n", self.code);
+        let _ = writeln!(md, "{} `{}` · brainwrite 6-3-5\n", l.session, self.code);
         if let Some(g) = &self.goal {
-            let _ = writeln!(md, "**Goal:** {}\n", md_inline(g));
+            let _ = writeln!(md, "**{}:** {}\n", l.goal, md_inline(g));
         }
         if !self.outcomes.is_empty() {
-            let _ = writeln!(md, "**Expected outcomes:**\n");
+            let _ = writeln!(md, "**{}:**\n", l.outcomes);
             for o in &self.outcomes {
                 let _ = writeln!(md, "- {}", md_inline(o));
             }
             md.push('\n');
         }
         if let Some(results) = &self.results {
-            let _ = writeln!(md, "## Ranked by votes\n");
+            let _ = writeln!(md, "## {}\n", l.ranked);
             for r in results.iter().filter(|r| r.votes > 0) {
                 let _ = writeln!(
                     md,
-                    "{}. {} — {} vote{} `{}`",
+                    "{}. {} — {} `{}`",
                     r.rank,
                     md_inline(&r.text),
-                    r.votes,
-                    if r.votes == 1 { "" } else { "s" },
+                    lang.votes(r.votes),
                     r.id
                 );
             }
             md.push('\n');
         }
         if !self.clusters.is_empty() {
-            let _ = writeln!(md, "## Clusters\n");
+            let _ = writeln!(md, "## {}\n", l.clusters);
             for c in &self.clusters {
                 let _ = writeln!(md, "### {}\n", md_inline(&c.name));
                 for i in &c.ideas {
                     let t = texts.get(i.as_str()).copied().unwrap_or("");
-                    let _ = writeln!(md, "- {} `{i}`{}", md_inline(t), vote_note(&votes, i));
+                    let _ = writeln!(md, "- {} `{i}`{}", md_inline(t), vote_note(lang, &votes, i));
                 }
                 md.push('\n');
             }
         }
         if !self.merged.is_empty() {
-            let _ = writeln!(md, "## Merged duplicates\n");
+            let _ = writeln!(md, "## {}\n", l.merged);
             for m in &self.merged {
                 let _ = writeln!(
                     md,
@@ -202,14 +443,14 @@ impl Export {
                 c
             });
         if !chains.is_empty() {
-            let _ = writeln!(md, "## Build-on chains\n");
+            let _ = writeln!(md, "## {}\n", l.chains);
             for f in chains {
                 let mut line = format!("- {} `{}`", md_inline(f.text), f.id);
                 let mut next = f.builds_on;
                 let mut guard = 0;
                 while let Some(id) = next {
                     let t = texts.get(id).copied().unwrap_or("");
-                    let _ = write!(line, " ← builds on {} `{id}`", md_inline(t));
+                    let _ = write!(line, " ← {} {} `{id}`", l.builds_on, md_inline(t));
                     next = flat.iter().find(|g| g.id == id).and_then(|g| g.builds_on);
                     guard += 1;
                     if guard > 64 {
@@ -220,17 +461,17 @@ impl Export {
             }
             md.push('\n');
         }
-        let _ = writeln!(md, "## Sheets\n");
+        let _ = writeln!(md, "## {}\n", l.sheets);
         let per = self.ideas_per_round.max(1) as usize;
         for (n, s) in self.sheets.iter().enumerate() {
-            let _ = writeln!(md, "### Sheet {} `{}`\n", n + 1, s.id);
+            let _ = writeln!(md, "### {} {} `{}`\n", l.sheet, n + 1, s.id);
             if s.rows.is_empty() {
-                let _ = writeln!(md, "_No ideas on this sheet._\n");
+                let _ = writeln!(md, "_{}_\n", l.no_ideas);
                 continue;
             }
-            let _ = write!(md, "| Round |");
+            let _ = write!(md, "| {} |", l.round);
             for k in 1..=per {
-                let _ = write!(md, " Idea {k} |");
+                let _ = write!(md, " {} {k} |", l.idea);
             }
             let _ = write!(md, "\n|---|");
             for _ in 0..per {
@@ -252,7 +493,7 @@ impl Export {
                                 " {} `{}`{link}{} |",
                                 md_cell(&i.text),
                                 i.id,
-                                vote_note(&votes, &i.id)
+                                vote_note(lang, &votes, &i.id)
                             );
                         }
                         None => md.push_str("  |"),
@@ -266,9 +507,9 @@ impl Export {
     }
 }
 
-fn vote_note(votes: &BTreeMap<&str, (u32, u32)>, id: &str) -> String {
+fn vote_note(lang: Lang, votes: &BTreeMap<&str, (u32, u32)>, id: &str) -> String {
     match votes.get(id) {
-        Some((v, _)) if *v > 0 => format!(" · {v} vote{}", if *v == 1 { "" } else { "s" }),
+        Some((v, _)) if *v > 0 => format!(" · {}", lang.votes(*v)),
         _ => String::new(),
     }
 }
@@ -378,6 +619,52 @@ mod tests {
         assert!(md.contains("### @Ops"));
         assert!(md.contains("better, \"quoted\" `i3` ← builds on plain `i2`"));
         assert!(md.contains("| 2 | better, \"quoted\" `i3` (↳ `i2`) |  |"));
+    }
+
+    #[test]
+    fn markdown_and_csv_headings_follow_the_language_and_ideas_do_not() {
+        let de = sample().markdown_in(Lang::De);
+        assert!(de.contains("**Ziel:** Pick three"), "{de}");
+        assert!(de.contains("## Nach Stimmen geordnet"));
+        assert!(de.contains("1. plain — 4 Stimmen `i2`"));
+        assert!(de.contains("### Blatt 1 `s1`"));
+        assert!(de.contains("| Runde | Idee 1 | Idee 2 |"));
+        assert!(de.contains("← baut auf plain `i2`"));
+        assert!(!de.contains("Sheet") && !de.contains("Goal"));
+        let ar = sample().markdown_in(Lang::Ar);
+        assert!(ar.contains("## الترتيب حسب الأصوات"), "{ar}");
+        assert!(ar.contains("4 أصوات"));
+        assert!(ar.contains("=HYPERLINK"), "idea texts are untouched");
+        let fr = sample().csv_in(Lang::Fr);
+        assert!(fr.starts_with("feuille,tour,case,id_idee,texte,"), "{fr}");
+        assert!(fr.contains("'=HYPERLINK"));
+        let es = sample().csv_in(Lang::Es);
+        assert!(es.starts_with("hoja,ronda,"), "{es}");
+        for lang in [Lang::En, Lang::De, Lang::Fr, Lang::Es, Lang::Ar] {
+            assert_eq!(Lang::parse(lang.tag()), Some(lang));
+            assert!(crate::room::LANGUAGES.contains(&lang.tag()));
+        }
+        assert_eq!(Lang::parse("xx"), None);
+    }
+
+    #[test]
+    fn plurals_of_votes() {
+        assert_eq!(Lang::En.votes(1), "1 vote");
+        assert_eq!(Lang::De.votes(2), "2 Stimmen");
+        assert_eq!(Lang::Ar.votes(2), "صوتان");
+        assert_eq!(Lang::Ar.votes(11), "11 صوتًا");
+        assert_eq!(Lang::Ar.votes(100), "100 صوت");
+    }
+
+    #[test]
+    fn json_keeps_its_keys_in_every_language() {
+        let en: serde_json::Value = serde_json::from_str(&sample().json_in(Lang::En)).unwrap();
+        let ar: serde_json::Value = serde_json::from_str(&sample().json_in(Lang::Ar)).unwrap();
+        assert_eq!(ar["language"], "ar");
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&en), keys(&ar));
+        assert_eq!(ar["sheets"], en["sheets"]);
     }
 
     #[test]

@@ -17,10 +17,11 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::export::Lang;
 use crate::hub::Hub;
 use crate::ids::RoomCode;
 use crate::respond::{api_error, client_ip};
-use crate::room::{Settings, text};
+use crate::room::{LANGUAGES, Settings, text};
 
 /// The web client, embedded at build time.
 #[derive(RustEmbed)]
@@ -40,15 +41,15 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/rooms/{code}/qr.svg", get(qr_svg))
         .route(
             "/api/rooms/{code}/export.md",
-            get(|s, p, h| export(s, p, h, Format::Markdown)),
+            get(|s, p, h, u| export(s, p, h, u, Format::Markdown)),
         )
         .route(
             "/api/rooms/{code}/export.csv",
-            get(|s, p, h| export(s, p, h, Format::Csv)),
+            get(|s, p, h, u| export(s, p, h, u, Format::Csv)),
         )
         .route(
             "/api/rooms/{code}/export.json",
-            get(|s, p, h| export(s, p, h, Format::Json)),
+            get(|s, p, h, u| export(s, p, h, u, Format::Json)),
         )
         .route("/ws/{code}", get(crate::ws::upgrade))
         .route(
@@ -109,6 +110,8 @@ struct CreateRoom {
     preset: Option<String>,
     goal: Option<String>,
     outcomes: Option<Vec<String>>,
+    /// The room's language (`en`, `de`, `fr`, `es`, `ar`); absent: each person's browser decides.
+    language: Option<String>,
 }
 
 /// A preset's defaults: (ideas per round, round seconds, group size, most rounds).
@@ -173,6 +176,16 @@ impl CreateRoom {
         if outcomes.len() > MAX_OUTCOMES.0 {
             return Err(format!("outcomes: at most {} of them", MAX_OUTCOMES.0));
         }
+        let language = match self.language {
+            None => None,
+            Some(l) if LANGUAGES.contains(&l.as_str()) => Some(l),
+            Some(l) => {
+                return Err(format!(
+                    "language must be one of {}, not {l:?}",
+                    LANGUAGES.join(", ")
+                ));
+            }
+        };
         Ok(Settings {
             topic,
             ideas_per_round: in_range("ideas_per_round", self.ideas_per_round, 1, 10, ideas)?,
@@ -186,6 +199,7 @@ impl CreateRoom {
             preset: name,
             goal,
             outcomes,
+            language,
         })
     }
 }
@@ -240,6 +254,7 @@ async fn create_room(
         Ok(s) => s,
         Err(why) => return invalid(why),
     };
+    let language = settings.language.clone();
     let (code, token) = match hub.create(settings).await {
         Ok(x) => x,
         Err(e @ crate::hub::CreateError::Full(_)) => {
@@ -268,6 +283,7 @@ async fn create_room(
             "join_url": format!("{base}/r/{code}"),
             "facilitate_url": format!("{base}/f/{code}#{token}"),
             "board_url": format!("{base}/b/{code}"),
+            "language": language,
         })),
     )
         .into_response()
@@ -317,13 +333,38 @@ enum Format {
     Json,
 }
 
-/// `GET /api/rooms/{code}/export.{md,csv,json}` with the facilitator token as a bearer token.
+/// The language an export is written in: `?lang=` (the page sends the room's language, or
+/// its person's when the room has none), English without it.
+fn export_lang(uri: &axum::http::Uri) -> Result<Lang, String> {
+    let Some(value) = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang="))
+    else {
+        return Ok(Lang::En);
+    };
+    Lang::parse(value).ok_or_else(|| {
+        format!(
+            "lang must be one of {}, not {value:?}",
+            LANGUAGES.join(", ")
+        )
+    })
+}
+
+/// `GET /api/rooms/{code}/export.{md,csv,json}` with the facilitator token as a bearer token,
+/// optionally `?lang=` for the language of the headings.
 async fn export(
     State(hub): State<Arc<Hub>>,
     Path(code): Path<String>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     format: Format,
 ) -> Response {
+    let lang = match export_lang(&uri) {
+        Ok(l) => l,
+        Err(why) => return invalid(why),
+    };
     let Some(room) = RoomCode::parse(&code).and_then(|c| hub.get(&c)) else {
         return room_not_found();
     };
@@ -360,9 +401,13 @@ async fn export(
         Some(Ok(e)) => e,
     };
     let (body, mime, ext) = match format {
-        Format::Markdown => (export.markdown(), "text/markdown; charset=utf-8", "md"),
-        Format::Csv => (export.csv(), "text/csv; charset=utf-8", "csv"),
-        Format::Json => (export.json(), "application/json", "json"),
+        Format::Markdown => (
+            export.markdown_in(lang),
+            "text/markdown; charset=utf-8",
+            "md",
+        ),
+        Format::Csv => (export.csv_in(lang), "text/csv; charset=utf-8", "csv"),
+        Format::Json => (export.json_in(lang), "application/json", "json"),
     };
     let disposition = format!("attachment; filename=\"brainwrite-{}.{ext}\"", export.code);
     (
@@ -446,4 +491,78 @@ fn asset(path: &str, headers: &HeaderMap) -> Response {
         file.data.into_owned(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(body: &str) -> Result<Settings, String> {
+        let req: CreateRoom = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        req.settings(200)
+    }
+
+    #[test]
+    fn language_is_kept_when_supported() {
+        for tag in LANGUAGES {
+            let s = create(&format!(r#"{{"topic":"t","language":"{tag}"}}"#)).unwrap();
+            assert_eq!(s.language.as_deref(), Some(tag));
+            let view = crate::room::Room::new(s, 1).view("ABCD2345", 0);
+            assert_eq!(
+                view.language.as_deref(),
+                Some(tag),
+                "the room view carries it"
+            );
+        }
+    }
+
+    #[test]
+    fn language_defaults_to_none() {
+        let s = create(r#"{"topic":"t"}"#).unwrap();
+        assert_eq!(s.language, None);
+        let v = serde_json::to_value(crate::room::Room::new(s, 1).view("ABCD2345", 0)).unwrap();
+        assert!(v["language"].is_null());
+    }
+
+    #[test]
+    fn unsupported_language_is_refused_naming_the_field() {
+        for bad in ["xx", "EN", "de-DE", ""] {
+            let err = create(&format!(r#"{{"topic":"t","language":"{bad}"}}"#)).unwrap_err();
+            assert!(
+                err.starts_with("language must be one of en, de, fr, es, ar"),
+                "{err}"
+            );
+        }
+        let err = create(r#"{"topic":"t","language":7}"#).unwrap_err();
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn settings_without_a_language_still_load() {
+        // A journal written before the field existed.
+        let old = r#"{"topic":"t","ideas_per_round":3,"round_seconds":300,"group_size":6,
+            "max_rounds":null,"max_participants":200,"preset":"classic","goal":null,"outcomes":[]}"#;
+        let s: Settings = serde_json::from_str(old).unwrap();
+        assert_eq!(s.language, None);
+        // And a room without one writes no key, so old readers read new journals too.
+        assert!(!serde_json::to_string(&s).unwrap().contains("language"));
+        let with = Settings {
+            language: Some("ar".into()),
+            ..s
+        };
+        let back: Settings = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back.language.as_deref(), Some("ar"));
+    }
+
+    #[test]
+    fn export_language_comes_from_the_query() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
+        assert_eq!(export_lang(&uri("/x/export.md")), Ok(Lang::En));
+        assert_eq!(export_lang(&uri("/x/export.md?lang=de")), Ok(Lang::De));
+        assert!(
+            export_lang(&uri("/x/export.md?lang=zz"))
+                .unwrap_err()
+                .starts_with("lang must")
+        );
+    }
 }

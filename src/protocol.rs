@@ -565,6 +565,7 @@ mod tests {
             preset: "classic".into(),
             goal: None,
             outcomes: vec![],
+            language: None,
         };
         let sheet = SheetView {
             id: "s".into(),

@@ -4,7 +4,8 @@
 // presented, large, or every sheet with the clusters; while voting only the number of votes
 // cast; then the ranked results.
 
-import { byId, setText, showView, plural } from '/lib/dom.js';
+import { byId, setText, showView } from '/lib/dom.js';
+import { t, num, useRoomLanguage } from '/lib/i18n.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
 import { getRoom, joinLink, ApiError } from '/lib/api.js';
 import { Connection } from '/lib/ws.js';
@@ -56,10 +57,11 @@ if (!code) {
     hello: () => ({ type: 'watch' }),
     onMessage: (msg) => {
       page.state = reduce(page.state, msg);
+      if (msg.type === 'room') useRoomLanguage(code, msg.language);
       render();
     },
     onStatus: (status, info) => {
-      banner(status);
+      banner(status, info);
       if (status === 'gone') {
         countdown.stop();
         setView('missing');
@@ -83,14 +85,14 @@ if (!code) {
 function render() {
   const { room } = page.state;
   if (!room) return;
-  document.title = `${phaseLabel(room)} — brainwrite board`;
+  document.title = t('board.pageTitle', { what: phaseLabel(room) });
   setText('b-phase', phaseLabel(room));
 
   if (room.phase === 'lobby') {
     countdown.stop();
     setText('bl-topic', room.topic);
-    setText('bl-count', room.participants);
-    setText('bl-count-label', room.participants === 1 ? 'person has joined' : 'people have joined');
+    setText('bl-count', num(room.participants));
+    setText('bl-count-label', t('board.joined', { n: room.participants }));
     byId('bl-goal').update(room);
     return setView('lobby');
   }
@@ -102,11 +104,11 @@ function render() {
   }
 
   setText('bw-topic', room.topic);
-  setText('bw-round', room.phase === 'paused' ? `Round ${room.round} of ${room.rounds} · Paused` : `Round ${room.round} of ${room.rounds}`);
+  setText('bw-round', t(room.phase === 'paused' ? 'phase.paused' : 'phase.round', { round: room.round, rounds: room.rounds }));
   countdown.update(room);
   const pr = roundProgress(page.state);
-  setText('bw-done', `${pr.done} of ${pr.seated} done`);
-  setText('bw-ideas', pr.known ? `${plural(pr.ideas, 'idea')} on the sheets so far` : '');
+  setText('bw-done', t('common.doneOf', { done: pr.done, seated: pr.seated }));
+  setText('bw-ideas', pr.known ? t('board.ideasSoFar', { ideas: t('n.ideas', { n: pr.ideas }) }) : '');
   progress.update({ sheets: pr.sheets });
   setView('live');
 }
@@ -117,8 +119,8 @@ function renderReveal(room) {
   if (sheets) {
     reveal.update({ sheets, presenting: room.presenting });
     const { label } = reveal;
-    setText('br-eyebrow', label ? `Presenting · ${label}` : 'All ideas');
-    setText('br-count', label ? '' : `${plural(countIdeas(sheets), 'idea')} on ${plural(sheets.length, 'sheet')}`);
+    setText('br-eyebrow', label ? t('board.presenting', { sheet: label }) : t('part.allIdeas'));
+    setText('br-count', label ? '' : t('board.count', { ideas: t('n.ideas', { n: countIdeas(sheets) }), sheets: t('n.sheets', { n: sheets.length }) }));
     const hasClusters = !label && (groups?.clusters || []).length > 0;
     byId('br-clusters-sec').hidden = !hasClusters;
     clusters.update({ clusters: hasClusters ? groups : null, sheets });
@@ -129,18 +131,18 @@ function renderReveal(room) {
 /** While voting the board shows only how many votes are in: no tallies, no ideas. */
 function renderVote(room) {
   setText('bv-topic', room.topic);
-  setText('bv-cast', room.votes_cast);
-  setText('bv-cast-label', room.votes_cast === 1 ? 'vote cast' : 'votes cast');
+  setText('bv-cast', num(room.votes_cast));
+  setText('bv-cast-label', t('board.votesCast', { n: room.votes_cast }));
   setView('vote');
 }
 
 function renderResults(room) {
   setText('bres-topic', room.topic);
   const { results: ranked, reveal: sheets } = page.state;
-  if (!ranked) setText('bres-count', 'Counting the votes…');
+  if (!ranked) setText('bres-count', t('common.counting'));
   else if (results.update({ results: ranked, sheets })) {
     const votes = ranked.reduce((n, r) => n + (r.votes || 0), 0);
-    setText('bres-count', `${plural(votes, 'vote')} on ${plural(ranked.length, 'idea')}, ranked`);
+    setText('bres-count', t('board.resultsCount', { votes: t('n.votes', { n: votes }), ideas: t('n.ideas', { n: ranked.length }) }));
   }
   setView('results');
 }

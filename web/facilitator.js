@@ -5,7 +5,8 @@
 // The token arrives in the URL fragment (never sent to a server), is kept in localStorage
 // for reloads, and is then taken out of the address bar so a shared screen does not show it.
 
-import { h, byId, setText, replace, showView, plural } from '/lib/dom.js';
+import { h, byId, setText, replace, showView } from '/lib/dom.js';
+import { t, num, duration, lang, useRoomLanguage } from '/lib/i18n.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
 import { joinLink, fetchExport } from '/lib/api.js';
 import { load, save, remove, keys } from '/lib/storage.js';
@@ -72,10 +73,10 @@ function setupStatic() {
   setText('join-code', formatCode(code));
   byId('qr').src = `/api/rooms/${encodeURIComponent(code)}/qr.svg`;
   byId('board-link').href = `/b/${code}`;
-  replace(byId('join-actions'), copyButton('Copy join link', () => link));
+  replace(byId('join-actions'), copyButton(t('fac.copyJoin'), () => link));
   replace(
     byId('control-actions'),
-    copyButton('Copy facilitator link', () => `${location.origin}/f/${code}#${page.token}`, { className: 'btn btn-secondary btn-sm' }),
+    copyButton(t('fac.copyControl'), () => `${location.origin}/f/${code}#${page.token}`, { className: 'btn btn-secondary btn-sm' }),
   );
 }
 
@@ -83,8 +84,8 @@ function noToken(text) {
   if (text) setText('notoken-text', text);
   replace(
     byId('notoken-links'),
-    h('a', { class: 'btn btn-primary', href: `/r/${code}` }, 'Join as a participant'),
-    h('a', { class: 'btn btn-secondary', href: `/b/${code}` }, 'Open the board'),
+    h('a', { class: 'btn btn-primary', href: `/r/${code}` }, t('fac.joinAsParticipant')),
+    h('a', { class: 'btn btn-secondary', href: `/b/${code}` }, t('fac.openTheBoard')),
   );
   showView(main, 'notoken');
 }
@@ -99,8 +100,8 @@ function connect() {
       return { type: 'facilitate', token: page.token };
     },
     onMessage,
-    onStatus: (status) => {
-      banner(status);
+    onStatus: (status, info) => {
+      banner(status, info);
       if (status === 'gone') {
         countdown.stop();
         showView(main, 'missing');
@@ -118,7 +119,7 @@ function connect() {
  */
 function send(msg) {
   if (!page.conn?.send(msg)) {
-    toast('Not connected right now. Try again in a moment.', 'error');
+    toast(t('common.notConnected'), 'error');
     return false;
   }
   return true;
@@ -133,15 +134,15 @@ for (const btn of byId('export-actions').querySelectorAll('button[data-ext]')) {
     btn.disabled = true;
     btn.setAttribute('aria-busy', 'true');
     status.dataset.state = 'saving';
-    setText(status, 'Preparing the download…');
+    setText(status, t('fac.preparing'));
     try {
-      const { blob, filename } = await fetchExport(code, page.token, ext);
+      const { blob, filename } = await fetchExport(code, page.token, ext, page.state.room?.language || lang);
       saveBlob(blob, filename);
       status.dataset.state = 'saved';
-      setText(status, `✓ Downloaded ${filename}`);
+      setText(status, t('fac.downloaded', { file: filename }));
     } catch (e) {
       status.dataset.state = 'offline';
-      setText(status, `Not downloaded: ${e.message}`);
+      setText(status, t('fac.notDownloaded', { why: errorText(e) }));
     } finally {
       btn.disabled = false;
       btn.removeAttribute('aria-busy');
@@ -183,13 +184,13 @@ byId('vote-form').addEventListener('submit', (ev) => {
   const votes = Number(byId('v-votes').value);
   const per = Number(byId('v-per').value);
   if (!Number.isInteger(votes) || votes < 1 || votes > 20) {
-    setText(err, 'Votes per person must be a whole number from 1 to 20.');
+    setText(err, t('fac.errVotes'));
     err.hidden = false;
     byId('v-votes').focus();
     return;
   }
   if (!Number.isInteger(per) || per < 1 || per > votes) {
-    setText(err, `Votes for one idea must be a whole number from 1 to ${votes}.`);
+    setText(err, t('fac.errPer', { n: votes }));
     err.hidden = false;
     byId('v-per').focus();
     return;
@@ -209,7 +210,7 @@ byId('cluster-form').addEventListener('submit', (ev) => {
   }
   if (send({ type: 'cluster', name })) {
     input.value = '';
-    setText('cluster-announce', `Cluster “${name}” added.`);
+    setText('cluster-announce', t('fac.clusterAdded', { name }));
   }
 });
 
@@ -219,7 +220,7 @@ clusterBoard.addEventListener('rename', (ev) => send({ type: 'cluster', id: ev.d
 clusterBoard.addEventListener('delete-cluster', (ev) => {
   const { cluster, name } = ev.detail;
   if (send({ type: 'delete_cluster', cluster })) {
-    setText('cluster-announce', `Cluster “${name}” deleted; its ideas are back in “Not in a cluster”.`);
+    setText('cluster-announce', t('fac.clusterDeleted', { name }));
     byId('cluster-name').focus();
   }
 });
@@ -228,7 +229,7 @@ clusterBoard.addEventListener('delete-cluster', (ev) => {
 
 roster.addEventListener('remove', (ev) => {
   const { participant, name } = ev.detail;
-  if (send({ type: 'remove', participant })) toast(`${name} was removed.`, 'info');
+  if (send({ type: 'remove', participant })) toast(t('fac.removed', { name }), 'info');
 });
 
 // ---------- messages ----------
@@ -236,12 +237,13 @@ roster.addEventListener('remove', (ev) => {
 function onMessage(msg) {
   page.state = reduce(page.state, msg);
   if (msg.type === 'welcome') page.awaitingWelcome = false;
+  if (msg.type === 'room') useRoomLanguage(code, msg.language);
   if (msg.type === 'room') controls.idle();
   if (msg.type === 'error') {
     if (page.awaitingWelcome && msg.code === 'forbidden') {
       page.conn.stop();
       remove(keys.facilitator(code));
-      noToken('This facilitator link is not valid for this session. Open the link you got when you created it.');
+      noToken(t('fac.badToken'));
       return;
     }
     controls.idle();
@@ -257,14 +259,14 @@ function render() {
   if (!room) return;
   showView(main, 'main');
   document.body.dataset.phase = room.phase;
-  document.title = `${phaseLabel(room)} · ${formatCode(room.code || code)} — brainwrite`;
+  document.title = t('common.pageTitle', { what: `${phaseLabel(room)} · ${formatCode(room.code || code)}` });
 
   setText('f-topic', room.topic);
   setText('f-phase', phaseLabel(room));
   const f = byId('f-phase');
   f.className = `chip ${room.phase === 'paused' ? 'chip-warn' : room.phase === 'finished' ? 'chip-ok' : 'chip-accent'}`;
-  const mins = room.round_seconds % 60 === 0 ? plural(room.round_seconds / 60, 'minute') : plural(room.round_seconds, 'second');
-  setText('f-settings', `${plural(room.ideas_per_round, 'idea')} · ${mins} a round${presetLabel(room.preset)}`);
+  const mins = room.round_seconds % 60 === 0 ? duration(room.round_seconds) : t('n.seconds', { n: room.round_seconds });
+  setText('f-settings', `${t('fac.settings', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: mins })}${presetLabel(room.preset)}`);
   byId('f-goal').update(room);
 
   const running = room.phase === 'writing' || room.phase === 'paused';
@@ -281,8 +283,8 @@ function render() {
 
 function presetLabel(preset) {
   // Classic is the default for every room: only the other formats are worth a word.
-  const names = { quick: 'Quick 3-3', large: 'Large group' };
-  return names[preset] ? ` · ${names[preset]}` : '';
+  const names = { quick: 'preset.quick', large: 'preset.large' };
+  return names[preset] ? ` · ${t(names[preset])}` : '';
 }
 
 function renderProgress(room) {
@@ -290,9 +292,9 @@ function renderProgress(room) {
   byId('f-progress').hidden = !running;
   if (!running) return;
   const pr = roundProgress(page.state);
-  setText('f-done', `${pr.done} of ${pr.seated} done`);
+  setText('f-done', t('common.doneOf', { done: pr.done, seated: pr.seated }));
   byId('f-done-bar').style.width = `${pr.seated ? (pr.done / pr.seated) * 100 : 0}%`;
-  setText('f-ideas', pr.known ? `${plural(pr.ideas, 'idea')} on the sheets · ${pr.drafted} being written` : '');
+  setText('f-ideas', pr.known ? t('fac.ideasDrafted', { ideas: t('n.ideas', { n: pr.ideas }), drafted: pr.drafted }) : '');
   progress.update({ sheets: pr.sheets });
 }
 
@@ -303,7 +305,7 @@ function renderPeople(room) {
   setText(
     'f-people-count',
     people.length
-      ? `${people.length} joined · ${online} online${waiting && room.phase !== 'finished' ? ` · ${waiting} waiting for the next round` : ''}`
+      ? `${t('fac.joinedOnline', { joined: people.length, online })}${waiting && room.phase !== 'finished' ? ` · ${t('fac.waitingNext', { n: waiting })}` : ''}`
       : '',
   );
   byId('f-people-empty').hidden = people.length > 0;
@@ -312,10 +314,10 @@ function renderPeople(room) {
   const finished = room.phase === 'finished';
   byId('lock-line').hidden = finished;
   controls.show(buttons.lock, !finished);
-  setText(buttons.lock, room.locked ? 'Unlock joining' : 'Lock joining');
+  setText(buttons.lock, room.locked ? t('fac.unlock') : t('fac.lock'));
   const lockState = byId('lock-state');
   lockState.className = room.locked ? 'chip chip-warn' : 'chip chip-ok';
-  setText(lockState, room.locked ? 'Locked: nobody new can join' : 'Open: anyone with the link can join');
+  setText(lockState, room.locked ? t('fac.lockedState') : t('fac.openState'));
   roster.update({ roster: people, room });
 }
 
@@ -329,7 +331,7 @@ function renderAfter(room) {
 
   // Share
   const i = presentIndex();
-  setText('f-share-now', i >= 0 ? `On screen: sheet ${i + 1} of ${sheets.length}` : 'On screen: all sheets');
+  setText('f-share-now', i >= 0 ? t('fac.onScreenSheet', { i: i + 1, n: sheets.length }) : t('fac.onScreenAll'));
   byId('s-prev').disabled = i <= 0;
   byId('s-next').disabled = !sheets.length || i + 1 >= sheets.length;
   byId('s-all').disabled = i < 0;
@@ -338,10 +340,10 @@ function renderAfter(room) {
   const voting = room.stage === 'voting';
   byId('vote-form').hidden = voting;
   byId('vote-running').hidden = !voting;
-  setText('f-votes-cast', room.votes_cast);
-  setText('f-votes-cast-label', `${room.votes_cast === 1 ? 'vote' : 'votes'} cast so far`);
-  setText('f-vote-state', voting ? 'Open' : room.stage === 'results' ? 'Closed' : '');
-  setText(buttons.openVote, room.stage === 'results' ? 'Open voting again' : 'Open voting');
+  setText('f-votes-cast', num(room.votes_cast));
+  setText('f-votes-cast-label', t('fac.votesCastSoFar', { n: room.votes_cast }));
+  setText('f-vote-state', voting ? t('fac.voteOpen') : room.stage === 'results' ? t('fac.voteClosed') : '');
+  setText(buttons.openVote, room.stage === 'results' ? t('fac.openAgain') : t('fac.openVoting'));
   controls.show(buttons.openVote, !voting);
   controls.show(buttons.closeVote, voting);
 
@@ -349,7 +351,7 @@ function renderAfter(room) {
   const ranked = page.state.results;
   if (room.stage === 'results' && results.update({ results: ranked, sheets })) {
     const votes = ranked.reduce((n, r) => n + (r.votes || 0), 0);
-    setText('f-results-count', `${plural(votes, 'vote')} on ${plural(ranked.length, 'idea')}, ranked. Merged repeats count with the idea they joined.`);
+    setText('f-results-count', t('fac.resultsCount', { votes: t('n.votes', { n: votes }), ideas: t('n.ideas', { n: ranked.length }) }));
     if (results.renders === 1) byId('f-results-h').focus({ preventScroll: false });
   }
 
@@ -366,7 +368,7 @@ function renderReveal(room) {
   sec.hidden = room.phase !== 'finished';
   if (room.phase !== 'finished' || !sheets) return;
   if (!reveal.update({ sheets, presenting: room.presenting })) return;
-  setText('f-reveal-count', `${plural(countIdeas(sheets), 'idea')} on ${plural(sheets.length, 'sheet')}, without names.`);
-  replace(byId('reveal-actions'), copyButton('Copy all ideas', () => revealText(room.topic, sheets)));
+  setText('f-reveal-count', t('fac.revealCount', { ideas: t('n.ideas', { n: countIdeas(sheets) }), sheets: t('n.sheets', { n: sheets.length }) }));
+  replace(byId('reveal-actions'), copyButton(t('fac.copyAll'), () => revealText(room.topic, sheets)));
   if (reveal.renders === 1) byId('f-reveal-h').focus({ preventScroll: false });
 }

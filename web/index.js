@@ -4,6 +4,8 @@ import { byId, setText } from '/lib/dom.js';
 import { normalizeCode } from '/lib/code.js';
 import { createRoom, ApiError } from '/lib/api.js';
 import { save, keys } from '/lib/storage.js';
+import { t, duration, rememberRoomLanguage } from '/lib/i18n.js';
+import { errorText } from '/lib/state.js';
 
 const form = byId('create-form');
 const topic = byId('topic');
@@ -58,11 +60,6 @@ function readNumber(input) {
   return input.value.trim() === '' || !Number.isFinite(n) ? null : n;
 }
 
-function formatMinutes(m) {
-  if (m < 1) return `${Math.round(m * 60)} seconds`;
-  const r = Math.round(m * 10) / 10;
-  return `${r} minute${r === 1 ? '' : 's'}`;
-}
 
 /** "Groups of 6 · 3 ideas in 5 minutes a round · up to 108 ideas in 30 minutes" */
 function summarise() {
@@ -70,7 +67,7 @@ function summarise() {
   const m = readNumber(minutes);
   const g = readNumber(group);
   if (!i || !m || !g || i < 1 || m <= 0 || g < 2) {
-    setText('create-summary', 'Fill in the numbers to see how the session will run.');
+    setText('create-summary', t('home.summaryEmpty'));
     return;
   }
   const cap = PRESETS[presetName()]?.maxRounds;
@@ -78,59 +75,67 @@ function summarise() {
   const total = g * rounds * i;
   setText(
     'create-summary',
-    `Groups of ${g} · ${i} idea${i === 1 ? '' : 's'} in ${formatMinutes(m)} a round · ${rounds} round${rounds === 1 ? '' : 's'} · a full group writes up to ${total} ideas in ${formatMinutes(m * rounds)}.`,
+    t('home.summary', {
+      group: g,
+      ideas: t('n.ideas', { n: i }),
+      time: duration(m * 60),
+      rounds: t('n.rounds', { n: rounds }),
+      total: t('n.ideas', { n: total }),
+      totalTime: duration(m * 60 * rounds),
+    }),
   );
 }
 
 /** Validate the form; returns the request body or throws a message for the person. */
 function readForm() {
-  const t = topic.value.trim();
-  if (!t) {
+  const text = topic.value.trim();
+  if (!text) {
     topic.focus();
-    throw new Error('Write the problem statement that heads every sheet.');
+    throw new Error(t('home.errTopic'));
   }
   const i = readNumber(ideas);
   if (!Number.isInteger(i) || i < 1 || i > 10) {
     ideas.focus();
-    throw new Error('Ideas per round must be a whole number from 1 to 10.');
+    throw new Error(t('home.errIdeas'));
   }
   const m = readNumber(minutes);
   const seconds = m === null ? NaN : Math.round(m * 60);
   if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3600) {
     minutes.focus();
-    throw new Error('Minutes per round must be more than 0 and at most 60.');
+    throw new Error(t('home.errMinutes'));
   }
   const g = readNumber(group);
   if (!Number.isInteger(g) || g < 2 || g > 12) {
     group.focus();
-    throw new Error('Group size must be a whole number from 2 to 12.');
+    throw new Error(t('home.errGroup'));
   }
   const gl = goal.value.trim();
   if ([...gl].length > MAX_GOAL_CHARS) {
     goal.closest('details').open = true;
     goal.focus();
-    throw new Error(`The goal can be at most ${MAX_GOAL_CHARS} characters.`);
+    throw new Error(t('home.errGoal', { n: MAX_GOAL_CHARS }));
   }
   const outs = readOutcomes();
   if (outs.length > MAX_OUTCOMES) {
     outcomes.closest('details').open = true;
     outcomes.focus();
-    throw new Error(`List at most ${MAX_OUTCOMES} expected outcomes, one per line.`);
+    throw new Error(t('home.errOutcomes', { n: MAX_OUTCOMES }));
   }
   const long = outs.findIndex((o) => [...o].length > MAX_OUTCOME_CHARS);
   if (long >= 0) {
     outcomes.closest('details').open = true;
     outcomes.focus();
-    throw new Error(`Expected outcome ${long + 1} is longer than ${MAX_OUTCOME_CHARS} characters.`);
+    throw new Error(t('home.errOutcome', { i: long + 1, n: MAX_OUTCOME_CHARS }));
   }
   return {
-    topic: t,
+    topic: text,
     ideas_per_round: i,
     round_seconds: seconds,
     group_size: g,
     preset: presetName(),
     goal: gl || undefined,
     outcomes: outs.length ? outs : undefined,
+    language: byId('room-lang').value || undefined,
   };
 }
 
@@ -156,9 +161,10 @@ form.addEventListener('submit', async (ev) => {
     const room = await createRoom(body);
     // Keep the facilitator token on this device; the URL carries it only in the fragment.
     save(keys.facilitator(room.code), room.facilitator_token);
+    rememberRoomLanguage(room.code, room.language);
     location.assign(room.facilitate_url || `/f/${room.code}#${room.facilitator_token}`);
   } catch (e) {
-    setText(createError, e instanceof ApiError ? e.message : 'Could not create the session. Try again.');
+    setText(createError, e instanceof ApiError ? errorText(e) : t('home.errCreate'));
     createError.hidden = false;
     createBtn.disabled = false;
     createBtn.removeAttribute('aria-busy');
@@ -178,7 +184,7 @@ joinForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
   const code = normalizeCode(codeInput.value);
   if (!code) {
-    setText(joinError, 'A session code has 8 letters and digits, like 7K3M-Q9ZD.');
+    setText(joinError, t('home.errCode'));
     joinError.hidden = false;
     codeInput.setAttribute('aria-invalid', 'true');
     codeInput.focus();

@@ -6,7 +6,8 @@
 // components of lib/ (docs/architecture-web.md). A reloaded page resumes its seat with the
 // token from localStorage.
 
-import { h, byId, setText, replace, showView, plural } from '/lib/dom.js';
+import { h, byId, setText, replace, showView } from '/lib/dom.js';
+import { t, useRoomLanguage } from '/lib/i18n.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
 import { getRoom, ApiError } from '/lib/api.js';
 import { load, save, remove, keys } from '/lib/storage.js';
@@ -69,7 +70,7 @@ async function showJoin() {
     const info = await getRoom(code);
     setText('join-topic', info.topic);
     setText('join-status', joinStatus(info));
-    document.title = 'Join — brainwrite';
+    document.title = t('part.titleJoin');
     setView('join');
     if (!matchMedia('(pointer: coarse)').matches) byId('name').focus();
   } catch (e) {
@@ -86,7 +87,7 @@ byId('join-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const name = byId('name').value.trim();
   if (name.length > 40) {
-    showJoinError('A name can be at most 40 characters.');
+    showJoinError(t('part.errName'));
     return;
   }
   byId('join-btn').disabled = true;
@@ -116,7 +117,7 @@ function connect() {
     hello,
     onMessage,
     onStatus: (status, info) => {
-      banner(status);
+      banner(status, info);
       writer.saveState();
       if (status === 'gone') return showGone();
       if (status === 'removed') return showRemoved();
@@ -150,14 +151,14 @@ function showRemoved() {
   remove(keys.seat(code));
   page.seat = null;
   byId('leave-area').hidden = true;
-  document.title = 'Removed — brainwrite';
+  document.title = t('part.titleRemoved');
   setView('removed');
 }
 
 function showGone() {
   countdown.stop();
   byId('conn').hidden = true;
-  setText('missing-text', 'This session is no longer on the server.');
+  setText('missing-text', t('part.gone'));
   setView('missing');
 }
 
@@ -165,6 +166,7 @@ function showGone() {
 
 function onMessage(msg) {
   page.state = reduce(page.state, msg);
+  if (msg.type === 'room') useRoomLanguage(code, msg.language);
   switch (msg.type) {
     case 'welcome':
       page.awaitingWelcome = false;
@@ -196,7 +198,7 @@ function onError(msg) {
     remove(keys.seat(code));
     writer.discard();
     page.seat = { token: null, name: seat.name };
-    toast('Your earlier seat could not be found, so you joined again.', 'info');
+    toast(t('part.seatLost'), 'info');
     conn.restart();
     return;
   }
@@ -213,14 +215,14 @@ function onError(msg) {
     conn.stop();
     page.conn = null;
     page.seat = { token: null, name: seat?.name ?? null };
-    showJoinError(`${errorText(msg)} Ask the facilitator to unlock it, then try again.`);
+    showJoinError(`${errorText(msg)} ${t('part.askUnlock')}`);
     byId('join-btn').disabled = false;
     setView('join');
     return;
   }
   if (awaitingWelcome && msg.code === 'room_full') {
     conn.stop();
-    setText('missing-text', 'This session is full. Ask the facilitator for another one.');
+    setText('missing-text', t('part.full'));
     setView('missing');
     return;
   }
@@ -240,13 +242,8 @@ function onError(msg) {
 function startPassed(round, sheet) {
   const ideas = countIdeas([sheet]);
   const rounds = page.state.room?.rounds;
-  setText('p-round', `Round ${round}${rounds ? ` of ${rounds}` : ''}`);
-  setText(
-    'p-text',
-    ideas
-      ? `You now hold a new sheet with ${plural(ideas, 'idea')} on it. Read them, then add yours.`
-      : 'You now hold a new sheet. Add your ideas.',
-  );
+  setText('p-round', rounds ? t('phase.round', { round, rounds }) : t('part.roundN', { round }));
+  setText('p-text', ideas ? t('part.passedText', { ideas: t('n.ideas', { n: ideas }) }) : t('part.passedEmpty'));
   clearTimeout(page.passed?.timer);
   page.passed = { round, timer: setTimeout(endPassed, PASSED_MS) };
 }
@@ -279,7 +276,7 @@ byId('leave-yes').addEventListener('click', () => {
   // What is typed goes first: this round's draft still becomes this person's row.
   writer.flushAll();
   if (!page.conn?.send({ type: 'leave' })) {
-    toast('Not connected right now. Try again in a moment.', 'error');
+    toast(t('common.notConnected'), 'error');
     return;
   }
   showLeaveConfirm(false);
@@ -289,7 +286,7 @@ byId('leave-yes').addEventListener('click', () => {
 
 ballot.addEventListener('vote', (ev) => {
   const { idea, type } = ev.detail;
-  if (!page.conn?.send({ type, idea })) ballot.refuse('Not connected right now. Try again in a moment.', idea);
+  if (!page.conn?.send({ type, idea })) ballot.refuse(t('common.notConnected'), idea);
 });
 
 // ---------- render ----------
@@ -309,7 +306,7 @@ function render() {
   const { state } = page;
   const { room, me } = state;
   if (!room || page.removed) return;
-  document.title = `${titleFor(room)} — brainwrite`;
+  document.title = t('common.pageTitle', { what: titleFor(room) });
 
   if (room.phase === 'finished') {
     countdown.stop();
@@ -352,15 +349,15 @@ function renderReveal() {
   const { room, reveal: sheets } = page.state;
   setText('r-topic', room.topic);
   if (!sheets) {
-    setText('r-count', 'Collecting every sheet…');
+    setText('r-count', t('part.collecting'));
     return;
   }
   if (!reveal.update({ sheets, presenting: room.presenting })) return;
-  setText('r-count', `${plural(countIdeas(sheets), 'idea')} on ${plural(sheets.length, 'sheet')}. Nobody's name is on any of them.`);
+  setText('r-count', t('part.revealCount', { ideas: t('n.ideas', { n: countIdeas(sheets) }), sheets: t('n.sheets', { n: sheets.length }) }));
   const note = byId('r-presenting');
   const { label } = reveal;
   note.hidden = !label;
-  if (label) replace(note, h('div', null, h('strong', null, 'On the shared screen'), `The facilitator is showing ${label.toLowerCase()}.`));
+  if (label) replace(note, h('div', null, h('strong', null, t('part.sharedScreen')), t('part.showing', { i: sheets.findIndex((s) => s.id === room.presenting) + 1, n: sheets.length })));
   remove(keys.draft(code));
 }
 
@@ -369,10 +366,10 @@ function renderVote() {
   setText('v-topic', room.topic);
   if (mine) {
     const used = [...new Map((mine.mine || []).map((m) => [m.idea, m.votes])).values()].reduce((a, b) => a + b, 0);
-    setText('v-left', `${plural(mine.votes_left, 'vote')} left`);
-    setText('v-rule', `You have ${plural(mine.votes_left + used, 'vote')} · up to ${plural(mine.per_idea ?? 1, 'vote')} on one idea`);
+    setText('v-left', t('part.votesLeft', { n: mine.votes_left }));
+    setText('v-rule', t('part.voteRule', { votes: t('n.votes', { n: mine.votes_left + used }), per: t('n.votes', { n: mine.per_idea ?? 1 }) }));
   } else {
-    setText('v-left', 'Getting your ballot…');
+    setText('v-left', t('part.gettingBallot'));
     setText('v-rule', '');
   }
   ballot.update({ ballot: mine, sheets, clusters });
@@ -382,10 +379,10 @@ function renderResults() {
   const { room, results: ranked, reveal: sheets } = page.state;
   setText('res-topic', room.topic);
   if (!ranked) {
-    setText('res-count', 'Counting the votes…');
+    setText('res-count', t('common.counting'));
     return;
   }
   if (!results.update({ results: ranked, sheets })) return;
   const votes = ranked.reduce((n, r) => n + (r.votes || 0), 0);
-  setText('res-count', `${plural(votes, 'vote')} on ${plural(ranked.length, 'idea')}, ranked. Nobody's name is on any of them.`);
+  setText('res-count', t('part.resultsCount', { votes: t('n.votes', { n: votes }), ideas: t('n.ideas', { n: ranked.length }) }));
 }

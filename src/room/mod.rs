@@ -62,7 +62,16 @@ pub struct Settings {
     /// Expected outcomes, shown before the start.
     #[serde(default)]
     pub outcomes: Vec<String>,
+    /// The room's language (one of [`LANGUAGES`]), set by the facilitator at creation: the
+    /// pages use it unless a person chose another, and exports are written in it. `None`
+    /// (every room before this field, and rooms created without it): each person's browser
+    /// decides, and exports are in English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
+
+/// The languages the web client and the exports are written in (BCP 47 primary tags).
+pub const LANGUAGES: [&str; 5] = ["en", "de", "fr", "es", "ar"];
 
 fn classic_name() -> String {
     "classic".to_owned()
@@ -81,6 +90,7 @@ impl Settings {
             preset: classic_name(),
             goal: None,
             outcomes: Vec::new(),
+            language: None,
         }
     }
 }
@@ -1117,6 +1127,7 @@ impl Room {
             preset: self.settings.preset.clone(),
             goal: self.settings.goal.clone(),
             outcomes: self.settings.outcomes.clone(),
+            language: self.settings.language.clone(),
         }
     }
 

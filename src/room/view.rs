@@ -76,6 +76,9 @@ pub struct RoomView {
     pub goal: Option<String>,
     /// Expected outcomes.
     pub outcomes: Vec<String>,
+    /// The room's language set at creation (`en`, `de`, `fr`, `es`, `ar`), or null when each
+    /// person's browser decides.
+    pub language: Option<String>,
 }
 
 /// One idea on a ballot.

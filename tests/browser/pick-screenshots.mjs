@@ -21,6 +21,10 @@ const PICKS = [
   'facilitator-clusters-desktop.png', // clusters, merged repeat, exports, share and voting controls
   'board-clusters-desktop.png', // the projector after clustering: clusters, then every sheet
   'board-results-desktop.png', // the projector after the vote: ranked ideas
+  'participant-writing-de-phone.png', // a phone in German: round 1, writing (tests/browser/i18n.test.mjs)
+  'participant-writing-ar-phone.png', // the same phone in Arabic, right to left
+  'participant-reveal-ar-phone.png', // every idea, in Arabic
+  'participant-build-on-ar-phone.png', // round 2 in Arabic: building on a row, the arrow mirrored
 ];
 
 mkdirSync(to, { recursive: true });

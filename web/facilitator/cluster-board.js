@@ -11,7 +11,8 @@
 //   assign {idea, cluster}   merge {idea, into}   rename {cluster, name}   delete-cluster {cluster, name}
 // `summary` is the line for the section head ("2 clusters · 3 ideas not in one", or '').
 
-import { h, plural, replaceKeepingFocus } from '/lib/dom.js';
+import { h, replaceKeepingFocus } from '/lib/dom.js';
+import { t } from '/lib/i18n.js';
 import { buildsOnLine } from '/lib/ui.js';
 import { allIdeas, ideaIndex, mergedMap } from '/lib/state.js';
 import { shortIdea } from '/lib/text.js';
@@ -63,7 +64,7 @@ export class ClusterBoard extends HTMLElement {
     const inCluster = new Map();
     for (const c of list) for (const id of c.ideas || []) inCluster.set(id, c.id);
     this.#summary = list.length
-      ? `${plural(list.length, 'cluster')} · ${plural(ideas.filter((i) => !inCluster.has(i.id)).length, 'idea')} not in one`
+      ? t('cl.summary', { clusters: t('n.clusters', { n: list.length }), ideas: t('n.ideas', { n: ideas.filter((i) => !inCluster.has(i.id)).length }) })
       : '';
 
     let n = 0;
@@ -78,7 +79,7 @@ export class ClusterBoard extends HTMLElement {
           dataset: { focusKey: `mv:${idea.id}` },
           on: { change: (ev) => this.#emit('assign', { idea: idea.id, cluster: ev.target.value || null }) },
         },
-        h('option', { value: '' }, 'No cluster'),
+        h('option', { value: '' }, t('cl.noCluster')),
         list.map((c) => h('option', { value: c.id }, c.name)),
       );
       move.value = inCluster.get(idea.id) || '';
@@ -91,8 +92,8 @@ export class ClusterBoard extends HTMLElement {
           dataset: { focusKey: `mg:${idea.id}` },
           on: { change: (ev) => ev.target.value && this.#emit('merge', { idea: idea.id, into: ev.target.value }) },
         },
-        h('option', { value: '' }, 'Not a repeat'),
-        ideas.filter((o) => o.id !== idea.id).map((o) => h('option', { value: o.id }, `Sheet ${o.sheetIndex + 1}: ${shortIdea(o.text)}`)),
+        h('option', { value: '' }, t('cl.notRepeat')),
+        ideas.filter((o) => o.id !== idea.id).map((o) => h('option', { value: o.id }, t('cl.sheetIdea', { i: o.sheetIndex + 1, text: shortIdea(o.text) }))),
       );
       return h(
         'li',
@@ -117,26 +118,26 @@ export class ClusterBoard extends HTMLElement {
             h(
               'div',
               { class: 'dupe dupe-row' },
-              h('span', null, h('span', { class: 'dupe-label' }, 'Merged repeat: '), index.get(d).text),
+              h('span', null, h('span', { class: 'dupe-label' }, t('cl.mergedRepeat')), index.get(d).text),
               h(
                 'button',
                 {
                   type: 'button',
                   class: 'btn btn-ghost btn-sm',
-                  'aria-label': `Undo merge of “${shortIdea(index.get(d).text)}”`,
+                  'aria-label': t('cl.undoMergeOf', { text: shortIdea(index.get(d).text) }),
                   disabled: voting,
                   dataset: { focusKey: `undo:${d}` },
                   on: { click: () => this.#emit('merge', { idea: d, into: null }) },
                 },
-                'Undo merge',
+                t('cl.undoMerge'),
               ),
             ),
           ),
         h(
           'div',
           { class: 'cl-controls' },
-          h('div', { class: 'mini-field' }, h('label', { for: `cl-move-${k}` }, 'Move to'), move),
-          h('div', { class: 'mini-field' }, h('label', { for: `cl-merge-${k}` }, 'Merge into'), mergeSel),
+          h('div', { class: 'mini-field' }, h('label', { for: `cl-move-${k}` }, t('cl.moveTo')), move),
+          h('div', { class: 'mini-field' }, h('label', { for: `cl-merge-${k}` }, t('cl.mergeInto')), mergeSel),
         ),
       );
     };
@@ -179,15 +180,15 @@ export class ClusterBoard extends HTMLElement {
             },
           },
           h('h3', { class: 'visually-hidden', id: hid }, c.name),
-          h('div', { class: 'field' }, h('label', { for: `cl-rename-${ci}` }, `Rename “${c.name}”`), input),
-          h('button', { type: 'submit', class: 'btn btn-primary btn-sm', dataset: { focusKey: `ren-save:${c.id}` } }, 'Save'),
+          h('div', { class: 'field' }, h('label', { for: `cl-rename-${ci}` }, t('cl.renameLabel', { name: c.name })), input),
+          h('button', { type: 'submit', class: 'btn btn-primary btn-sm', dataset: { focusKey: `ren-save:${c.id}` } }, t('cl.save')),
         );
       } else {
         head = h(
           'header',
           { class: 'cl-head' },
-          h('h3', { class: 'cl-name', id: hid }, c ? c.name : 'Not in a cluster'),
-          h('span', { class: 'muted small' }, plural(members.length, 'idea')),
+          h('h3', { class: 'cl-name', id: hid }, c ? c.name : t('cl.none')),
+          h('span', { class: 'muted small' }, t('n.ideas', { n: members.length })),
           c
             ? h(
                 'span',
@@ -197,7 +198,7 @@ export class ClusterBoard extends HTMLElement {
                   {
                     type: 'button',
                     class: 'btn btn-ghost btn-sm',
-                    'aria-label': `Rename cluster ${c.name}`,
+                    'aria-label': t('cl.renameAria', { name: c.name }),
                     dataset: { focusKey: `ren:${c.id}` },
                     on: {
                       click: () => {
@@ -207,20 +208,20 @@ export class ClusterBoard extends HTMLElement {
                       },
                     },
                   },
-                  'Rename',
+                  t('cl.rename'),
                 ),
                 h(
                   'button',
                   {
                     type: 'button',
                     class: 'btn btn-ghost btn-sm btn-text-danger',
-                    'aria-label': `Delete cluster ${c.name}`,
+                    'aria-label': t('cl.deleteAria', { name: c.name }),
                     dataset: { focusKey: `del:${c.id}` },
                     on: {
                       click: () => this.#emit('delete-cluster', { cluster: c.id, name: c.name }),
                     },
                   },
-                  'Delete',
+                  t('cl.delete'),
                 ),
               )
             : null,
@@ -253,7 +254,7 @@ export class ClusterBoard extends HTMLElement {
         head,
         members.length
           ? h('ul', { class: 'cl-cards' }, members.map(card))
-          : h('p', { class: 'cl-empty' }, c ? 'Drop ideas here, or choose this cluster in an idea’s “Move to” menu.' : 'Every idea is in a cluster.'),
+          : h('p', { class: 'cl-empty' }, c ? t('cl.dropHere') : t('cl.allPlaced')),
       );
     };
 

@@ -7,7 +7,8 @@
 // gives it `page` ({ state, conn }) and `render`, called when the buttons come back.
 // update(room) shows the buttons the phase allows and says what happens next.
 
-import { byId, setText, plural } from '/lib/dom.js';
+import { byId, setText } from '/lib/dom.js';
+import { t } from '/lib/i18n.js';
 import { toast } from '/lib/ui.js';
 
 export class SessionControls {
@@ -63,7 +64,7 @@ export class SessionControls {
   command(type, extra = {}) {
     if (this.#busy) return;
     if (!this.#page.conn?.send({ type, ...extra })) {
-      toast('Not connected right now. Try again in a moment.', 'error');
+      toast(t('common.notConnected'), 'error');
       return;
     }
     this.#setBusy(true);
@@ -107,19 +108,14 @@ export class SessionControls {
 function hint(room, lastRound) {
   switch (room.phase) {
     case 'lobby':
-      return room.participants < 2
-        ? `Waiting for people to join: at least 2 are needed to start${room.participants ? ` (${room.participants} so far)` : ''}.`
-        : `${plural(room.participants, 'person', 'people')} ready. Starting seats everyone and hands out the sheets: ${plural(room.rounds, 'round')}.`;
+      if (room.participants < 2) return room.participants ? t('hint.waitingSoFar', { n: room.participants }) : t('hint.waiting');
+      return t('hint.ready', { people: t('n.people', { n: room.participants }), rounds: t('n.rounds', { n: room.rounds }) });
     case 'writing':
-      return lastRound ? 'Last round. The session finishes when it ends.' : 'The round ends when the clock runs out or when everyone is done.';
+      return lastRound ? t('hint.lastRound') : t('hint.writing');
     case 'paused':
-      return 'Paused: nobody can write until you resume.';
+      return t('hint.paused');
     case 'finished':
-      return room.stage === 'voting'
-        ? 'Voting is open. Close it when everyone has voted to show the ranked results.'
-        : room.stage === 'results'
-          ? 'Voting is closed: the ranked results are on every screen.'
-          : 'The session is finished. Present the sheets, cluster the ideas, then run a dot vote.';
+      return room.stage === 'voting' ? t('hint.voting') : room.stage === 'results' ? t('hint.results') : t('hint.finished');
     default:
       return '';
   }

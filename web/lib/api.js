@@ -1,5 +1,7 @@
 // The HTTP side of the protocol (docs/protocol.md, "HTTP").
 
+import { t } from './i18n.js';
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
@@ -18,7 +20,7 @@ async function request(method, path, body) {
       cache: 'no-store',
     });
   } catch {
-    throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
+    throw new ApiError(0, 'network', t('error.network'));
   }
   let data = null;
   try {
@@ -28,37 +30,38 @@ async function request(method, path, body) {
   }
   if (!res.ok) {
     const err = data && data.error ? data.error : {};
-    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || `The server answered ${res.status}.`);
+    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || t('error.http', { status: res.status }));
   }
   return data;
 }
 
 /**
  * POST /api/rooms → { code, facilitator_token, join_url, facilitate_url }.
- * `preset` ('classic' | 'quick' | 'large'), `goal` and `outcomes` are sent only when given.
+ * `preset` ('classic' | 'quick' | 'large'), `goal`, `outcomes` and `language` are sent only when given.
  */
-export function createRoom({ topic, ideas_per_round, round_seconds, group_size, preset, goal, outcomes }) {
+export function createRoom({ topic, ideas_per_round, round_seconds, group_size, preset, goal, outcomes, language }) {
   const body = { topic, ideas_per_round, round_seconds, group_size };
   if (preset) body.preset = preset;
   if (goal) body.goal = goal;
   if (outcomes?.length) body.outcomes = outcomes;
+  if (language) body.language = language;
   return request('POST', '/api/rooms', body);
 }
 
 /**
- * GET /api/rooms/{code}/export.{md,csv,json} with the facilitator token as a bearer token.
+ * GET /api/rooms/{code}/export.{md,csv,json}?lang= with the facilitator token as a bearer token.
  * Resolves { blob, filename }; the filename comes from Content-Disposition when the server
  * sends one.
  */
-export async function fetchExport(code, token, ext) {
+export async function fetchExport(code, token, ext, lang = 'en') {
   let res;
   try {
-    res = await fetch(`/api/rooms/${encodeURIComponent(code)}/export.${ext}`, {
+    res = await fetch(`/api/rooms/${encodeURIComponent(code)}/export.${ext}?lang=${encodeURIComponent(lang)}`, {
       headers: { authorization: `Bearer ${token}` },
       cache: 'no-store',
     });
   } catch {
-    throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
+    throw new ApiError(0, 'network', t('error.network'));
   }
   if (!res.ok) {
     let err = {};
@@ -69,8 +72,8 @@ export async function fetchExport(code, token, ext) {
     }
     const message =
       res.status === 401 || res.status === 403
-        ? 'This page is not allowed to export this session. Open it with your facilitator link.'
-        : err.message || `The server answered ${res.status}.`;
+        ? t('error.exportForbidden')
+        : err.message || t('error.http', { status: res.status });
     throw new ApiError(res.status, err.code || `http_${res.status}`, message);
   }
   const blob = await res.blob();

@@ -8,7 +8,8 @@
 // ballot: refuse(text, idea?) puts the server's (or the page's) reason next to that idea.
 // The keyboard stays on the button it was on (or on the same idea) across redraws.
 
-import { h, replace, plural } from './dom.js';
+import { h, replace } from './dom.js';
+import { t } from './i18n.js';
 import { buildsOnLine } from './ui.js';
 import { allIdeas, ideaIndex, mergedMap } from './state.js';
 
@@ -83,20 +84,20 @@ export class BallotView extends HTMLElement {
         { class: votes ? 'vote-card voted' : 'vote-card', dataset: { idea: idea.id } },
         h('p', { class: 'vote-text', id: textId }, idea.text),
         buildsOnLine(idea, index),
-        (dupes.get(idea.id) || []).map((t) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, 'Same idea: '), t)),
+        (dupes.get(idea.id) || []).map((text) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, t('ui.sameIdea')), text)),
         h(
           'div',
           { class: 'vote-actions' },
           h(
             'span',
             { class: votes ? 'chip chip-ok' : 'chip', 'aria-hidden': votes ? null : 'true' },
-            votes ? (perIdea > 1 ? `✓ ${plural(votes, 'vote')} from you` : '✓ Your vote') : 'No vote',
+            votes ? (perIdea > 1 ? t('ballot.fromYou', { votes: t('n.votes', { n: votes }) }) : t('ballot.yourVote')) : t('ballot.noVote'),
           ),
           h(
             'span',
             { class: 'btn-row' },
-            votes ? button(idea, textId, 'unvote', 'Take back', false) : null,
-            votes < perIdea ? button(idea, textId, 'vote', votes ? 'Vote again' : 'Vote', true) : null,
+            votes ? button(idea, textId, 'unvote', t('ballot.takeBack'), false) : null,
+            votes < perIdea ? button(idea, textId, 'vote', votes ? t('ballot.voteAgain') : t('ballot.vote'), true) : null,
           ),
         ),
         note?.idea === idea.id ? h('p', { class: 'vote-note' }, note.text) : null,
@@ -111,7 +112,7 @@ export class BallotView extends HTMLElement {
       groups.push({ name: c.name, members });
     }
     const rest = ideas.filter((i) => !placed.has(i.id));
-    if (rest.length) groups.push({ name: groups.length ? 'Other ideas' : null, members: rest });
+    if (rest.length) groups.push({ name: groups.length ? t('ballot.otherIdeas') : null, members: rest });
     let n = 0;
     replace(
       this,

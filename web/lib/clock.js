@@ -6,6 +6,8 @@
 // sample with the smallest round trip is the most trustworthy), and until the first pong
 // from the `now` stamped on every `room` message.
 
+import { t } from './i18n.js';
+
 export class ServerClock {
   constructor() {
     this.offset = 0;
@@ -75,7 +77,7 @@ export function spokenClock(ms) {
   const m = Math.floor(total / 60);
   const s = total % 60;
   const parts = [];
-  if (m) parts.push(`${m} minute${m === 1 ? '' : 's'}`);
-  if (s || !m) parts.push(`${s} second${s === 1 ? '' : 's'}`);
-  return `${parts.join(' ')} left`;
+  if (m) parts.push(t('n.minutes', { n: m }));
+  if (s || !m) parts.push(t('n.seconds', { n: s }));
+  return t('clock.left', { time: parts.join(' ') });
 }

@@ -11,6 +11,7 @@
 // redrawing every 250 ms until stop(). It writes to the page only when the text changed.
 
 import { remainingMs, formatClock, spokenClock } from './clock.js';
+import { t } from './i18n.js';
 
 export class Countdown {
   #clock;
@@ -52,11 +53,11 @@ export class Countdown {
     const key = `${text}|${state}`;
     if (key !== this.#lastText) {
       this.#lastText = key;
-      for (const t of this.#timers) {
-        t.textContent = text;
-        t.dataset.state = state;
-        if (ms !== null) t.setAttribute('aria-label', state === 'paused' ? `Paused, ${spokenClock(ms)}` : spokenClock(ms));
-        else t.removeAttribute('aria-label');
+      for (const el of this.#timers) {
+        el.textContent = text;
+        el.dataset.state = state;
+        if (ms !== null) el.setAttribute('aria-label', state === 'paused' ? t('clock.pausedAt', { time: spokenClock(ms) }) : spokenClock(ms));
+        else el.removeAttribute('aria-label');
       }
       if (this.#bar) {
         const total = Math.max(1, (room?.round_seconds || 1) * 1000);
@@ -72,7 +73,7 @@ export class Countdown {
         // a state the person did not just cross into.
         if (this.#lastBucket !== undefined && bucket !== null) {
           this.#announce.textContent =
-            bucket === 0 ? "Time's up." : bucket === 60 ? '1 minute left.' : `${bucket} seconds left.`;
+            bucket === 0 ? t('clock.timeUp') : bucket === 60 ? t('clock.minuteLeft') : t('clock.secondsLeft', { n: bucket });
         }
         this.#lastBucket = bucket;
       }

@@ -76,11 +76,6 @@ export function showView(root, name) {
   }
 }
 
-/** "1 idea" / "3 ideas". */
-export function plural(n, one, many = `${one}s`) {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
 /**
  * Replace the children of `el` and keep the keyboard where it was: if focus was on an element
  * inside `el` with a `data-focus-key`, the new element with the same key gets focus (or

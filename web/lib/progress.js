@@ -7,6 +7,7 @@
 // and redraws only when a count changed. `detailed` adds a spoken summary to each bar.
 
 import { h, replace } from './dom.js';
+import { t } from './i18n.js';
 
 export class ProgressView extends HTMLElement {
   #key = null;
@@ -34,9 +35,9 @@ function bar(s, i, detailed) {
   return h(
     'li',
     null,
-    h('div', { class: 'bar-label' }, h('span', null, `Sheet ${i + 1}`), h('span', null, `${ideas + drafted} of ${s.capacity}`)),
+    h('div', { class: 'bar-label' }, h('span', null, t('ui.sheet', { i: i + 1 })), h('span', null, t('progress.of', { n: ideas + drafted, cap: s.capacity }))),
     h('div', { class: 'meter', 'aria-hidden': 'true' }, fill, soft),
-    detailed ? h('span', { class: 'visually-hidden' }, `${ideas} on the sheet, ${drafted} being written, room for ${s.capacity}.`) : null,
+    detailed ? h('span', { class: 'visually-hidden' }, t('progress.spoken', { ideas, drafted, cap: s.capacity })) : null,
   );
 }
 

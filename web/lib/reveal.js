@@ -12,6 +12,7 @@
 
 import { h, replaceKeepingFocus } from './dom.js';
 import { revealGrid, presentedSheets } from './ui.js';
+import { t } from './i18n.js';
 
 export class RevealView extends HTMLElement {
   #sheets = null;
@@ -50,7 +51,7 @@ export class RevealView extends HTMLElement {
   }
 
   #badge(sheet, i, presenting) {
-    if (sheet.id === presenting) return h('span', { class: 'chip chip-accent' }, 'On screen');
+    if (sheet.id === presenting) return h('span', { class: 'chip chip-accent' }, t('reveal.onScreen'));
     return h(
       'button',
       {
@@ -59,8 +60,8 @@ export class RevealView extends HTMLElement {
         dataset: { focusKey: `present:${sheet.id}` },
         on: { click: () => this.dispatchEvent(new CustomEvent('present', { bubbles: true, detail: { sheet: sheet.id } })) },
       },
-      'Present',
-      h('span', { class: 'visually-hidden' }, ` sheet ${i + 1}`),
+      t('reveal.present'),
+      h('span', { class: 'visually-hidden' }, t('reveal.presentSheet', { i: i + 1 })),
     );
   }
 }

@@ -9,6 +9,7 @@
 // name }; the page sends it. The element owns which removal is being confirmed.
 
 import { h, replaceKeepingFocus } from './dom.js';
+import { t } from './i18n.js';
 
 export class RosterView extends HTMLElement {
   #roster = [];
@@ -38,17 +39,17 @@ export class RosterView extends HTMLElement {
       then();
     };
     const items = this.#roster.map((p, i) => {
-      const name = p.name || `Guest ${i + 1}`;
+      const name = p.name || t('roster.guest', { i: i + 1 });
       const chips = [];
-      if (p.left) chips.push(h('span', { class: 'chip' }, 'Left'));
-      else if (!p.connected) chips.push(h('span', { class: 'chip' }, 'Offline'));
+      if (p.left) chips.push(h('span', { class: 'chip' }, t('roster.left')));
+      else if (!p.connected) chips.push(h('span', { class: 'chip' }, t('roster.offline')));
       if (p.left) {
         /* nothing more to say */
       } else if (started && !p.seated) {
-        chips.push(h('span', { class: 'chip chip-warn' }, finished || lastRound ? 'Joined late' : 'Waiting for next round'));
+        chips.push(h('span', { class: 'chip chip-warn' }, finished || lastRound ? t('roster.joinedLate') : t('roster.waiting')));
       } else if (room.phase === 'writing' || room.phase === 'paused') {
-        chips.push(p.done ? h('span', { class: 'chip chip-ok' }, '✓ Done') : h('span', { class: 'chip chip-accent' }, 'Writing'));
-      } else if (!started && p.connected) chips.push(h('span', { class: 'chip chip-ok' }, 'Here'));
+        chips.push(p.done ? h('span', { class: 'chip chip-ok' }, t('roster.done')) : h('span', { class: 'chip chip-accent' }, t('roster.writing')));
+      } else if (!started && p.connected) chips.push(h('span', { class: 'chip chip-ok' }, t('roster.here')));
 
       const id = CSS.escape(p.id);
       let actions = null;
@@ -57,8 +58,8 @@ export class RosterView extends HTMLElement {
           this.#confirm === p.id
             ? h(
                 'span',
-                { class: 'confirm-inline', role: 'group', 'aria-label': `Remove ${name}?` },
-                h('span', { class: 'confirm-q' }, `Remove ${name}?`),
+                { class: 'confirm-inline', role: 'group', 'aria-label': t('roster.confirm', { name }) },
+                h('span', { class: 'confirm-q' }, t('roster.confirm', { name })),
                 h(
                   'button',
                   {
@@ -74,7 +75,7 @@ export class RosterView extends HTMLElement {
                       },
                     },
                   },
-                  'Yes, remove',
+                  t('roster.yes'),
                 ),
                 h(
                   'button',
@@ -84,7 +85,7 @@ export class RosterView extends HTMLElement {
                     dataset: { focusKey: `rm-no:${p.id}` },
                     on: { click: () => setConfirm(null, () => focus(`[data-focus-key="rm:${id}"]`)) },
                   },
-                  'Cancel',
+                  t('roster.cancel'),
                 ),
               )
             : h(
@@ -92,11 +93,11 @@ export class RosterView extends HTMLElement {
                 {
                   type: 'button',
                   class: 'btn btn-ghost btn-sm',
-                  'aria-label': `Remove ${name}`,
+                  'aria-label': t('roster.removeName', { name }),
                   dataset: { focusKey: `rm:${p.id}` },
                   on: { click: () => setConfirm(p.id, () => focus(`[data-focus-key="rm-no:${id}"]`)) },
                 },
-                'Remove',
+                t('roster.remove'),
               );
       }
       return h(

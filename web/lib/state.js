@@ -5,6 +5,8 @@
 // are idempotent: the same snapshot applied twice gives the same state, so a resumed
 // connection can replay `room`/`sheet`/`reveal` freely.
 
+import { t } from './i18n.js';
+
 export const initialState = Object.freeze({
   role: null, // 'participant' | 'facilitator' | 'board'
   welcome: null, // the welcome message
@@ -117,6 +119,7 @@ function pickRoom(m) {
     stage: m.stage ?? (m.phase === 'finished' ? 'sharing' : null),
     presenting: m.presenting ?? null,
     votes_cast: m.votes_cast ?? 0,
+    language: typeof m.language === 'string' ? m.language : null,
   };
 }
 
@@ -182,39 +185,80 @@ export function phaseLabel(room) {
   if (!room) return '';
   switch (room.phase) {
     case 'lobby':
-      return 'Waiting to start';
+      return t('phase.lobby');
     case 'writing':
-      return `Round ${room.round} of ${room.rounds}`;
+      return t('phase.round', { round: room.round, rounds: room.rounds });
     case 'paused':
-      return `Round ${room.round} of ${room.rounds} · paused`;
+      return t('phase.paused', { round: room.round, rounds: room.rounds });
     case 'finished':
-      return room.stage === 'voting' ? 'Voting' : room.stage === 'results' ? 'Results' : 'Finished';
+      return room.stage === 'voting' ? t('phase.voting') : room.stage === 'results' ? t('phase.results') : t('phase.finished');
     default:
       return '';
   }
 }
 
-/** Friendly text for a protocol error code (the server's message is the fallback). */
+// The catalog key of every error code the server sends: the WebSocket's ErrorCode
+// (src/protocol.rs) and the HTTP API's codes (docs/protocol.md), plus the client's own
+// `network`. tests/i18n checks that every code of src/protocol.rs is here.
+const ERRORS = {
+  not_joined: 'error.not_joined',
+  forbidden: 'error.forbidden',
+  not_writing: 'error.not_writing',
+  invalid_slot: 'error.invalid_slot',
+  too_long: 'error.too_long',
+  already_started: 'error.already_started',
+  not_enough_participants: 'error.not_enough_participants',
+  bad_message: 'error.bad_message',
+  invalid_value: 'error.invalid_value',
+  wrong_phase: 'error.wrong_phase',
+  finished: 'error.finished',
+  room_full: 'error.room_full',
+  rate_limited: 'error.rate_limited',
+  locked: 'error.locked',
+  unknown_participant: 'error.unknown_participant',
+  unknown_idea: 'error.unknown_idea',
+  unknown_cluster: 'error.unknown_cluster',
+  own_idea: 'error.own_idea',
+  no_votes_left: 'error.no_votes_left',
+  idea_cap: 'error.idea_cap',
+  not_voting: 'error.not_voting',
+  removed: 'error.removed',
+  unavailable: 'error.unavailable',
+  // HTTP
+  invalid_request: 'error.invalid_request',
+  room_not_found: 'error.room_not_found',
+  too_many_rooms: 'error.too_many_rooms',
+  too_many_connections: 'error.too_many_connections',
+  not_finished: 'error.not_finished',
+  unauthorized: 'error.unauthorized',
+  not_found: 'error.not_found',
+  network: 'error.network',
+};
+
+/** The person's words for a protocol error code (`{ code, message }`); the server's message is the fallback. */
 export function errorText(err) {
-  const map = {
-    not_enough_participants: 'At least 2 participants must join before you can start.',
-    already_started: 'The session has already started.',
-    not_writing: 'That change arrived when the round was not open for writing.',
-    too_long: 'An idea can be at most 500 characters.',
-    room_full: 'This session is full.',
-    forbidden: 'This link does not give access to that.',
-    finished: 'The session has already finished.',
-    wrong_phase: 'That is not possible right now.',
-    invalid_value: 'That value is not allowed.',
-    room_not_found: 'There is no session with that code.',
-    locked: 'The facilitator has locked this session: nobody new can join right now.',
-    unknown_participant: 'That person is no longer in the session.',
-    unknown_idea: 'That idea is not on this sheet any more.',
-    unknown_cluster: 'That cluster no longer exists.',
-    own_idea: "That's one of your own ideas. Give your votes to other people's ideas.",
-    no_votes_left: "You've used all your votes. Take one back to vote for something else.",
-    idea_cap: 'That idea already has as many of your votes as one idea can get.',
-    not_voting: 'Voting is not open right now.',
-  };
-  return map[err?.code] || err?.message || 'Something went wrong.';
+  const key = ERRORS[err?.code];
+  if (key) return t(key, { message: err.message ?? '' });
+  return err?.message || t('error.unknown');
+}
+
+// The catalog key of every WebSocket close code of src/protocol.rs (`protocol::close`).
+const CLOSES = {
+  1000: 'close.1000',
+  1002: 'close.1002',
+  1007: 'close.1007',
+  1009: 'close.1009',
+  1011: 'close.1011',
+  1012: 'close.1012',
+  4000: 'close.4000',
+  4001: 'close.4001',
+  4003: 'close.4003',
+  4004: 'close.4004',
+  4008: 'close.4008',
+  4029: 'close.4029',
+};
+
+/** Why the server closed the connection, in the person's words, or '' for a code it does not send. */
+export function closeText(code) {
+  return CLOSES[code] ? t(CLOSES[code]) : '';
 }

@@ -1,12 +1,14 @@
 // Small pieces of UI shared by the pages: the connection banner, toasts, sheet rendering,
 // copy-to-clipboard. All user text goes in through h() as Text nodes.
 
-import { h, replace, plural } from './dom.js';
+import { h, replace } from './dom.js';
+import { t } from './i18n.js';
+import { closeText } from './state.js';
 
 const CONN_TEXT = {
-  connecting: 'Connecting…',
-  reconnecting: 'Reconnecting… Your work is kept on this device.',
-  offline: 'You are offline. We will reconnect when the network is back.',
+  connecting: 'conn.connecting',
+  reconnecting: 'conn.reconnecting',
+  offline: 'conn.offline',
 };
 
 /**
@@ -15,10 +17,11 @@ const CONN_TEXT = {
  */
 export function connectionBanner(el) {
   let timer = null;
-  return (status) => {
+  return (status, info = {}) => {
     document.body.dataset.conn = status;
     clearTimeout(timer);
-    const text = CONN_TEXT[status];
+    const why = status === 'reconnecting' ? closeText(info.closeCode) : '';
+    const text = CONN_TEXT[status] ? [t(CONN_TEXT[status]), why].filter(Boolean).join(' ') : null;
     const show = () => {
       el.dataset.state = status;
       replace(el, h('span', { class: 'conn-dot', 'aria-hidden': 'true' }), h('span', null, text));
@@ -55,7 +58,7 @@ export function toast(text, kind = 'info', ms = 6000) {
     'div',
     { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
     h('span', null, text),
-    h('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', on: { click: () => item.remove() } }, '×'),
+    h('button', { class: 'toast-close', type: 'button', 'aria-label': t('ui.dismiss'), on: { click: () => item.remove() } }, '×'),
   );
   host.append(item);
   setTimeout(() => item.remove(), ms);
@@ -72,8 +75,8 @@ export function buildsOnLine(idea, index) {
     'p',
     { class: 'builds-on' },
     h('span', { class: 'builds-on-arrow', 'aria-hidden': 'true' }, '↳'),
-    h('span', { class: 'builds-on-label' }, 'builds on: '),
-    target ? h('q', null, target.text) : 'an earlier idea',
+    h('span', { class: 'builds-on-label' }, t('ui.buildsOn')),
+    target ? h('q', null, target.text) : t('ui.earlierIdea'),
   );
 }
 
@@ -91,7 +94,7 @@ export function rowsIndex(rows) {
  * the id of the element holding the idea's text, to name or describe the control by).
  */
 let rowsListCount = 0;
-export function rowsList(rows, { label = 'Row', index = null, action = null } = {}) {
+export function rowsList(rows, { index = null, action = null } = {}) {
   const idx = index || rowsIndex(rows);
   const list = ++rowsListCount;
   let n = 0;
@@ -102,7 +105,7 @@ export function rowsList(rows, { label = 'Row', index = null, action = null } = 
       h(
         'li',
         { class: 'row' },
-        h('p', { class: 'row-label' }, `${label} ${i + 1}`),
+        h('p', { class: 'row-label' }, t('ui.row', { i: i + 1 })),
         h(
           'ul',
           { class: 'ideas' },
@@ -132,11 +135,11 @@ export function sheetCard(sheet, index, { headingLevel = 3, idPrefix = 'sheet-h'
     h(
       'header',
       { class: 'sheet-head' },
-      h(`h${headingLevel}`, { id: hid, class: 'sheet-title' }, `Sheet ${index + 1}`),
+      h(`h${headingLevel}`, { id: hid, class: 'sheet-title' }, t('ui.sheet', { i: index + 1 })),
       badge,
-      h('span', { class: 'sheet-count' }, plural(ideas, 'idea')),
+      h('span', { class: 'sheet-count' }, t('n.ideas', { n: ideas })),
     ),
-    ideas ? rowsList(sheet.rows) : h('p', { class: 'muted' }, 'No ideas on this sheet.'),
+    ideas ? rowsList(sheet.rows) : h('p', { class: 'muted' }, t('ui.noIdeasSheet')),
   );
 }
 
@@ -154,14 +157,14 @@ export function presentedSheets(sheets, presenting, { headingLevel = 2, idPrefix
   const i = presenting ? (sheets || []).findIndex((s) => s.id === presenting) : -1;
   if (i < 0) return { label: null, node: revealGrid(sheets, { headingLevel, idPrefix }) };
   return {
-    label: `Sheet ${i + 1} of ${sheets.length}`,
+    label: t('ui.sheetOf', { i: i + 1, n: sheets.length }),
     node: h('div', { class: 'presenting' }, sheetCard(sheets[i], i, { headingLevel, idPrefix, className: 'sheet-large' })),
   };
 }
 
 /** The ranked results of a vote: rank, votes, text. Ties share a rank. */
 export function resultsList(results, { index = null } = {}) {
-  if (!results?.length) return h('p', { class: 'muted' }, 'No votes were cast.');
+  if (!results?.length) return h('p', { class: 'muted' }, t('ui.noVotes'));
   return h(
     'ol',
     { class: 'results' },
@@ -169,9 +172,9 @@ export function resultsList(results, { index = null } = {}) {
       h(
         'li',
         { class: `result${r.votes ? '' : ' result-none'}${r.votes && r.rank <= 3 ? ' result-top' : ''}`, dataset: { idea: r.id } },
-        h('span', { class: 'rank' }, h('span', { class: 'visually-hidden' }, 'Rank '), String(r.rank)),
+        h('span', { class: 'rank' }, h('span', { class: 'visually-hidden' }, t('ui.rank')), String(r.rank)),
         h('span', { class: 'result-text' }, r.text, index ? buildsOnLine(index.get(r.id), index) : null),
-        h('span', { class: 'result-votes' }, plural(r.votes ?? 0, 'vote')),
+        h('span', { class: 'result-votes' }, t('n.votes', { n: r.votes ?? 0 })),
       ),
     ),
   );
@@ -209,11 +212,11 @@ export function clustersView(clusters, index, { headingLevel = 3 } = {}) {
                 h('span', { class: 'idea-text' }, index.get(id).text),
                 (dupes.get(id) || [])
                   .filter((d) => index.has(d))
-                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, 'Same idea: '), index.get(d).text)),
+                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, t('ui.sameIdea')), index.get(d).text)),
               ),
             ),
         ),
-        (c.ideas || []).length ? null : h('p', { class: 'muted' }, 'No ideas yet.'),
+        (c.ideas || []).length ? null : h('p', { class: 'muted' }, t('ui.noIdeasYet')),
       ),
     ),
   );
@@ -223,7 +226,7 @@ export function clustersView(clusters, index, { headingLevel = 3 } = {}) {
 export function revealText(topic, sheets) {
   const lines = [topic, ''];
   (sheets || []).forEach((s, i) => {
-    lines.push(`Sheet ${i + 1}`);
+    lines.push(t('ui.sheet', { i: i + 1 }));
     (s.rows || []).forEach((r, j) => {
       for (const idea of r.ideas || []) lines.push(`  ${j + 1}. ${idea.text}`);
     });
@@ -249,9 +252,9 @@ export function goalBlock(room, { headingLevel = 2, className = 'goal' } = {}) {
   return h(
     'div',
     { class: className },
-    room.goal ? [h(`h${headingLevel}`, { class: 'eyebrow' }, 'Goal'), h('p', { class: 'goal-text' }, room.goal)] : null,
+    room.goal ? [h(`h${headingLevel}`, { class: 'eyebrow' }, t('ui.goal')), h('p', { class: 'goal-text' }, room.goal)] : null,
     outcomes.length
-      ? [h(`h${headingLevel}`, { class: 'eyebrow' }, 'Expected outcomes'), h('ul', { class: 'outcomes' }, outcomes.map((o) => h('li', null, o)))]
+      ? [h(`h${headingLevel}`, { class: 'eyebrow' }, t('ui.outcomes')), h('ul', { class: 'outcomes' }, outcomes.map((o) => h('li', null, o)))]
       : null,
   );
 }
@@ -282,7 +285,7 @@ export function copyButton(label, getText, { className = 'btn btn-secondary' } =
   const btn = h('button', { type: 'button', class: className }, label);
   btn.addEventListener('click', async () => {
     const ok = await copyText(getText());
-    btn.textContent = ok ? 'Copied' : 'Copy failed';
+    btn.textContent = ok ? t('ui.copied') : t('ui.copyFailed');
     setTimeout(() => (btn.textContent = label), 1600);
   });
   return btn;

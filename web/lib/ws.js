@@ -92,7 +92,7 @@ export class Connection {
   setStatus(status) {
     if (this.status === status) return;
     this.status = status;
-    this.onStatus(status, { attempts: this.attempts, everOpen: this.everOpen });
+    this.onStatus(status, { attempts: this.attempts, everOpen: this.everOpen, closeCode: this.closeCode ?? null });
   }
 
   open() {
@@ -129,6 +129,7 @@ export class Connection {
       if (this.ws !== ws) return;
       this.ws = null;
       this.stopPing();
+      this.closeCode = ev.code; // said in the banner (state.js closeText)
       if (this.stopped) return;
       if (ev.code === CLOSE_ROOM_GONE) {
         // The room no longer exists on the server: retrying cannot help.

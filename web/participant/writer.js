@@ -10,7 +10,8 @@
 // wanted while offline, or taken back with "Keep editing"). The page owns the connection and
 // the room state: it hands the Writer `page` ({ state, conn, view }) and a `render` callback.
 
-import { h, byId, setText, replace, plural } from '/lib/dom.js';
+import { h, byId, setText, replace } from '/lib/dom.js';
+import { t } from '/lib/i18n.js';
 import { load, save, remove, keys } from '/lib/storage.js';
 import { remainingMs } from '/lib/clock.js';
 import { currentSheet, errorText } from '/lib/state.js';
@@ -52,7 +53,7 @@ export class Writer {
         this.#localDone = room.round;
       } else {
         this.#wantDone = room.round;
-        toast("You're offline: you'll be marked done when the connection is back.", 'info');
+        toast(t('write.offlineDone'), 'info');
       }
       this.#render();
     });
@@ -210,7 +211,7 @@ export class Writer {
     const rows = sheet.sheet.rows || [];
     const earlier = [];
     rows.forEach((r, ri) => (r.ideas || []).forEach((idea) => earlier.push({ ...idea, row: ri })));
-    setText('w-sheet-title', rows.length ? 'On this sheet so far' : 'On this sheet');
+    setText('w-sheet-title', rows.length ? t('write.sheetSoFar') : t('write.sheet'));
     replace(
       byId('w-rows'),
       rows.length
@@ -227,10 +228,10 @@ export class Writer {
                   on: { click: () => this.#buildOn(idea.id) },
                 },
                 h('span', { 'aria-hidden': 'true' }, '↳ '),
-                h('span', { id: `bo-${textId}-l` }, 'Build on this'),
+                h('span', { id: `bo-${textId}-l` }, t('write.buildOn')),
               ),
           })
-        : h('p', { class: 'empty-sheet' }, 'Nothing yet — this sheet starts with you. Write the first ideas.'),
+        : h('p', { class: 'empty-sheet' }, t('write.emptySheet')),
     );
     const n = room.ideas_per_round;
     const fields = [];
@@ -252,17 +253,17 @@ export class Writer {
         const select = h(
           'select',
           { id: `link-${i}`, class: 'link-select', dataset: { slot: String(i) }, on: { change: this.#onLinkChange } },
-          h('option', { value: '' }, 'Nothing: a new idea'),
-          earlier.map((idea) => h('option', { value: idea.id }, `Row ${idea.row + 1}: ${shortIdea(idea.text)}`)),
+          h('option', { value: '' }, t('write.newIdea')),
+          earlier.map((idea) => h('option', { value: idea.id }, t('write.rowIdea', { i: idea.row + 1, text: shortIdea(idea.text) }))),
         );
         select.value = draft?.links[i] ?? '';
-        link = h('div', { class: 'link-field' }, h('label', { for: `link-${i}` }, `Idea ${i + 1} builds on`), select);
+        link = h('div', { class: 'link-field' }, h('label', { for: `link-${i}` }, t('write.ideaBuildsOn', { i: i + 1 })), select);
       }
       fields.push(
         h(
           'div',
           { class: 'idea-field' },
-          h('label', { for: `idea-${i}` }, `Idea ${i + 1}`),
+          h('label', { for: `idea-${i}` }, t('write.idea', { i: i + 1 })),
           ta,
           h('p', { class: 'hint counter', id: `idea-${i}-count`, hidden: true }),
           link,
@@ -337,8 +338,8 @@ export class Writer {
     const draft = this.#draft;
     if (!this.build(sheet)) this.#syncFields();
     setText('w-topic', room.topic);
-    setText('w-round', `Round ${room.round} of ${room.rounds}`);
-    setText('w-done', room.seated ? `${room.done} of ${room.seated} done` : '');
+    setText('w-round', t('phase.round', { round: room.round, rounds: room.rounds }));
+    setText('w-done', room.seated ? t('common.doneOf', { done: room.done, seated: room.seated }) : '');
     const done = (me?.done || this.#localDone === room.round) && !this.#editingAfterDone;
     byId('w-form').hidden = done;
     byId('w-donecard').hidden = !done;
@@ -348,10 +349,10 @@ export class Writer {
       const mine = draft.texts.map((t, i) => ({ text: t, builds_on: draft.links[i] })).filter((x) => x.text.trim());
       replace(
         byId('w-my-row'),
-        mine.length ? mine.map((x) => h('li', null, x.text, buildsOnLine(x, index))) : h('li', { class: 'empty' }, 'No ideas this round.'),
+        mine.length ? mine.map((x) => h('li', null, x.text, buildsOnLine(x, index))) : h('li', { class: 'empty' }, t('write.noIdeasRound')),
       );
     }
-    setText('w-done-wait', others ? `Waiting for ${plural(others, 'other')} or the clock. You can still change your ideas.` : 'Passing the sheets…');
+    setText('w-done-wait', others ? t('write.waitingOthers', { n: others }) : t('part.passing'));
     this.saveState();
   }
 
@@ -379,19 +380,19 @@ export class Writer {
     let text;
     let st;
     if (dirty && this.#page.conn?.status === 'open') {
-      text = 'Saving…';
+      text = t('write.saving');
       st = 'saving';
     } else if (dirty) {
-      text = 'Not sent yet — kept on this device until you are back online.';
+      text = t('write.notSent');
       st = 'offline';
     } else if (this.#rejected) {
-      text = `Not saved: ${errorText(this.#rejected)}`;
+      text = t('write.notSaved', { why: errorText(this.#rejected) });
       st = 'offline';
     } else if (this.#savedOnce || draft.texts.some((t) => t)) {
-      text = '✓ Saved';
+      text = t('write.saved');
       st = 'saved';
     } else {
-      text = 'Your ideas save as you type.';
+      text = t('write.idle');
       st = 'idle';
     }
     el.dataset.state = st;
@@ -409,7 +410,7 @@ function updateCounter(ta) {
   if (!c) return;
   const left = 500 - ta.value.length;
   c.hidden = left > 100;
-  setText(c, `${plural(left, 'character')} left`);
+  setText(c, t('write.charsLeft', { n: left }));
   if (left <= 20) c.dataset.near = '';
   else delete c.dataset.near;
 }
