@@ -295,19 +295,25 @@ fn load(
 /// the writer drops its sender.
 fn checkpointer(conn: Connection, commits: std::sync::mpsc::Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError;
-    while commits.recv().is_ok() {
+    // Wait for a first commit; after that, `more` says whether one came during the pause.
+    let mut more = commits.recv().is_ok();
+    while more {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
         {
             tracing::warn!(error = %e, "journal checkpoint failed; the next one retries");
         }
-        // Commits during the pause are taken by the next checkpoint.
+        // Commits during the pause are taken by the next checkpoint, right after it.
+        more = false;
         let until = Instant::now() + CHECKPOINT_EVERY;
         loop {
             match commits.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(()) => {}
+                Ok(()) => more = true,
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+        if !more {
+            more = commits.recv().is_ok();
         }
     }
 }
