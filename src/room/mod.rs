@@ -63,9 +63,9 @@ pub struct Settings {
     #[serde(default)]
     pub outcomes: Vec<String>,
     /// The room's language (one of [`LANGUAGES`]), set by the facilitator at creation: the
-    /// pages use it unless a person chose another, and exports are written in it. `None`
-    /// (every room before this field, and rooms created without it): each person's browser
-    /// decides, and exports are in English.
+    /// pages use it unless a person chose another, and the facilitator's page asks for its
+    /// exports in it. `None` (every room before this field, and rooms created without it):
+    /// each person's browser decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
 }
