@@ -261,6 +261,8 @@ pub struct Export {
     pub merged: Vec<MergeView>,
     /// The ranking, once voting has closed.
     pub results: Option<Vec<ResultView>>,
+    /// The room's language, if the facilitator set one: the exports' default.
+    pub language: Option<String>,
 }
 
 /// One idea with where it stands.
@@ -592,6 +594,7 @@ mod tests {
                 votes: 4,
                 rank: 1,
             }]),
+            language: None,
         }
     }
 

@@ -333,18 +333,18 @@ enum Format {
     Json,
 }
 
-/// The language an export is written in: `?lang=` (the page sends the room's language, or
-/// its person's when the room has none), English without it.
-fn export_lang(uri: &axum::http::Uri) -> Result<Lang, String> {
+/// The language an export is asked for with `?lang=` (the page sends the room's language, or
+/// its person's when the room has none); `None` without it (then the room's, else English).
+fn export_lang(uri: &axum::http::Uri) -> Result<Option<Lang>, String> {
     let Some(value) = uri
         .query()
         .unwrap_or("")
         .split('&')
         .find_map(|kv| kv.strip_prefix("lang="))
     else {
-        return Ok(Lang::En);
+        return Ok(None);
     };
-    Lang::parse(value).ok_or_else(|| {
+    Lang::parse(value).map(Some).ok_or_else(|| {
         format!(
             "lang must be one of {}, not {value:?}",
             LANGUAGES.join(", ")
@@ -400,6 +400,9 @@ async fn export(
         }
         Some(Ok(e)) => e,
     };
+    let lang = lang
+        .or_else(|| export.language.as_deref().and_then(Lang::parse))
+        .unwrap_or(Lang::En);
     let (body, mime, ext) = match format {
         Format::Markdown => (
             export.markdown_in(lang),
@@ -557,8 +560,11 @@ mod tests {
     #[test]
     fn export_language_comes_from_the_query() {
         let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
-        assert_eq!(export_lang(&uri("/x/export.md")), Ok(Lang::En));
-        assert_eq!(export_lang(&uri("/x/export.md?lang=de")), Ok(Lang::De));
+        assert_eq!(export_lang(&uri("/x/export.md")), Ok(None));
+        assert_eq!(
+            export_lang(&uri("/x/export.md?lang=de")),
+            Ok(Some(Lang::De))
+        );
         assert!(
             export_lang(&uri("/x/export.md?lang=zz"))
                 .unwrap_err()

@@ -384,3 +384,58 @@ async fn lock_remove_and_export_before_the_end() {
     assert_eq!(status, 400);
     assert!(v["error"]["message"].as_str().unwrap().contains("preset"));
 }
+
+/// A room made in German says so to anyone who looks it up (a phone's join screen follows it),
+/// and its exports are in German unless `?lang=` asks for another language.
+#[tokio::test]
+async fn a_rooms_language_reaches_its_lookup_and_its_exports() {
+    let server = TestServer::start().await;
+    let (code, token) = server
+        .create(json!({"topic": "t", "language": "de", "round_seconds": 60, "rounds": 1}))
+        .await;
+    let info: Value = reqwest::get(server.url(&format!("/api/rooms/{code}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["language"], "de", "{info}");
+    let (plain, _) = server.create(json!({"topic": "t"})).await;
+    let info: Value = reqwest::get(server.url(&format!("/api/rooms/{plain}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("language").is_none(), "{info}");
+    let mut fac = server.facilitator(&code, &token).await;
+    let (_a, _) = server.participant(&code, "A").await;
+    let (_b, _) = server.participant(&code, "B").await;
+    fac.send(json!({"type":"start"})).await;
+    fac.recv_where(|v| v["type"] == "room" && v["phase"] == "writing")
+        .await;
+    fac.send(json!({"type":"finish"})).await;
+    fac.recv_where(|v| v["type"] == "room" && v["phase"] == "finished")
+        .await;
+    let md = |q: &'static str| {
+        let url = server.url(&format!("/api/rooms/{code}/export.md{q}"));
+        let token = token.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let german = md("").await;
+    assert!(german.contains("Blätter"), "{german}");
+    let english = md("?lang=en").await;
+    assert!(
+        !english.contains("Blätter") && english.contains("Sheets"),
+        "{english}"
+    );
+}

@@ -68,6 +68,8 @@ async function showJoin() {
   setView('loading');
   try {
     const info = await getRoom(code);
+    // The room's language from the first screen on (it reloads into it once, if needed).
+    if (info.language) useRoomLanguage(code, info.language);
     setText('join-topic', info.topic);
     setText('join-status', joinStatus(info));
     document.title = t('part.titleJoin');

@@ -49,6 +49,10 @@ pub struct RoomInfo {
     pub participants: u32,
     /// New joins are refused.
     pub locked: bool,
+    /// The room's language, if the facilitator set one (a phone shows the join screen in
+    /// it unless its person chose another).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// When the session finished, if it has.
     #[serde(skip)]
     pub finished_at: Option<Millis>,
@@ -336,6 +340,7 @@ impl Session {
             topic: self.room.settings().topic.clone(),
             phase: self.room.phase_name(),
             participants: self.room.participant_count() as u32,
+            language: self.room.settings().language.clone(),
             locked: self.room.locked(),
             finished_at: self.room.finished_at(),
             last_active: self.last_active,
@@ -360,6 +365,7 @@ impl Session {
             clusters: clusters.clusters,
             merged: clusters.merged,
             results: self.room.results(),
+            language: settings.language.clone(),
         })
     }
 
