@@ -4,6 +4,10 @@
 //! room task is spawned on, so shutdown can wait for them; and the [`Shards`] the rooms (and
 //! their sockets) run on.
 //!
+//! With the journal on PostgreSQL ([`Hub::start`]) it also runs the cluster loop: it forgets
+//! the rooms another node has taken over and adopts the rooms of nodes whose lease expired,
+//! restoring them through the same path as a restart.
+//!
 //! A map guard is never held across an `.await`: lookups clone the handle out first.
 
 use std::net::IpAddr;
@@ -28,6 +32,7 @@ use crate::metrics::METRICS;
 use crate::room::{Command, Millis, Room, Settings};
 use crate::room_task::{Clock, RoomInfo, RoomMsg, RoomTask};
 use crate::shards::{Seat, ShardId, Shards};
+use crate::store::postgres::{self, Node};
 use crate::store::{Entry, Journal, StoreError, StoredRoom};
 
 /// Commands a room's queue holds before senders wait.
@@ -36,6 +41,8 @@ const ROOM_QUEUE: usize = 1024;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often expired rooms are looked for.
 const REAP_EVERY: Duration = Duration::from_secs(60);
+/// Most rooms one turn of the cluster loop adopts.
+const ADOPT_PER_TURN: i64 = 200;
 
 /// A handle to a room actor.
 #[derive(Clone, Debug)]
@@ -102,6 +109,8 @@ pub struct Hub {
     pub shards: Arc<Shards>,
     /// The journal, unless running in memory.
     pub journal: Option<Journal>,
+    /// This node's standing in the cluster, with the journal on PostgreSQL.
+    pub cluster: Option<Arc<Node>>,
     journal_ok: AtomicBool,
     draining: AtomicBool,
     connections: AtomicUsize,
@@ -170,6 +179,7 @@ impl Hub {
             shutdown,
             tracker: TaskTracker::new(),
             journal,
+            cluster: None,
             journal_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         })
@@ -182,6 +192,11 @@ impl Hub {
             let hub = Self::new(config, shutdown)?;
             hub.spawn_background();
             return Ok(hub);
+        }
+        if config.postgres_url().is_some() {
+            return Err(
+                StoreError::Backend("a PostgreSQL journal is opened by Hub::start".into()).into(),
+            );
         }
         let ttl = config.expire_after.as_millis() as Millis;
         let now = Clock::new().now();
@@ -198,6 +213,93 @@ impl Hub {
         }
         hub.spawn_background();
         Ok(hub)
+    }
+
+    /// The hub the configuration asks for, like [`Hub::open`], and with `--journal` on
+    /// PostgreSQL: connects, takes this node's lease and its rooms, and starts the cluster
+    /// loop.
+    pub async fn start(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, OpenError> {
+        let Some(url) = config.postgres_url() else {
+            return Self::open(config, shutdown);
+        };
+        let ttl = config.expire_after.as_millis() as Millis;
+        let clock = Clock::new();
+        let now = clock.now();
+        let opts = postgres::Options {
+            url: url.to_owned(),
+            node: config.node_name(),
+            lease: Duration::from_millis(u64::from(config.lease_ms)),
+        };
+        let (opened, node, control) = postgres::open(
+            opts,
+            |finished, last| finished.unwrap_or(last).saturating_add(ttl) < now,
+            now,
+        )
+        .await?;
+        let mut hub = Self::bare(config, shutdown, Some(opened.journal))?;
+        hub.cluster = Some(node.clone());
+        let hub = Arc::new(hub);
+        let n = opened.rooms.len();
+        for stored in opened.rooms {
+            hub.restore(stored, opened.alive_ms);
+        }
+        info!(
+            node = node.name(),
+            rooms = n,
+            "joined the cluster on PostgreSQL"
+        );
+        hub.spawn_background();
+        let looping = hub.clone();
+        tokio::spawn(async move { looping.cluster_loop(node, control).await });
+        Ok(hub)
+    }
+
+    /// Every quarter lease: forget the rooms another node took over (their sockets are
+    /// closed with 1012 by their actor at its next, fenced, append), and adopt those of nodes
+    /// whose lease expired, so their timers keep running and their people can resume here.
+    async fn cluster_loop(self: Arc<Self>, node: Arc<Node>, control: tokio_postgres::Client) {
+        let every = Duration::from_millis(u64::from(self.config.lease_ms) / 4).min(HEARTBEAT);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut control = Some(control);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if self.draining.load(Ordering::Relaxed) {
+                continue;
+            }
+            if control.as_ref().is_none_or(|c| c.is_closed()) {
+                control = node.connect().await.ok();
+            }
+            let Some(c) = &control else { continue };
+            match node.lost(c).await {
+                Ok(lost) => {
+                    for code in lost {
+                        warn!(room = %code, "another node took this room over");
+                        self.rooms.remove(&code);
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot check room ownership"),
+            }
+            // Only a node that holds its lease adopts (one paused past it must not).
+            if node.holds_lease() && self.rooms.len() < self.config.max_rooms as usize {
+                match node.adopt(c, ADOPT_PER_TURN).await {
+                    Ok(claimed) => {
+                        for cl in claimed {
+                            METRICS.takeovers.inc();
+                            self.restore(cl.room, cl.alive_ms);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot adopt rooms"),
+                }
+            }
+            METRICS.rooms_owned.set(node.rooms_held() as i64);
+        }
     }
 
     /// Rebuild a stored room by replaying its log, give the downtime back, start its actor.
@@ -339,6 +441,8 @@ impl Hub {
             Err("shutting down")
         } else if !self.journal_ok.load(Ordering::Relaxed) {
             Err("the journal is not writable")
+        } else if self.cluster.as_ref().is_some_and(|n| !n.holds_lease()) {
+            Err("this node does not hold its lease")
         } else {
             Ok(())
         }

@@ -236,6 +236,16 @@ impl RoomTask {
                         self.next_seq += n;
                         self.session.committed();
                     }
+                    Err(e @ crate::store::StoreError::Fenced) => {
+                        // Another node owns the room now: acknowledge nothing more, and send
+                        // everyone to it (1012: reconnect and resume).
+                        let now = self.clock.now();
+                        let _ = self.session.journal_failed(&e, now);
+                        for (_, o) in self.outboxes.drain() {
+                            o.close(close::RESTART);
+                        }
+                        return;
+                    }
                     Err(e) => {
                         let now = self.clock.now();
                         let resync = self.session.journal_failed(&e, now);

@@ -6,8 +6,9 @@
 //!
 //! This module owns the contract, not the storage: it must not know how or where a backend
 //! keeps its data (no SQL, no files, no threads here), and it knows nothing about sockets or
-//! messages. [`sqlite`] is the first backend; another one (PostgreSQL) is written against the
-//! promises below and plugs in with [`Journal::new`] without touching the actor.
+//! messages. [`sqlite`] is the embedded default; [`postgres`] is the backend for several nodes
+//! on one database (it adds ownership and fencing: an append for a room another node took
+//! over fails with [`StoreError::Fenced`]). Both plug in with [`Journal::new`].
 //!
 //! # What a backend promises
 //! - **`Ok` means durable.** When a call returns `Ok(())` its change survives a crash of the
@@ -38,6 +39,7 @@
 //! Opening a backend, loading the stored rooms and dropping expired ones is not part of the
 //! trait: each backend has its own `open` returning an [`Opened`] (see [`sqlite::open`]).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -95,6 +97,10 @@ pub enum StoreError {
         /// What was wrong.
         why: String,
     },
+    /// The room belongs to another node now (it took the room over): nothing of this call
+    /// was stored, and this node must never acknowledge another write for the room.
+    #[error("journal: this node no longer owns the room")]
+    Fenced,
     /// The journal has stopped (closed, or its writer is gone).
     #[error("journal: the writer has stopped")]
     Stopped,
