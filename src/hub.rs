@@ -111,6 +111,10 @@ pub struct Hub {
     pub journal: Option<Journal>,
     /// This node's standing in the cluster, with the journal on PostgreSQL.
     pub cluster: Option<Arc<Node>>,
+    /// The control connection to PostgreSQL (claims and loads), reopened when it breaks.
+    control: std::sync::Mutex<Option<Arc<tokio_postgres::Client>>>,
+    /// One claim at a time on this node, so two requests for one room claim it once.
+    claiming: tokio::sync::Mutex<()>,
     journal_ok: AtomicBool,
     draining: AtomicBool,
     connections: AtomicUsize,
@@ -180,6 +184,8 @@ impl Hub {
             tracker: TaskTracker::new(),
             journal,
             cluster: None,
+            control: std::sync::Mutex::new(None),
+            claiming: tokio::sync::Mutex::new(()),
             journal_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         })
@@ -241,6 +247,7 @@ impl Hub {
         .await?;
         let mut hub = Self::bare(config, shutdown, Some(opened.journal))?;
         hub.cluster = Some(node.clone());
+        hub.control = std::sync::Mutex::new(Some(Arc::new(control)));
         let hub = Arc::new(hub);
         let n = opened.rooms.len();
         for stored in opened.rooms {
@@ -253,18 +260,17 @@ impl Hub {
         );
         hub.spawn_background();
         let looping = hub.clone();
-        tokio::spawn(async move { looping.cluster_loop(node, control).await });
+        tokio::spawn(async move { looping.cluster_loop(node).await });
         Ok(hub)
     }
 
     /// Every quarter lease: forget the rooms another node took over (their sockets are
     /// closed with 1012 by their actor at its next, fenced, append), and adopt those of nodes
     /// whose lease expired, so their timers keep running and their people can resume here.
-    async fn cluster_loop(self: Arc<Self>, node: Arc<Node>, control: tokio_postgres::Client) {
+    async fn cluster_loop(self: Arc<Self>, node: Arc<Node>) {
         let every = Duration::from_millis(u64::from(self.config.lease_ms) / 4).min(HEARTBEAT);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut control = Some(control);
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -273,22 +279,22 @@ impl Hub {
             if self.draining.load(Ordering::Relaxed) {
                 continue;
             }
-            if control.as_ref().is_none_or(|c| c.is_closed()) {
-                control = node.connect().await.ok();
-            }
-            let Some(c) = &control else { continue };
-            match node.lost(c).await {
+            let Some(c) = self.control(&node).await else {
+                continue;
+            };
+            match node.lost(&c).await {
                 Ok(lost) => {
                     for code in lost {
                         warn!(room = %code, "another node took this room over");
-                        self.rooms.remove(&code);
+                        self.let_go(code);
                     }
                 }
                 Err(e) => warn!(error = %e, "cannot check room ownership"),
             }
             // Only a node that holds its lease adopts (one paused past it must not).
             if node.holds_lease() && self.rooms.len() < self.config.max_rooms as usize {
-                match node.adopt(c, ADOPT_PER_TURN).await {
+                let _one = self.claiming.lock().await;
+                match node.adopt(&c, ADOPT_PER_TURN).await {
                     Ok(claimed) => {
                         for cl in claimed {
                             METRICS.takeovers.inc();
@@ -299,6 +305,90 @@ impl Hub {
                 }
             }
             METRICS.rooms_owned.set(node.rooms_held() as i64);
+        }
+    }
+
+    /// The control connection, reopened if it broke.
+    async fn control(&self, node: &Node) -> Option<Arc<tokio_postgres::Client>> {
+        let have = self.control.lock().ok().and_then(|c| c.clone());
+        if let Some(c) = have.filter(|c| !c.is_closed()) {
+            return Some(c);
+        }
+        match node.connect().await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                if let Ok(mut slot) = self.control.lock() {
+                    *slot = Some(c.clone());
+                }
+                Some(c)
+            }
+            Err(e) => {
+                warn!(error = %e, "no control connection to PostgreSQL");
+                None
+            }
+        }
+    }
+
+    /// A room another node owns now: forget it, and wake its actor, which sees that it no
+    /// longer holds the room and closes its sockets with 1012 so they resume on the owner.
+    fn let_go(&self, code: RoomCode) {
+        if let Some((_, handle)) = self.rooms.remove(&code) {
+            let (reply, _) = oneshot::channel();
+            let _ = handle.tx.try_send(RoomMsg::Info { reply });
+        }
+    }
+
+    /// With the journal on PostgreSQL, make sure a room requested here runs here: a room
+    /// this node does not hold is taken over if its owner's lease expired (and given its
+    /// lost time back), or handed over from its live owner (whose actor is fenced and closes
+    /// its sockets with 1012, so they reconnect and the proxy sends them here). A no-op for
+    /// rooms held here, unknown codes, and without a cluster.
+    pub async fn bring_here(&self, code: RoomCode) {
+        let Some(node) = self.cluster.clone() else {
+            return;
+        };
+        if self.rooms.contains_key(&code) || !node.holds_lease() || self.shutdown.is_cancelled() {
+            return;
+        }
+        let _one = self.claiming.lock().await;
+        if self.rooms.contains_key(&code) {
+            return;
+        }
+        let Some(c) = self.control(&node).await else {
+            return;
+        };
+        let code_s = code.to_string();
+        let owner = match node.owner(&c, &code_s).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(room = %code, error = %e, "cannot look the room's owner up");
+                return;
+            }
+        };
+        let (owner, epoch, live, alive_ms) = owner;
+        match node.claim(&c, &code_s, &owner, epoch).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => {
+                warn!(room = %code, error = %e, "cannot claim the room");
+                return;
+            }
+        }
+        match node.load(&c, &code_s).await {
+            Ok(stored) => {
+                // From the owner's last heartbeat: a dead owner's lost time is given back
+                // (its lease may not have run out yet); from a live one at most a heartbeat.
+                if live {
+                    METRICS.handoffs.inc();
+                } else {
+                    METRICS.takeovers.inc();
+                }
+                let since = alive_ms.min(self.clock.now());
+                info!(room = %code, from = %owner, handoff = live, "room brought here");
+                self.restore(stored, since);
+            }
+            Err(e) => warn!(room = %code, error = %e, "cannot load a claimed room"),
         }
     }
 

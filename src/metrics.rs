@@ -45,6 +45,8 @@ pub struct Metrics {
     pub rooms_owned: Gauge,
     /// Rooms this node took over from a node whose lease had expired.
     pub takeovers: Counter,
+    /// Rooms this node took from a live owner because a request for them came here.
+    pub handoffs: Counter,
     /// Appends refused because another node had taken the room over.
     pub fenced_appends: Counter,
 }
@@ -66,6 +68,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rooms_created: Counter::default(),
         rooms_owned: Gauge::default(),
         takeovers: Counter::default(),
+        handoffs: Counter::default(),
         fenced_appends: Counter::default(),
         registry: Registry::default(),
     };
@@ -125,6 +128,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "cluster_takeovers",
         "Rooms taken over from a node whose lease had expired",
         m.takeovers.clone(),
+    );
+    registry.register(
+        "cluster_handoffs",
+        "Rooms taken from a live owner because their requests come here",
+        m.handoffs.clone(),
     );
     registry.register(
         "cluster_fenced_appends",

@@ -141,6 +141,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Commit what is queued, checkpoint, stop, and wait until stopped. Later calls fail
     /// with [`StoreError::Stopped`].
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Does this process still own `code`? Always, for a backend one process owns alone; a
+    /// shared backend says no once another node has taken the room over (its next append
+    /// would be [`StoreError::Fenced`]). A cheap local check, no I/O.
+    fn holds(&self, _code: RoomCode) -> bool {
+        true
+    }
 }
 
 /// A handle to the journal, whichever backend holds it. Cheap to clone.
@@ -213,6 +220,11 @@ impl Journal {
     /// for its writer to finish). Later requests fail with [`StoreError::Stopped`].
     pub async fn close(&self) -> Result<(), StoreError> {
         self.backend.close().await
+    }
+
+    /// Does this process still own `code` (see [`Backend::holds`])?
+    pub fn holds(&self, code: RoomCode) -> bool {
+        self.backend.holds(code)
     }
 
     /// Record that the server is running at `now` (used to give downtime back on restart).

@@ -198,6 +198,37 @@ impl Node {
         Ok(claimed)
     }
 
+    /// Who owns `code` now: (owner, epoch, whether the owner's lease is live, the owner's
+    /// last alive time); `None` for no such room.
+    pub async fn owner(
+        &self,
+        c: &Client,
+        code: &str,
+    ) -> Result<Option<(String, i64, bool, Millis)>, StoreError> {
+        let row = c
+            .query_opt(
+                "SELECT r.owner, r.epoch, COALESCE(n.expires >= clock_timestamp(), false),
+                        COALESCE(n.alive_ms, 0)
+                 FROM rooms r LEFT JOIN nodes n ON n.node = r.owner WHERE r.code = $1",
+                &[&code],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get::<_, i64>(3).max(0) as Millis,
+            )
+        }))
+    }
+
+    /// Load a room this node has just claimed.
+    pub async fn load(&self, c: &Client, code: &str) -> Result<StoredRoom, StoreError> {
+        load_room(c, code).await
+    }
+
     /// Take `code` from `owner` at `epoch`: the new epoch if this node won (it holds the
     /// room from now on), `None` if someone else changed the room first.
     pub async fn claim(
@@ -253,6 +284,7 @@ struct Pending {
 #[derive(Debug)]
 pub struct Postgres {
     tx: mpsc::Sender<Pending>,
+    node: Arc<Node>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -439,6 +471,7 @@ pub async fn open(
         Opened {
             journal: Journal::new(Postgres {
                 tx,
+                node: node.clone(),
                 writer: Mutex::new(Some(writer)),
             }),
             rooms,
@@ -701,5 +734,9 @@ impl Backend for Postgres {
 
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(Postgres::close(self))
+    }
+
+    fn holds(&self, code: RoomCode) -> bool {
+        self.node.holds(&code)
     }
 }
