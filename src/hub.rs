@@ -347,17 +347,15 @@ impl Hub {
         let Some(node) = self.cluster.clone() else {
             return;
         };
-        if self.rooms.contains_key(&code) || !node.holds_lease() || self.shutdown.is_cancelled() {
-            return;
-        }
-        let _one = self.claiming.lock().await;
-        if self.rooms.contains_key(&code) {
+        if !node.holds_lease() || self.shutdown.is_cancelled() {
             return;
         }
         let Some(c) = self.control(&node).await else {
             return;
         };
         let code_s = code.to_string();
+        // Asked every time, not only for rooms missing here: a room handed over a moment
+        // ago may still run here until the cluster loop notices, and must not answer.
         let owner = match node.owner(&c, &code_s).await {
             Ok(Some(o)) => o,
             Ok(None) => return,
@@ -367,6 +365,18 @@ impl Hub {
             }
         };
         let (owner, epoch, live, alive_ms) = owner;
+        let ours = owner == node.name() && node.epoch_of(&code) == Some(epoch);
+        if ours && self.rooms.contains_key(&code) {
+            return;
+        }
+        if !ours && let Some(held) = node.epoch_of(&code) {
+            node.forget(&code, held);
+            self.let_go(code);
+        }
+        let _one = self.claiming.lock().await;
+        if self.rooms.contains_key(&code) && node.holds(&code) {
+            return;
+        }
         match node.claim(&c, &code_s, &owner, epoch).await {
             Ok(Some(_)) => {}
             Ok(None) => return,

@@ -134,6 +134,16 @@ impl Node {
         self.held.contains_key(code)
     }
 
+    /// The epoch at which this node holds `code`.
+    pub fn epoch_of(&self, code: &RoomCode) -> Option<i64> {
+        self.held.get(code).map(|e| *e)
+    }
+
+    /// Stop holding `code` at `epoch` (another node has it now): its appends are fenced.
+    pub fn forget(&self, code: &RoomCode, epoch: i64) {
+        self.held.remove_if(code, |_, e| *e == epoch);
+    }
+
     /// A new control connection.
     pub async fn connect(&self) -> Result<Client, StoreError> {
         connect(&self.opts.url).await
