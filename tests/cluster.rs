@@ -398,6 +398,7 @@ async fn the_owner_of_two_busy_rooms_is_killed_and_they_continue_on_another_node
         r.collect_acks(Duration::from_millis(50)).await;
     }
     let survivors = [&n1, &n2];
+    let mut owners = Vec::new();
     for (r, (left, at)) in rooms.iter_mut().zip(left_before) {
         let i = owner_of(&pg, &r.code, Some(0), Duration::from_secs(10)).await - 1;
         let took = killed.elapsed();
@@ -416,6 +417,18 @@ async fn the_owner_of_two_busy_rooms_is_killed_and_they_continue_on_another_node
         );
         r.burst(2, "after").await;
         r.collect_acks(Duration::from_secs(5)).await;
+        assert!(r.writers.iter().all(|w| w.acked.len() == 7));
+        owners.push(i);
+    }
+    // From the death to every participant of both rooms writing again elsewhere, here by
+    // adoption (the clients wait for it rather than bringing the room over themselves).
+    let failover = killed.elapsed();
+    eprintln!("failover: every participant writing again {failover:?} after the kill");
+    assert!(
+        failover <= Duration::from_millis(2 * LEASE_MS + 1000),
+        "{failover:?} > 2 × lease + 1 s"
+    );
+    for (r, i) in rooms.iter_mut().zip(owners) {
         let n = r.finish_and_check(survivors[i]).await;
         assert!(n >= 3 * 7, "{n} acknowledged writes");
     }
