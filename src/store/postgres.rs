@@ -42,6 +42,8 @@ use crate::room::{Millis, Settings};
 const QUEUE: usize = 4096;
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 1024;
+/// Longest wait for a new connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The schema this code writes.
 const SCHEMA_VERSION: i32 = 1;
 
@@ -300,8 +302,11 @@ pub struct Postgres {
 
 /// Open a connection and run it on the runtime.
 async fn connect(url: &str) -> Result<Client, StoreError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
+    // Bounded: an unreachable host must not hold the writer (and every room's commit) for
+    // the kernel's TCP timeout.
+    let (client, conn) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls))
         .await
+        .map_err(|_| StoreError::Backend("cannot connect to PostgreSQL: timed out".into()))?
         .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
