@@ -696,3 +696,49 @@ async fn behind_nginx_a_room_follows_its_hash_survives_its_node_and_moves_back_b
         "the room came home by handoff from n{second}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_gracefully_gives_its_lease_up_and_its_rooms_move_at_once() {
+    let Some(pg) = Pg::start("term") else {
+        return;
+    };
+    let n0 = node(&pg, "n0").await;
+    let _n1 = node(&pg, "n1").await;
+    let (mut r, _) = TestRoom::start(&n0, 2).await;
+    r.burst(1, "kept").await;
+    r.collect_acks(Duration::from_secs(5)).await;
+    signal(&n0, "-TERM");
+    assert_eq!(
+        r.clients[0].closed(Duration::from_secs(5)).await,
+        Some(1012)
+    );
+    let t0 = Instant::now();
+    assert_eq!(
+        owner_of(&pg, &r.code, Some(0), Duration::from_secs(5)).await,
+        1
+    );
+    // Adopted on n1's next pass (every quarter lease), not once the lease ran out (its
+    // last renewal was at most a second before the sockets closed): n0 gave it up.
+    assert!(
+        t0.elapsed() < Duration::from_millis(LEASE_MS / 2),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn a_journal_that_is_not_postgres_is_refused_with_one_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brainwrite"))
+        .args(["--journal", "sqlite:rooms.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--journal must be a PostgreSQL URL"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brainwrite"))
+        .args(["--journal", "postgres://u@h/db", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set --node-id"));
+}
