@@ -27,6 +27,22 @@ pub struct Config {
     #[arg(long, env = "BRAINWRITE_DATA", default_value = "brainwrite.db")]
     pub data: PathBuf,
 
+    /// Journal on PostgreSQL instead of the SQLite file, for several nodes on one database:
+    /// postgres://USER@HOST/DB (see docs/scale-out.md). Default: the SQLite file at --data.
+    #[arg(long, env = "BRAINWRITE_JOURNAL")]
+    pub journal: Option<String>,
+
+    /// This node's name in a PostgreSQL cluster, unique among the nodes. Default: the host
+    /// name and the --bind port.
+    #[arg(long, env = "BRAINWRITE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// How long a node's lease on its rooms lasts after each renewal (renewed every second),
+    /// in milliseconds; PostgreSQL journal only. Another node takes its rooms over once it
+    /// has expired.
+    #[arg(long, env = "BRAINWRITE_LEASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1500..=600000))]
+    pub lease_ms: u32,
+
     /// Browser origins allowed to open WebSockets besides the server's own (repeatable),
     /// e.g. https://intranet.example.org.
     #[arg(
@@ -145,6 +161,24 @@ impl Config {
         }
     }
 
+    /// The PostgreSQL URL of `--journal`, if the journal is on PostgreSQL.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.journal.as_deref().filter(|_| !self.memory)
+    }
+
+    /// This node's name: `--node-id`, or the host name and the port.
+    pub fn node_name(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "brainwrite".to_owned());
+            format!("{host}:{}", self.bind.port())
+        })
+    }
+
     /// Configuration for tests: loopback, ephemeral port, memory only.
     pub fn for_tests() -> Self {
         let mut c = Config::parse_from(["brainwrite", "--memory", "--bind", "127.0.0.1:0"]);
@@ -173,6 +207,23 @@ impl Config {
                     "--allowed-origin must look like https://host[:port] with no path, not {o:?}"
                 ));
             }
+        }
+        if let Some(j) = &self.journal
+            && !(j.starts_with("postgres://") || j.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "--journal must be a PostgreSQL URL like postgres://USER@HOST/DB, not {j:?} (the SQLite journal is --data)"
+            ));
+        }
+        if self
+            .node_id
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.len() > 200)
+        {
+            return Err("--node-id must be 1 to 200 characters".into());
+        }
+        if self.journal.is_some() && self.node_id.is_none() && self.bind.port() == 0 {
+            return Err("with --journal on PostgreSQL and --bind port 0, set --node-id".into());
         }
         if let Some(h) = &self.real_ip_header
             && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()

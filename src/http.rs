@@ -1,7 +1,9 @@
 //! HTTP: the REST endpoints (`/api/rooms`, `/healthz`), the QR code, and the embedded web
 //! client with its content types, cache headers and security headers. Builds the router.
 //!
-//! Handlers validate input and talk to the hub; they hold no room logic.
+//! Handlers validate input and talk to the hub; they hold no room logic. With the journal on
+//! PostgreSQL, a request for a room (`/ws/{code}`, `/api/rooms/{code}…`) first brings the
+//! room to this node ([`Hub::bring_here`]), so any node serves any room.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,8 +35,40 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
     form-action 'self'";
 
+/// The room code a request is about, for the paths that reach a room's actor.
+fn room_of(path: &str) -> Option<RoomCode> {
+    let rest = path
+        .strip_prefix("/ws/")
+        .or_else(|| path.strip_prefix("/api/rooms/"))?;
+    RoomCode::parse(rest.split('/').next()?)
+}
+
+/// With a cluster: run the requested room here before the handler looks it up.
+async fn bring_room_here(
+    State(hub): State<Arc<Hub>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if hub.cluster.is_some()
+        && let Some(code) = room_of(req.uri().path())
+    {
+        hub.bring_here(code).await;
+    }
+    next.run(req).await
+}
+
 /// The application's routes.
 pub fn router(hub: Arc<Hub>) -> Router {
+    let cluster = hub.cluster.is_some();
+    let app = routes(hub.clone());
+    if cluster {
+        app.layer(axum::middleware::from_fn_with_state(hub, bring_room_here))
+    } else {
+        app
+    }
+}
+
+fn routes(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/api/rooms", post(create_room))
         .route("/api/rooms/{code}", get(room_info))

@@ -4,6 +4,10 @@
 //! room task is spawned on, so shutdown can wait for them; and the [`Shards`] the rooms (and
 //! their sockets) run on.
 //!
+//! With the journal on PostgreSQL ([`Hub::start`]) it also runs the cluster loop: it forgets
+//! the rooms another node has taken over and adopts the rooms of nodes whose lease expired,
+//! restoring them through the same path as a restart.
+//!
 //! A map guard is never held across an `.await`: lookups clone the handle out first.
 
 use std::net::IpAddr;
@@ -28,6 +32,7 @@ use crate::metrics::METRICS;
 use crate::room::{Command, Millis, Room, Settings};
 use crate::room_task::{Clock, RoomInfo, RoomMsg, RoomTask};
 use crate::shards::{Seat, ShardId, Shards};
+use crate::store::postgres::{self, Node};
 use crate::store::{Entry, Journal, StoreError, StoredRoom};
 
 /// Commands a room's queue holds before senders wait.
@@ -36,6 +41,8 @@ const ROOM_QUEUE: usize = 1024;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often expired rooms are looked for.
 const REAP_EVERY: Duration = Duration::from_secs(60);
+/// Most rooms one turn of the cluster loop adopts.
+const ADOPT_PER_TURN: i64 = 200;
 
 /// A handle to a room actor.
 #[derive(Clone, Debug)]
@@ -102,6 +109,12 @@ pub struct Hub {
     pub shards: Arc<Shards>,
     /// The journal, unless running in memory.
     pub journal: Option<Journal>,
+    /// This node's standing in the cluster, with the journal on PostgreSQL.
+    pub cluster: Option<Arc<Node>>,
+    /// The control connection to PostgreSQL (claims and loads), reopened when it breaks.
+    control: std::sync::Mutex<Option<Arc<tokio_postgres::Client>>>,
+    /// One claim at a time on this node, so two requests for one room claim it once.
+    claiming: tokio::sync::Mutex<()>,
     journal_ok: AtomicBool,
     draining: AtomicBool,
     connections: AtomicUsize,
@@ -170,6 +183,9 @@ impl Hub {
             shutdown,
             tracker: TaskTracker::new(),
             journal,
+            cluster: None,
+            control: std::sync::Mutex::new(None),
+            claiming: tokio::sync::Mutex::new(()),
             journal_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         })
@@ -182,6 +198,11 @@ impl Hub {
             let hub = Self::new(config, shutdown)?;
             hub.spawn_background();
             return Ok(hub);
+        }
+        if config.postgres_url().is_some() {
+            return Err(
+                StoreError::Backend("a PostgreSQL journal is opened by Hub::start".into()).into(),
+            );
         }
         let ttl = config.expire_after.as_millis() as Millis;
         let now = Clock::new().now();
@@ -198,6 +219,187 @@ impl Hub {
         }
         hub.spawn_background();
         Ok(hub)
+    }
+
+    /// The hub the configuration asks for, like [`Hub::open`], and with `--journal` on
+    /// PostgreSQL: connects, takes this node's lease and its rooms, and starts the cluster
+    /// loop.
+    pub async fn start(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, OpenError> {
+        let Some(url) = config.postgres_url() else {
+            return Self::open(config, shutdown);
+        };
+        let ttl = config.expire_after.as_millis() as Millis;
+        let clock = Clock::new();
+        let now = clock.now();
+        let opts = postgres::Options {
+            url: url.to_owned(),
+            node: config.node_name(),
+            lease: Duration::from_millis(u64::from(config.lease_ms)),
+        };
+        let (opened, node, control) = postgres::open(
+            opts,
+            |finished, last| finished.unwrap_or(last).saturating_add(ttl) < now,
+            now,
+        )
+        .await?;
+        let mut hub = Self::bare(config, shutdown, Some(opened.journal))?;
+        hub.cluster = Some(node.clone());
+        hub.control = std::sync::Mutex::new(Some(Arc::new(control)));
+        let hub = Arc::new(hub);
+        let n = opened.rooms.len();
+        for stored in opened.rooms {
+            hub.restore(stored, opened.alive_ms);
+        }
+        info!(
+            node = node.name(),
+            rooms = n,
+            "joined the cluster on PostgreSQL"
+        );
+        hub.spawn_background();
+        let looping = hub.clone();
+        tokio::spawn(async move { looping.cluster_loop(node).await });
+        Ok(hub)
+    }
+
+    /// Every quarter lease: forget the rooms another node took over (their sockets are
+    /// closed with 1012 by their actor at its next, fenced, append), and adopt those of nodes
+    /// whose lease expired, so their timers keep running and their people can resume here.
+    async fn cluster_loop(self: Arc<Self>, node: Arc<Node>) {
+        let every = Duration::from_millis(u64::from(self.config.lease_ms) / 4).min(HEARTBEAT);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if self.draining.load(Ordering::Relaxed) {
+                continue;
+            }
+            let Some(c) = self.control(&node).await else {
+                continue;
+            };
+            match node.lost(&c).await {
+                Ok(lost) => {
+                    for code in lost {
+                        warn!(room = %code, "another node took this room over");
+                        self.let_go(code);
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot check room ownership"),
+            }
+            // Only a node that holds its lease adopts (one paused past it must not).
+            if node.holds_lease() && self.rooms.len() < self.config.max_rooms as usize {
+                let _one = self.claiming.lock().await;
+                match node.adopt(&c, ADOPT_PER_TURN).await {
+                    Ok(claimed) => {
+                        for cl in claimed {
+                            METRICS.takeovers.inc();
+                            self.restore(cl.room, cl.alive_ms);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot adopt rooms"),
+                }
+            }
+            METRICS.rooms_owned.set(node.rooms_held() as i64);
+        }
+    }
+
+    /// The control connection, reopened if it broke.
+    async fn control(&self, node: &Node) -> Option<Arc<tokio_postgres::Client>> {
+        let have = self.control.lock().ok().and_then(|c| c.clone());
+        if let Some(c) = have.filter(|c| !c.is_closed()) {
+            return Some(c);
+        }
+        match node.connect().await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                if let Ok(mut slot) = self.control.lock() {
+                    *slot = Some(c.clone());
+                }
+                Some(c)
+            }
+            Err(e) => {
+                warn!(error = %e, "no control connection to PostgreSQL");
+                None
+            }
+        }
+    }
+
+    /// A room another node owns now: forget it, and wake its actor, which sees that it no
+    /// longer holds the room and closes its sockets with 1012 so they resume on the owner.
+    fn let_go(&self, code: RoomCode) {
+        if let Some((_, handle)) = self.rooms.remove(&code) {
+            let (reply, _) = oneshot::channel();
+            let _ = handle.tx.try_send(RoomMsg::Info { reply });
+        }
+    }
+
+    /// With the journal on PostgreSQL, make sure a room requested here runs here: a room
+    /// this node does not hold is taken over if its owner's lease expired (and given its
+    /// lost time back), or handed over from its live owner (whose actor is fenced and closes
+    /// its sockets with 1012, so they reconnect and the proxy sends them here). A no-op for
+    /// rooms held here, unknown codes, and without a cluster.
+    pub async fn bring_here(&self, code: RoomCode) {
+        let Some(node) = self.cluster.clone() else {
+            return;
+        };
+        if !node.holds_lease() || self.shutdown.is_cancelled() {
+            return;
+        }
+        let Some(c) = self.control(&node).await else {
+            return;
+        };
+        let code_s = code.to_string();
+        // Asked every time, not only for rooms missing here: a room handed over a moment
+        // ago may still run here until the cluster loop notices, and must not answer.
+        let owner = match node.owner(&c, &code_s).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(room = %code, error = %e, "cannot look the room's owner up");
+                return;
+            }
+        };
+        let (owner, epoch, live, alive_ms) = owner;
+        let ours = owner == node.name() && node.epoch_of(&code) == Some(epoch);
+        if ours && self.rooms.contains_key(&code) {
+            return;
+        }
+        if !ours && let Some(held) = node.epoch_of(&code) {
+            node.forget(&code, held);
+            self.let_go(code);
+        }
+        let _one = self.claiming.lock().await;
+        if self.rooms.contains_key(&code) && node.holds(&code) {
+            return;
+        }
+        match node.claim(&c, &code_s, &owner, epoch).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => {
+                warn!(room = %code, error = %e, "cannot claim the room");
+                return;
+            }
+        }
+        match node.load(&c, &code_s).await {
+            Ok(stored) => {
+                // From the owner's last heartbeat: a dead owner's lost time is given back
+                // (its lease may not have run out yet); from a live one at most a heartbeat.
+                if live {
+                    METRICS.handoffs.inc();
+                } else {
+                    METRICS.takeovers.inc();
+                }
+                let since = alive_ms.min(self.clock.now());
+                info!(room = %code, from = %owner, handoff = live, "room brought here");
+                self.restore(stored, since);
+            }
+            Err(e) => warn!(room = %code, error = %e, "cannot load a claimed room"),
+        }
     }
 
     /// Rebuild a stored room by replaying its log, give the downtime back, start its actor.
@@ -339,6 +541,8 @@ impl Hub {
             Err("shutting down")
         } else if !self.journal_ok.load(Ordering::Relaxed) {
             Err("the journal is not writable")
+        } else if self.cluster.as_ref().is_some_and(|n| !n.holds_lease()) {
+            Err("this node does not hold its lease")
         } else {
             Ok(())
         }

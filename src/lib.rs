@@ -11,14 +11,16 @@
 //! - [`protocol`]: the wire: client and server messages (embedding the engine's views),
 //!   error codes and the mapping from the engine's refusals, close codes.
 //! - [`store`]: the journal every accepted change is written to before it is acknowledged,
-//!   and from which rooms are rebuilt on start: a backend trait, SQLite its first backend.
+//!   and from which rooms are rebuilt on start: a backend trait, SQLite the embedded default,
+//!   PostgreSQL for several nodes (leases, room ownership, fencing).
 //! - [`room_task`]: one actor per room: `session` holds the connection rules around the
 //!   engine (roles, resume, acks, degraded mode, who gets which frame), synchronously; the
 //!   loop around it waits for the queue, the timer and the journal, and flushes.
 //! - [`outbox`]: a connection's send side, shared by its room actor (which writes its
 //!   batches straight into the socket) and its socket task: the stream, the bounded queue
 //!   of what the kernel did not take, and `outbox::frame`, the frame writer.
-//! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper.
+//! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper, and on
+//!   PostgreSQL the cluster loop (takeover of dead nodes' rooms, forgetting lost ones).
 //! - [`shards`]: the single-threaded runtimes a room and its sockets run on together;
 //!   [`turns`]: each shard's one clock for its rooms' deadlines, waking due rooms in turns.
 //! - [`ws`]: the WebSocket upgrade and one task per socket (reading, keepalive, limits,
@@ -69,8 +71,9 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let hub =
-        Hub::open(config, shutdown.clone()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let hub = Hub::start(config, shutdown.clone())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     serve(listener, hub).await
 }
 

@@ -64,10 +64,17 @@ async fn serve(config: Config) -> ExitCode {
     let memory = config.memory;
     let bind = config.bind;
     let public = config.public_url.clone();
-    let hub = match Hub::open(config, shutdown.clone()) {
+    let cluster = config
+        .postgres_url()
+        .map(|_| (config.node_name(), config.lease_ms));
+    let hub = match Hub::start(config, shutdown.clone()).await {
         Ok(h) => h,
         Err(brainwrite::hub::OpenError::Store(e)) => {
-            eprintln!("brainwrite: --data {}: {e}", data.display());
+            if cluster.is_some() {
+                eprintln!("brainwrite: --journal: {e}");
+            } else {
+                eprintln!("brainwrite: --data {}: {e}", data.display());
+            }
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -90,7 +97,9 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     print_urls(addr, public.as_deref());
-    if memory {
+    if let Some((node, lease)) = &cluster {
+        println!("rooms are journaled to PostgreSQL as node {node} (lease {lease} ms)");
+    } else if memory {
         println!("rooms are kept in memory only (--memory): a restart loses them");
     } else {
         println!("rooms are journaled to {}", data.display());

@@ -41,6 +41,14 @@ pub struct Metrics {
     pub round_delivery: Histogram,
     /// Rooms created.
     pub rooms_created: Counter,
+    /// Rooms this node owns in the cluster (PostgreSQL journal only).
+    pub rooms_owned: Gauge,
+    /// Rooms this node took over from a node whose lease had expired.
+    pub takeovers: Counter,
+    /// Rooms this node took from a live owner because a request for them came here.
+    pub handoffs: Counter,
+    /// Appends refused because another node had taken the room over.
+    pub fenced_appends: Counter,
 }
 
 /// The metrics.
@@ -58,6 +66,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         journal_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
         round_delivery: Histogram::new(exponential_buckets(0.000_5, 1.25, 40)),
         rooms_created: Counter::default(),
+        rooms_owned: Gauge::default(),
+        takeovers: Counter::default(),
+        handoffs: Counter::default(),
+        fenced_appends: Counter::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -107,6 +119,26 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         m.round_delivery.clone(),
     );
     registry.register("rooms_created", "Rooms created", m.rooms_created.clone());
+    registry.register(
+        "cluster_rooms_owned",
+        "Rooms this node owns in the cluster",
+        m.rooms_owned.clone(),
+    );
+    registry.register(
+        "cluster_takeovers",
+        "Rooms taken over from a node whose lease had expired",
+        m.takeovers.clone(),
+    );
+    registry.register(
+        "cluster_handoffs",
+        "Rooms taken from a live owner because their requests come here",
+        m.handoffs.clone(),
+    );
+    registry.register(
+        "cluster_fenced_appends",
+        "Appends refused because another node owns the room now",
+        m.fenced_appends.clone(),
+    );
     Metrics { registry, ..m }
 });
 

@@ -227,6 +227,12 @@ impl RoomTask {
     /// fails, nothing is acknowledged: every client is disconnected to resync, and the
     /// changes stay queued for the next commit.
     async fn commit_and_flush(&mut self) {
+        if let Some(j) = &self.journal
+            && !j.holds(self.code)
+        {
+            self.fenced(&crate::store::StoreError::Fenced);
+            return;
+        }
         loop {
             let (entries, finished) = self.session.entries();
             if let (Some(j), false) = (&self.journal, entries.is_empty()) {
@@ -236,6 +242,10 @@ impl RoomTask {
                     Ok(()) => {
                         self.next_seq += n;
                         self.session.committed();
+                    }
+                    Err(e @ crate::store::StoreError::Fenced) => {
+                        self.fenced(&e);
+                        return;
                     }
                     Err(e) => {
                         let now = self.clock.now();
@@ -259,6 +269,16 @@ impl RoomTask {
             for c in std::mem::take(&mut self.gone) {
                 self.detach(c, now);
             }
+        }
+    }
+
+    /// Another node owns the room now (a shared journal): acknowledge nothing more, and send
+    /// everyone to it (1012: reconnect and resume there).
+    fn fenced(&mut self, e: &crate::store::StoreError) {
+        let now = self.clock.now();
+        let _ = self.session.journal_failed(e, now);
+        for (_, o) in self.outboxes.drain() {
+            o.close(close::RESTART);
         }
     }
 

@@ -6,8 +6,9 @@
 //!
 //! This module owns the contract, not the storage: it must not know how or where a backend
 //! keeps its data (no SQL, no files, no threads here), and it knows nothing about sockets or
-//! messages. [`sqlite`] is the first backend; another one (PostgreSQL) is written against the
-//! promises below and plugs in with [`Journal::new`] without touching the actor.
+//! messages. [`sqlite`] is the embedded default; [`postgres`] is the backend for several nodes
+//! on one database (it adds ownership and fencing: an append for a room another node took
+//! over fails with [`StoreError::Fenced`]). Both plug in with [`Journal::new`].
 //!
 //! # What a backend promises
 //! - **`Ok` means durable.** When a call returns `Ok(())` its change survives a crash of the
@@ -38,6 +39,7 @@
 //! Opening a backend, loading the stored rooms and dropping expired ones is not part of the
 //! trait: each backend has its own `open` returning an [`Opened`] (see [`sqlite::open`]).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -95,6 +97,10 @@ pub enum StoreError {
         /// What was wrong.
         why: String,
     },
+    /// The room belongs to another node now (it took the room over): nothing of this call
+    /// was stored, and this node must never acknowledge another write for the room.
+    #[error("journal: this node no longer owns the room")]
+    Fenced,
     /// The journal has stopped (closed, or its writer is gone).
     #[error("journal: the writer has stopped")]
     Stopped,
@@ -135,6 +141,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Commit what is queued, checkpoint, stop, and wait until stopped. Later calls fail
     /// with [`StoreError::Stopped`].
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Does this process still own `code`? Always, for a backend one process owns alone; a
+    /// shared backend says no once another node has taken the room over (its next append
+    /// would be [`StoreError::Fenced`]). A cheap local check, no I/O.
+    fn holds(&self, _code: RoomCode) -> bool {
+        true
+    }
 }
 
 /// A handle to the journal, whichever backend holds it. Cheap to clone.
@@ -207,6 +220,11 @@ impl Journal {
     /// for its writer to finish). Later requests fail with [`StoreError::Stopped`].
     pub async fn close(&self) -> Result<(), StoreError> {
         self.backend.close().await
+    }
+
+    /// Does this process still own `code` (see [`Backend::holds`])?
+    pub fn holds(&self, code: RoomCode) -> bool {
+        self.backend.holds(code)
     }
 
     /// Record that the server is running at `now` (used to give downtime back on restart).

@@ -2,6 +2,8 @@
 //! JSON-over-WebSocket client that remembers every frame it received.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::sync::Arc;
 use std::time::Duration;
 

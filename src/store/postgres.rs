@@ -1,0 +1,757 @@
+//! The PostgreSQL backend of the journal, for several brainwrite nodes on one database: its
+//! schema (created and migrated here, versioned in `schema_version`), the writer task (group
+//! commit: one transaction per batch, one result per request), each node's lease, and room
+//! ownership with fencing ([`Node`]).
+//!
+//! Crate: `tokio-postgres`, the async client of the rust-postgres project (the most used
+//! PostgreSQL client in Rust, maintained since 2013): it runs on tokio like the rest of the
+//! server and pipelines the statements of one batch on one connection, so a batch of many
+//! rooms costs one round trip plus `BEGIN`/`COMMIT`, not one per room. No pool: the backend
+//! holds two connections (the writer's, and the control one the hub's cluster loop uses for
+//! claims and loads), each reopened when it breaks.
+//!
+//! # Ownership and fencing
+//! Every node renews a row in `nodes` ([`Backend::alive`], every second) with
+//! `expires = clock_timestamp() + lease`: the database's clock judges every lease, never a
+//! node's. Every room row names its `owner` and an `epoch` that grows at every takeover. An
+//! append is one statement that updates the room row `WHERE code = $1 AND owner = $2 AND
+//! epoch = $3` and inserts the entries only if that row matched, inside the batch's
+//! transaction: a takeover (which changes owner and epoch under the same row lock) and an
+//! append are serialized by PostgreSQL, so once a takeover has committed the old owner's
+//! appends store nothing and answer [`StoreError::Fenced`]. A takeover is a compare-and-swap
+//! on `(owner, epoch)`: when two nodes race, exactly one update matches.
+//!
+//! This module must not hold a lock across an `.await` or queue without bound; it knows
+//! nothing about sockets, messages or the room engine beyond what it stores.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use futures_util::future::{BoxFuture, join_all};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, NoTls, Statement};
+use tracing::{error, info, warn};
+
+use super::{Backend, Entry, Journal, Opened, StoreError, StoredRoom};
+use crate::ids::RoomCode;
+use crate::room::{Millis, Settings};
+
+/// Requests queued before senders wait.
+const QUEUE: usize = 4096;
+/// Most requests committed in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Longest wait for a new connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The schema this code writes.
+const SCHEMA_VERSION: i32 = 1;
+
+const MIGRATION_1: &str = "
+    CREATE TABLE nodes(
+        node TEXT PRIMARY KEY,
+        expires TIMESTAMPTZ NOT NULL,
+        alive_ms BIGINT NOT NULL DEFAULT 0);
+    CREATE TABLE rooms(
+        code TEXT PRIMARY KEY,
+        created_ms BIGINT NOT NULL,
+        seed BIGINT NOT NULL,
+        settings TEXT NOT NULL,
+        facilitator_hash BYTEA NOT NULL,
+        finished_ms BIGINT,
+        owner TEXT NOT NULL,
+        epoch BIGINT NOT NULL);
+    CREATE INDEX rooms_owner ON rooms(owner);
+    CREATE TABLE entries(
+        code TEXT NOT NULL REFERENCES rooms(code) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        entry TEXT NOT NULL,
+        PRIMARY KEY(code, seq));";
+
+/// The fenced append: entries are inserted only if the room is still ours at this epoch.
+const APPEND: &str = "
+    WITH fence AS (
+        UPDATE rooms SET finished_ms = COALESCE($4, finished_ms)
+        WHERE code = $1 AND owner = $2 AND epoch = $3
+        RETURNING code)
+    INSERT INTO entries(code, seq, at_ms, entry)
+    SELECT fence.code, $5 + u.ord - 1, u.at, u.entry
+    FROM fence, unnest($6::bigint[], $7::text[]) WITH ORDINALITY AS u(at, entry, ord)";
+
+/// How to reach the database and who this node is.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `postgres://USER@HOST/DB` (libpq-style URL or key=value string).
+    pub url: String,
+    /// This node's name, unique in the cluster.
+    pub node: String,
+    /// How long a lease lasts after each renewal.
+    pub lease: Duration,
+}
+
+/// This node's standing: its name, its lease and the rooms it holds, with their epochs.
+/// Shared by the backend (which fences with it) and the hub's cluster loop.
+#[derive(Debug)]
+pub struct Node {
+    opts: Options,
+    held: DashMap<RoomCode, i64>,
+    /// When the last renewal that succeeded was sent.
+    renewed: Mutex<Option<Instant>>,
+}
+
+/// A room this node just took over, ready to restore, and the last moment its previous owner
+/// is known to have run (to give the lost time back).
+#[derive(Debug)]
+pub struct Claimed {
+    /// The room and its log.
+    pub room: StoredRoom,
+    /// When the previous owner last recorded that it was alive.
+    pub alive_ms: Millis,
+}
+
+impl Node {
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.opts.node
+    }
+
+    /// Does this node hold its lease now (judged conservatively: from when the last
+    /// successful renewal was sent, so never longer than the database grants)?
+    pub fn holds_lease(&self) -> bool {
+        self.renewed
+            .lock()
+            .ok()
+            .and_then(|r| *r)
+            .is_some_and(|t| t.elapsed() < self.opts.lease)
+    }
+
+    /// Rooms this node holds.
+    pub fn rooms_held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Does this node hold `code`?
+    pub fn holds(&self, code: &RoomCode) -> bool {
+        self.held.contains_key(code)
+    }
+
+    /// The epoch at which this node holds `code`.
+    pub fn epoch_of(&self, code: &RoomCode) -> Option<i64> {
+        self.held.get(code).map(|e| *e)
+    }
+
+    /// Stop holding `code` at `epoch` (another node has it now): its appends are fenced.
+    pub fn forget(&self, code: &RoomCode, epoch: i64) {
+        self.held.remove_if(code, |_, e| *e == epoch);
+    }
+
+    /// A new control connection.
+    pub async fn connect(&self) -> Result<Client, StoreError> {
+        connect(&self.opts.url).await
+    }
+
+    /// Rooms this node believed it held that another node has taken over since; they are
+    /// forgotten here (their appends are fenced from now on).
+    pub async fn lost(&self, c: &Client) -> Result<Vec<RoomCode>, StoreError> {
+        // Only rooms held before the query are judged: one created meanwhile is not lost.
+        let before: Vec<(RoomCode, i64)> =
+            self.held.iter().map(|e| (*e.key(), *e.value())).collect();
+        let codes: Vec<&str> = before.iter().map(|(c, _)| c.as_str()).collect();
+        let rows = c
+            .query(
+                "SELECT code, owner, epoch FROM rooms WHERE code = ANY($1::text[])",
+                &[&codes],
+            )
+            .await
+            .map_err(pg)?;
+        let now: HashMap<String, (String, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        let mut lost = Vec::new();
+        for (code, epoch) in before {
+            let ours = now
+                .get(code.as_str())
+                .is_some_and(|(o, e)| *o == self.opts.node && *e == epoch);
+            if !ours && self.held.remove_if(&code, |_, e| *e == epoch).is_some() {
+                lost.push(code);
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Take over up to `limit` rooms whose owner's lease has expired (on the database's
+    /// clock), each by a compare-and-swap of owner and epoch, and load them.
+    pub async fn adopt(&self, c: &Client, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+        let rows = c
+            .query(
+                "SELECT r.code, r.owner, r.epoch, COALESCE(n.alive_ms, 0)
+                 FROM rooms r LEFT JOIN nodes n ON n.node = r.owner
+                 WHERE r.owner <> $1 AND (n.expires IS NULL OR n.expires < clock_timestamp())
+                 ORDER BY r.created_ms LIMIT $2",
+                &[&self.opts.node, &limit],
+            )
+            .await
+            .map_err(pg)?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            let (code, owner, epoch, alive): (String, String, i64, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            if let Some(epoch) = self.claim(c, &code, &owner, epoch).await? {
+                info!(room = %code, from = %owner, epoch, "room taken over");
+                let room = load_room(c, &code).await?;
+                claimed.push(Claimed {
+                    room,
+                    alive_ms: alive.max(0) as Millis,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Who owns `code` now: (owner, epoch, whether the owner's lease is live, the owner's
+    /// last alive time); `None` for no such room.
+    pub async fn owner(
+        &self,
+        c: &Client,
+        code: &str,
+    ) -> Result<Option<(String, i64, bool, Millis)>, StoreError> {
+        let row = c
+            .query_opt(
+                "SELECT r.owner, r.epoch, COALESCE(n.expires >= clock_timestamp(), false),
+                        COALESCE(n.alive_ms, 0)
+                 FROM rooms r LEFT JOIN nodes n ON n.node = r.owner WHERE r.code = $1",
+                &[&code],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get::<_, i64>(3).max(0) as Millis,
+            )
+        }))
+    }
+
+    /// Load a room this node has just claimed.
+    pub async fn load(&self, c: &Client, code: &str) -> Result<StoredRoom, StoreError> {
+        load_room(c, code).await
+    }
+
+    /// Take `code` from `owner` at `epoch`: the new epoch if this node won (it holds the
+    /// room from now on), `None` if someone else changed the room first.
+    pub async fn claim(
+        &self,
+        c: &Client,
+        code: &str,
+        owner: &str,
+        epoch: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = c
+            .query_opt(
+                "UPDATE rooms SET owner = $1, epoch = epoch + 1
+                 WHERE code = $2 AND owner = $3 AND epoch = $4 RETURNING epoch",
+                &[&self.opts.node, &code, &owner, &epoch],
+            )
+            .await
+            .map_err(pg)?;
+        let won: Option<i64> = row.map(|r| r.get(0));
+        if let (Some(epoch), Some(code)) = (won, RoomCode::parse(code)) {
+            self.held.insert(code, epoch);
+        }
+        Ok(won)
+    }
+}
+
+enum Req {
+    CreateRoom(StoredRoom),
+    Append {
+        code: RoomCode,
+        first_seq: u64,
+        entries: Vec<(Millis, String)>,
+        finished: Option<Millis>,
+    },
+    Delete(RoomCode),
+    Alive(Millis),
+    Close,
+}
+
+/// What one request came to.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Ok,
+    Fenced,
+    Failed(String),
+}
+
+struct Pending {
+    req: Req,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// The PostgreSQL journal: the queue to the writer task.
+#[derive(Debug)]
+pub struct Postgres {
+    tx: mpsc::Sender<Pending>,
+    node: Arc<Node>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Open a connection and run it on the runtime.
+async fn connect(url: &str) -> Result<Client, StoreError> {
+    // Bounded: an unreachable host must not hold the writer (and every room's commit) for
+    // the kernel's TCP timeout.
+    let (client, conn) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls))
+        .await
+        .map_err(|_| StoreError::Backend("cannot connect to PostgreSQL: timed out".into()))?
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Create or migrate the schema; concurrent nodes wait for each other (advisory lock).
+async fn migrate(c: &mut Client) -> Result<(), StoreError> {
+    let tx = c.transaction().await.map_err(pg)?;
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(635635);
+         CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);",
+    )
+    .await
+    .map_err(pg)?;
+    let have: i32 = tx
+        .query_opt("SELECT max(version) FROM schema_version", &[])
+        .await
+        .map_err(pg)?
+        .and_then(|r| r.get::<_, Option<i32>>(0))
+        .unwrap_or(0);
+    if have > SCHEMA_VERSION {
+        return Err(StoreError::Backend(format!(
+            "the database's schema is version {have}, newer than this server's {SCHEMA_VERSION}"
+        )));
+    }
+    if have < 1 {
+        tx.batch_execute(MIGRATION_1).await.map_err(pg)?;
+        info!("PostgreSQL schema created (version 1)");
+    }
+    tx.execute("DELETE FROM schema_version", &[])
+        .await
+        .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO schema_version(version) VALUES ($1)",
+        &[&SCHEMA_VERSION],
+    )
+    .await
+    .map_err(pg)?;
+    tx.commit().await.map_err(pg)
+}
+
+async fn renew(c: &Client, node: &Node, now: Millis) -> Result<(), tokio_postgres::Error> {
+    let lease = node.opts.lease.as_millis() as i64;
+    c.execute(
+        "INSERT INTO nodes(node, expires, alive_ms)
+         VALUES ($1, clock_timestamp() + $2::bigint * interval '1 millisecond', $3)
+         ON CONFLICT (node) DO UPDATE SET expires = EXCLUDED.expires, alive_ms = EXCLUDED.alive_ms",
+        &[&node.opts.node, &lease, &(now as i64)],
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn load_room(c: &Client, code: &str) -> Result<StoredRoom, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt {
+        code: code.to_owned(),
+        seq: -1,
+        why,
+    };
+    let row = c
+        .query_one(
+            "SELECT created_ms, seed, settings, facilitator_hash FROM rooms WHERE code = $1",
+            &[&code],
+        )
+        .await
+        .map_err(pg)?;
+    let room_code = RoomCode::parse(code).ok_or_else(|| corrupt("bad code".into()))?;
+    let settings: Settings =
+        serde_json::from_str(row.get::<_, &str>(2)).map_err(|e| corrupt(e.to_string()))?;
+    let facilitator_hash: [u8; 32] = row
+        .get::<_, &[u8]>(3)
+        .try_into()
+        .map_err(|_| corrupt("facilitator hash is not 32 bytes".into()))?;
+    let mut room = StoredRoom {
+        code: room_code,
+        settings,
+        seed: row.get::<_, i64>(1) as u64,
+        facilitator_hash,
+        created_ms: row.get::<_, i64>(0) as Millis,
+        entries: Vec::new(),
+    };
+    let rows = c
+        .query(
+            "SELECT seq, at_ms, entry FROM entries WHERE code = $1 ORDER BY seq",
+            &[&code],
+        )
+        .await
+        .map_err(pg)?;
+    for (i, r) in rows.iter().enumerate() {
+        let seq: i64 = r.get(0);
+        if seq != i as i64 {
+            return Err(StoreError::Corrupt {
+                code: code.to_owned(),
+                seq,
+                why: format!("expected entry {i}"),
+            });
+        }
+        let entry: Entry =
+            serde_json::from_str(r.get::<_, &str>(2)).map_err(|e| StoreError::Corrupt {
+                code: code.to_owned(),
+                seq,
+                why: e.to_string(),
+            })?;
+        room.entries.push((r.get::<_, i64>(1) as Millis, entry));
+    }
+    Ok(room)
+}
+
+/// Connect, migrate the schema, take this node's lease, take over the rooms a previous run
+/// of this node held (dropping those that expired), load them, and start the writer.
+/// Returns the journal, this node's standing, and a control connection for the cluster loop.
+pub async fn open(
+    opts: Options,
+    expired: impl Fn(Option<Millis>, Millis) -> bool,
+    now: Millis,
+) -> Result<(Opened, Arc<Node>, Client), StoreError> {
+    let mut control = connect(&opts.url).await?;
+    migrate(&mut control).await?;
+    let node = Arc::new(Node {
+        opts,
+        held: DashMap::new(),
+        renewed: Mutex::new(None),
+    });
+    let alive_ms = control
+        .query_opt(
+            "SELECT alive_ms FROM nodes WHERE node = $1",
+            &[&node.opts.node],
+        )
+        .await
+        .map_err(pg)?
+        .map_or(0, |r| r.get::<_, i64>(0).max(0) as Millis);
+    let sent = Instant::now();
+    renew(&control, &node, now).await.map_err(pg)?;
+    if let Ok(mut r) = node.renewed.lock() {
+        *r = Some(sent);
+    }
+    let rows = control
+        .query(
+            "UPDATE rooms r SET epoch = epoch + 1 WHERE owner = $1
+             RETURNING code, epoch, finished_ms,
+                 COALESCE((SELECT max(at_ms) FROM entries e WHERE e.code = r.code), created_ms)",
+            &[&node.opts.node],
+        )
+        .await
+        .map_err(pg)?;
+    let mut rooms = Vec::new();
+    for row in rows {
+        let (code, epoch, finished, last): (String, i64, Option<i64>, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if expired(finished.map(|f| f as Millis), last as Millis) {
+            control
+                .execute(
+                    "DELETE FROM rooms WHERE code = $1 AND owner = $2 AND epoch = $3",
+                    &[&code, &node.opts.node, &epoch],
+                )
+                .await
+                .map_err(pg)?;
+            info!(room = %code, "expired room deleted");
+            continue;
+        }
+        let room = load_room(&control, &code).await?;
+        node.held.insert(room.code, epoch);
+        rooms.push(room);
+    }
+    let writer_conn = Conn::open(&node.opts.url).await?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let writer = tokio::spawn(writer(node.clone(), Some(writer_conn), rx));
+    Ok((
+        Opened {
+            journal: Journal::new(Postgres {
+                tx,
+                node: node.clone(),
+                writer: Mutex::new(Some(writer)),
+            }),
+            rooms,
+            alive_ms,
+        },
+        node,
+        control,
+    ))
+}
+
+/// The writer's connection and its prepared append.
+struct Conn {
+    client: Client,
+    append: Statement,
+}
+
+impl Conn {
+    async fn open(url: &str) -> Result<Conn, StoreError> {
+        let client = connect(url).await?;
+        let append = client.prepare(APPEND).await.map_err(pg)?;
+        Ok(Conn { client, append })
+    }
+}
+
+/// The writer task: take what is queued, commit it in one transaction, answer everyone.
+async fn writer(node: Arc<Node>, mut conn: Option<Conn>, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let closing = batch.iter().any(|p| matches!(p.req, Req::Close));
+        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            conn = match Conn::open(&node.opts.url).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    error!(error = %e, "journal unreachable");
+                    None
+                }
+            };
+        }
+        let started = Instant::now();
+        let outcomes = match &conn {
+            Some(c) => commit(c, &node, &batch, started).await,
+            None => Err("PostgreSQL is unreachable".to_owned()),
+        };
+        crate::metrics::journal_commit(started.elapsed(), batch.len());
+        match outcomes {
+            Ok(outcomes) => {
+                for (p, o) in batch.drain(..).zip(outcomes) {
+                    let _ = p.done.send(o);
+                }
+            }
+            Err(e) => {
+                error!(error = %e, requests = batch.len(), "journal commit failed");
+                for p in batch.drain(..) {
+                    let _ = p.done.send(Outcome::Failed(e.clone()));
+                }
+            }
+        }
+        if closing {
+            if let Some(c) = &conn {
+                // Give the lease up: the other nodes adopt this node's rooms at once.
+                let _ = c
+                    .client
+                    .execute(
+                        "UPDATE nodes SET expires = clock_timestamp() WHERE node = $1",
+                        &[&node.opts.node],
+                    )
+                    .await;
+            }
+            return;
+        }
+    }
+}
+
+/// One transaction for the whole batch, its statements pipelined; an error in any of them
+/// fails all of them (nothing of the batch is stored). Fenced appends store nothing and do
+/// not fail the others.
+async fn commit(
+    c: &Conn,
+    node: &Node,
+    batch: &[Pending],
+    started: Instant,
+) -> Result<Vec<Outcome>, String> {
+    c.client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| e.to_string())?;
+    let results = join_all(batch.iter().map(|p| one(c, node, &p.req))).await;
+    let mut outcomes = Vec::with_capacity(results.len());
+    let mut failed = None;
+    for r in results {
+        match r {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                failed.get_or_insert_with(|| {
+                    e.as_db_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+                });
+            }
+        }
+    }
+    if let Some(e) = failed {
+        let _ = c.client.batch_execute("ROLLBACK").await;
+        return Err(e);
+    }
+    c.client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| e.to_string())?;
+    // Committed: record what it changed about this node.
+    for (p, o) in batch.iter().zip(&mut outcomes) {
+        match (&p.req, &o) {
+            (Req::CreateRoom(room), Outcome::Ok) => {
+                node.held.insert(room.code, 1);
+            }
+            (Req::Delete(code), _) => {
+                node.held.remove(code);
+            }
+            (Req::Append { code, .. }, Outcome::Fenced) => {
+                node.held.remove(code);
+                crate::metrics::METRICS.fenced_appends.inc();
+            }
+            (Req::Alive(_), Outcome::Ok) => {
+                if let Ok(mut r) = node.renewed.lock() {
+                    *r = Some(started);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(outcomes)
+}
+
+async fn one(c: &Conn, node: &Node, req: &Req) -> Result<Outcome, tokio_postgres::Error> {
+    let me = &node.opts.node;
+    match req {
+        Req::CreateRoom(room) => {
+            let settings = match serde_json::to_string(&room.settings) {
+                Ok(s) => s,
+                Err(e) => return Ok(Outcome::Failed(e.to_string())),
+            };
+            c.client
+                .execute(
+                    "INSERT INTO rooms(code, created_ms, seed, settings, facilitator_hash,
+                                       owner, epoch)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1)",
+                    &[
+                        &room.code.as_str(),
+                        &(room.created_ms as i64),
+                        &(room.seed as i64),
+                        &settings,
+                        &&room.facilitator_hash[..],
+                        me,
+                    ],
+                )
+                .await?;
+            Ok(Outcome::Ok)
+        }
+        Req::Append {
+            code,
+            first_seq,
+            entries,
+            finished,
+        } => {
+            let Some(epoch) = node.held.get(code).map(|e| *e) else {
+                return Ok(Outcome::Fenced);
+            };
+            let at: Vec<i64> = entries.iter().map(|(a, _)| *a as i64).collect();
+            let text: Vec<&str> = entries.iter().map(|(_, e)| e.as_str()).collect();
+            let finished = finished.map(|f| f as i64);
+            let first = *first_seq as i64;
+            let n = c
+                .client
+                .execute(
+                    &c.append,
+                    &[&code.as_str(), me, &epoch, &finished, &first, &at, &text],
+                )
+                .await?;
+            if n == 0 && !entries.is_empty() {
+                return Ok(Outcome::Fenced);
+            }
+            Ok(Outcome::Ok)
+        }
+        Req::Delete(code) => {
+            let epoch = node.held.get(code).map_or(-1, |e| *e);
+            c.client
+                .execute(
+                    "DELETE FROM rooms WHERE code = $1 AND owner = $2 AND epoch = $3",
+                    &[&code.as_str(), me, &epoch],
+                )
+                .await?;
+            Ok(Outcome::Ok)
+        }
+        Req::Alive(now) => {
+            renew(&c.client, node, *now).await?;
+            Ok(Outcome::Ok)
+        }
+        Req::Close => Ok(Outcome::Ok),
+    }
+}
+
+impl Postgres {
+    async fn request(&self, req: Req) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Pending { req, done })
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        match rx.await {
+            Ok(Outcome::Ok) => Ok(()),
+            Ok(Outcome::Fenced) => Err(StoreError::Fenced),
+            Ok(Outcome::Failed(why)) => Err(StoreError::Backend(why)),
+            Err(_) => Err(StoreError::Stopped),
+        }
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let closed = self.request(Req::Close).await;
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = writer {
+            let _ = w.await;
+        }
+        closed
+    }
+}
+
+impl Backend for Postgres {
+    fn create_room(&self, room: StoredRoom) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::CreateRoom(room)))
+    }
+
+    fn append(
+        &self,
+        code: RoomCode,
+        first_seq: u64,
+        entries: Vec<(Millis, String)>,
+        finished: Option<Millis>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::Append {
+            code,
+            first_seq,
+            entries,
+            finished,
+        }))
+    }
+
+    fn delete(&self, code: RoomCode) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::Delete(code)))
+    }
+
+    fn alive(&self, now: Millis) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.request(Req::Alive(now)))
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(Postgres::close(self))
+    }
+
+    fn holds(&self, code: RoomCode) -> bool {
+        self.node.holds(&code)
+    }
+}
