@@ -214,6 +214,8 @@ struct Shared {
     failed: AtomicUsize,
     /// The first failures and error frames, for the report.
     problems: Mutex<Vec<String>>,
+    /// Facilitator or board sockets lost before the end.
+    staff_lost: AtomicUsize,
     /// Set once the measurements are done: closes after it are not failures.
     ending: AtomicBool,
 }
@@ -227,6 +229,17 @@ impl Shared {
         let mut p = self.problems.lock().unwrap_or_else(|e| e.into_inner());
         if p.len() < 20 {
             p.push(what);
+        }
+    }
+
+    /// A failure of a participant's socket ends the run; the facilitator's or the board's is
+    /// recorded (a problem, and `staff_lost`) and the run goes on without it.
+    fn fail_as(&self, role: Role, what: String) {
+        if matches!(role, Role::Participant(_)) {
+            self.fail(what);
+        } else if !self.ending.load(Ordering::Relaxed) {
+            self.staff_lost.fetch_add(1, Ordering::Relaxed);
+            self.problem(what);
         }
     }
 
@@ -320,11 +333,14 @@ async fn conn(
     let tcp = match tokio::time::timeout(step, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            sh.fail(format!("{}: TCP connect: {e}", role.label()));
+            sh.fail_as(role, format!("{}: TCP connect: {e}", role.label()));
             return out;
         }
         Err(_) => {
-            sh.fail(format!("{}: TCP connect timed out (30 s)", role.label()));
+            sh.fail_as(
+                role,
+                format!("{}: TCP connect timed out (30 s)", role.label()),
+            );
             return out;
         }
     };
@@ -332,20 +348,23 @@ async fn conn(
     let ws = match tokio::time::timeout(step, tokio_tungstenite::client_async(url, tcp)).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(e)) => {
-            sh.fail(format!("{}: WebSocket handshake: {e}", role.label()));
+            sh.fail_as(role, format!("{}: WebSocket handshake: {e}", role.label()));
             return out;
         }
         Err(_) => {
-            sh.fail(format!(
-                "{}: WebSocket handshake timed out (30 s)",
-                role.label()
-            ));
+            sh.fail_as(
+                role,
+                format!("{}: WebSocket handshake timed out (30 s)", role.label()),
+            );
             return out;
         }
     };
     let (mut tx, mut rx) = ws.split();
     if let Err(e) = tx.send(Message::text(hello)).await {
-        sh.fail(format!("{}: sending its role message: {e}", role.label()));
+        sh.fail_as(
+            role,
+            format!("{}: sending its role message: {e}", role.label()),
+        );
         return out;
     }
     let mut permit = permit;
@@ -357,7 +376,7 @@ async fn conn(
                 match cmd {
                     Some(text) => {
                         if let Err(e) = tx.send(Message::text(text)).await {
-                            sh.fail(format!("{}: send: {e}", role.label()));
+                            sh.fail_as(role, format!("{}: send: {e}", role.label()));
                             return out;
                         }
                         continue;
@@ -378,15 +397,21 @@ async fn conn(
         let phase = sh.phase.load(Ordering::Relaxed);
         let msg = match msg {
             Err(_) => {
-                sh.fail(format!("{}: nothing received for 600 s", role.label()));
+                sh.fail_as(
+                    role,
+                    format!("{}: nothing received for 600 s", role.label()),
+                );
                 return out;
             }
             Ok(None) => {
-                sh.fail(format!("{}: the server ended the stream", role.label()));
+                sh.fail_as(
+                    role,
+                    format!("{}: the server ended the stream", role.label()),
+                );
                 return out;
             }
             Ok(Some(Err(e))) => {
-                sh.fail(format!("{}: read: {e}", role.label()));
+                sh.fail_as(role, format!("{}: read: {e}", role.label()));
                 return out;
             }
             Ok(Some(Ok(m))) => m,
@@ -438,11 +463,14 @@ async fn conn(
             Message::Ping(_) | Message::Pong(_) => out.tally.frames[phase][K_PING] += 1,
             Message::Close(c) => {
                 out.tally.frames[phase][K_CLOSE] += 1;
-                sh.fail(format!(
-                    "{}: closed by the server: {}",
-                    role.label(),
-                    c.map_or("no code".into(), |c| format!("{} {}", c.code, c.reason))
-                ));
+                sh.fail_as(
+                    role,
+                    format!(
+                        "{}: closed by the server: {}",
+                        role.label(),
+                        c.map_or("no code".into(), |c| format!("{} {}", c.code, c.reason))
+                    ),
+                );
                 return out;
             }
             Message::Binary(_) => out.tally.frames[phase][K_OTHER] += 1,
@@ -689,6 +717,7 @@ async fn run(args: &Args, bin: &PathBuf, index: u32, ticks: u64) -> Result<Value
         failed: AtomicUsize::new(0),
         problems: Mutex::new(Vec::new()),
         ending: AtomicBool::new(false),
+        staff_lost: AtomicUsize::new(0),
     });
     let mut socks = Sockets {
         tasks: tokio::task::JoinSet::new(),
@@ -924,6 +953,10 @@ async fn run(args: &Args, bin: &PathBuf, index: u32, ticks: u64) -> Result<Value
         ),
     );
     f.insert("problems".into(), json!(problems));
+    f.insert(
+        "staff_lost".into(),
+        json!(sh.staff_lost.load(Ordering::Relaxed)),
+    );
     Ok(figures)
 }
 
@@ -953,6 +986,13 @@ fn print_table(runs: &[Result<Value, String>]) {
             label: "participants",
             goal: "",
             path: &["participants"],
+            prec: 0,
+            limit: None,
+        },
+        Row {
+            label: "facilitator/board sockets lost",
+            goal: "",
+            path: &["staff_lost"],
             prec: 0,
             limit: None,
         },
