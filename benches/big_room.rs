@@ -420,6 +420,9 @@ async fn conn(
             Message::Text(t) => {
                 let text = t.as_str();
                 let k = kind_of(msg_type(text));
+                if KINDS[k] == "error" {
+                    sh.problem(format!("an error frame: {}", &text[..text.len().min(200)]));
+                }
                 out.tally.frames[phase][k] += 1;
                 out.tally.bytes[phase][k] += text.len() as u64;
                 match k {

@@ -1,13 +1,13 @@
 //! The send side of one connection, shared by its room actor and its socket task: the
 //! bounded queue of what waits for the peer, the frame writer ([`frame`]) and the stream.
 //!
-//! The actor queues a batch's frames ([`Outbox::send`], never waiting) and then writes them
-//! straight into the socket in its own turn ([`Outbox::flush`]): a room's burst is on the
-//! wire before the next room on the shard is computed, and when the kernel takes it all, the
-//! socket's task is not even woken. What the kernel does not take stays queued, and the
-//! socket's task writes it when the socket is writable ([`Outbox::poll_flush`]), with its
-//! own control frames (pings, pongs, close) between data frames. Both write only while
-//! holding the writer's lock, through one cursor, so frames never interleave or tear.
+//! The actor queues a batch's frames ([`Outbox::send`], never waiting) and then hands them
+//! over once per batch ([`Outbox::flush`]), which wakes the socket's task; the task writes
+//! everything queued in one vectored write when the socket is writable
+//! ([`Outbox::poll_flush`]), with its own control frames (pings, pongs, close) between data
+//! frames, through one cursor behind the writer's lock, so frames never interleave or tear.
+//! (The actor writing its batch straight into the socket was tried and measured faster, but
+//! it stalled deliveries in rooms of 500 and more: see docs/performance.md.)
 //!
 //! A client that stops reading is cut off as slow ([`close::SLOW`]) when `--outbox` data
 //! frames or `--max-write-buffer` bytes of them wait. Once its socket decides to close, the
@@ -135,22 +135,11 @@ impl Outbox {
         Ok(())
     }
 
-    /// For the room actor, after queueing a batch: write what is queued now, in the caller's
-    /// turn. What the socket does not take is left to the socket's task, which is woken.
+    /// For the room actor, after queueing a batch: hand it to the socket's task (woken once
+    /// per batch, not per frame), which writes it.
     pub fn flush(&self) {
-        let mut w = self.writer();
-        if w.out.is_empty() {
-            return;
-        }
-        let r = w.out.write_with(|s| self.0.io.try_write_vectored(s));
-        self.wrote();
-        match r {
-            Ok(()) => w.out = Unsent::default(),
-            // Not taken (or broken): the socket's task writes the rest or finds the error.
-            Err(_) => {
-                drop(w);
-                self.0.waker.wake();
-            }
+        if !self.writer().out.is_empty() {
+            self.0.waker.wake();
         }
     }
 
@@ -323,18 +312,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_flush_writes_the_batch_at_once_and_keeps_no_storage() {
+    async fn a_batch_goes_in_one_write_and_keeps_no_storage() {
         let (o, mut peer) = pair(8, 1024).await;
         o.send(f("a")).unwrap();
         o.send(f("bc")).unwrap();
-        // Nothing is written before the flush.
+        // Nothing is written until the socket's task writes.
         assert_eq!(o.writer().out.data_len(), 2);
         o.flush();
+        assert_eq!(o.writer().out.data_len(), 2);
+        std::future::poll_fn(|cx| o.poll_flush(cx)).await.unwrap();
         assert!(o.writer().out.is_empty());
         assert_eq!(read(&mut peer, 7).await, b"\x81\x01a\x81\x02bc");
-        // Everything went in the actor's turn: the socket's task has nothing to do.
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(o.poll_flush(&mut cx).is_ready());
     }
 
     #[tokio::test]
@@ -360,22 +348,23 @@ mod tests {
         assert_eq!(o.send(f("1")), Err(SendError::Slow));
         let (o, _peer) = pair(100, 10).await;
         o.send(f("12345")).unwrap();
-        o.flush();
+        std::future::poll_fn(|cx| o.poll_flush(cx)).await.unwrap();
         // Written: those bytes no longer count.
         o.send(f("1234567890")).unwrap();
     }
 
-    /// A peer that does not read: the kernel takes what fits, the rest waits in the
-    /// outbox for the socket's task, and the limit then cuts the client off.
+    /// A peer that does not read: the kernel takes what fits, the rest waits in the outbox,
+    /// and the socket's task finishes it once the peer reads.
     #[tokio::test]
     async fn what_the_kernel_does_not_take_waits_and_counts() {
         let (o, mut peer) = pair(1_000_000, 64 << 20).await;
         let big = Utf8Bytes::from("x".repeat(60_000));
         let mut sent = 0;
-        // Fill the socket's buffers until a flush leaves something queued.
+        // Fill the socket's buffers until a write leaves something queued.
+        let mut cx = Context::from_waker(Waker::noop());
         while o.writer().out.is_empty() {
             o.send(big.clone()).unwrap();
-            o.flush();
+            let _ = o.poll_flush(&mut cx);
             sent += 1;
             assert!(sent < 10_000, "the kernel never pushed back");
         }
