@@ -16,9 +16,9 @@
 //! - [`room_task`]: one actor per room: `session` holds the connection rules around the
 //!   engine (roles, resume, acks, degraded mode, who gets which frame), synchronously; the
 //!   loop around it waits for the queue, the timer and the journal, and flushes.
-//! - [`outbox`]: a connection's send side, shared by its room actor (which writes its
-//!   batches straight into the socket) and its socket task: the stream, the bounded queue
-//!   of what the kernel did not take, and `outbox::frame`, the frame writer.
+//! - [`outbox`]: a connection's send side, shared by its room actor (which queues its
+//!   batches) and its socket task (which writes them): the stream, the bounded queue and
+//!   `outbox::frame`, the frame writer.
 //! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper, and on
 //!   PostgreSQL the cluster loop (takeover of dead nodes' rooms, forgetting lost ones).
 //! - [`shards`]: the single-threaded runtimes a room and its sockets run on together;

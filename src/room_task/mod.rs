@@ -5,10 +5,10 @@
 //! ordered, bounded queue, so "did this idea land before the round ended?" has exactly one
 //! answer. The loop does only what needs a runtime: it waits for the queue or for its turn
 //! on its shard's clock ([`crate::turns`]), takes what else is queued into one batch, awaits
-//! the journal's commit of that batch, and then writes the batch's frames into the
-//! connections' sockets through their outboxes, in its own turn. It never awaits a client:
-//! what a socket does not take waits in its bounded outbox for the socket's task, and a
-//! connection whose outbox is full is disconnected with [`close::SLOW`] (it can resume). It must not hold anything across an
+//! the journal's commit of that batch, and then hands the batch's frames to the
+//! connections' bounded outboxes, waking each socket's task once. It never awaits a
+//! client: a connection whose outbox is full is disconnected with [`close::SLOW`] (it can
+//! resume). It must not hold anything across an
 //! `.await` except its own state.
 
 mod clock;
@@ -282,12 +282,12 @@ impl RoomTask {
         }
     }
 
-    /// Queue the batch's frames with their connections, write them into the sockets (in the
+    /// Queue the batch's frames with their connections, wake their sockets' tasks (in the
     /// order the session gave: participants first), then close those asked to close.
     fn flush(&mut self) {
         let mut n = 0;
-        // Connections in the order of their frames (a connection's first flush writes all
-        // of its frames; a later one finds nothing left and costs a lock).
+        // Connections in the order of their frames (a repeated wake of one connection in a
+        // batch costs a lock and an atomic).
         let mut touched: Vec<ConnId> = Vec::new();
         for (conn, frame) in self.session.take_frames() {
             n += 1;
@@ -310,7 +310,7 @@ impl RoomTask {
                 }
             }
         }
-        // In this turn: the room's burst is on the wire before the shard runs anything else.
+        // One wake per connection and batch, in the order of the frames.
         for conn in touched {
             if let Some(o) = self.outboxes.get(&conn) {
                 o.flush();
