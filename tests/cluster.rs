@@ -299,14 +299,7 @@ impl TestRoom {
         f.send(json!({"type":"facilitate","token":self.fac})).await;
         f.send(json!({"type":"finish"})).await;
         let reveal = f.recv_type("reveal").await;
-        let mut on_sheets: Vec<String> = reveal["sheets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["rows"].as_array().unwrap().clone())
-            .flat_map(|r| r["ideas"].as_array().unwrap().clone())
-            .map(|i| i["text"].as_str().unwrap().to_owned())
-            .collect();
+        let mut on_sheets = common::reveal_texts(&reveal);
         let mut acked: Vec<String> = self
             .writers
             .iter()

@@ -245,14 +245,7 @@ async fn every_acknowledged_write_survives_twenty_sigkills_exactly_once() {
         .await;
     fac.send(json!({"type":"finish"})).await;
     let reveal = fac.recv_type("reveal").await;
-    let mut on_sheets: Vec<String> = reveal["sheets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["rows"].as_array().unwrap().clone())
-        .flat_map(|r| r["ideas"].as_array().unwrap().clone())
-        .map(|i| i["text"].as_str().unwrap().to_owned())
-        .collect();
+    let mut on_sheets = common::reveal_texts(&reveal);
     on_sheets.sort();
     all_acked.sort();
     assert!(

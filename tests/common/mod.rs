@@ -42,6 +42,18 @@ pub fn metric_value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&st
         .sum()
 }
 
+/// Every idea text on the sheets of a `reveal` message, in sheet and row order.
+pub fn reveal_texts(reveal: &Value) -> Vec<String> {
+    reveal["sheets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["rows"].as_array().unwrap().clone())
+        .flat_map(|r| r["ideas"].as_array().unwrap().clone())
+        .map(|i| i["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub hub: Arc<Hub>,
