@@ -362,12 +362,7 @@ async fn lock_remove_and_export_before_the_end() {
     back.send(json!({"type":"join","token": wa["token"]})).await;
     back.expect_error("removed").await;
     assert_eq!(back.closed(common::WAIT).await, Some(4003));
-    let info: Value = reqwest::get(server.url(&format!("/api/rooms/{code}")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = server.room_info(&code).await;
     assert_eq!(info["locked"], true);
     fac.send(json!({"type":"remove","participant": "pnobody"}))
         .await;
@@ -393,20 +388,10 @@ async fn a_rooms_language_reaches_its_lookup_and_its_exports() {
     let (code, token) = server
         .create(json!({"topic": "t", "language": "de", "round_seconds": 60, "rounds": 1}))
         .await;
-    let info: Value = reqwest::get(server.url(&format!("/api/rooms/{code}")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = server.room_info(&code).await;
     assert_eq!(info["language"], "de", "{info}");
     let (plain, _) = server.create(json!({"topic": "t"})).await;
-    let info: Value = reqwest::get(server.url(&format!("/api/rooms/{plain}")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = server.room_info(&plain).await;
     assert!(info.get("language").is_none(), "{info}");
     let mut fac = server.facilitator(&code, &token).await;
     let (_a, _) = server.participant(&code, "A").await;

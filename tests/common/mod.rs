@@ -130,6 +130,16 @@ impl TestServer {
     }
 
     /// Create a room; returns (code, facilitator token).
+    /// `GET /api/rooms/{code}`, as JSON.
+    pub async fn room_info(&self, code: &str) -> Value {
+        reqwest::get(self.url(&format!("/api/rooms/{code}")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn create(&self, body: Value) -> (String, String) {
         let (status, v) = self.create_raw(&body.to_string()).await;
         assert_eq!(status, 201, "{v}");
