@@ -353,7 +353,9 @@ export class SketchPad extends HTMLElement {
     if (ev.pointerId !== this.#pointer?.id) return;
     ev.preventDefault();
     let changed = false;
-    for (const e of ev.getCoalescedEvents?.() || [ev]) changed = this.#point(e) || changed;
+    // The points the browser coalesced into this event (none for a synthetic one).
+    const all = ev.getCoalescedEvents?.();
+    for (const e of all?.length ? all : [ev]) changed = this.#point(e) || changed;
     if (changed) this.#drawLive();
   };
 

@@ -35,7 +35,7 @@ export class Sketcher {
   #page;
   #render;
   #clock;
-  #draft; // { round, strokes: [[…]], groups: [n], lastGroup, caption, captionDirty }
+  #draft; // { round, sheet, strokes: [[…]], groups: [n], lastGroup, caption, captionDirty }
   #server = null; // the layer on the server, as far as this page knows; null: not known
   #unsure = false; // an ack's count did not add up: ask for a fresh `sheet`
   #op = null; // the one draw or undo on its way: { kind, points }
@@ -277,7 +277,7 @@ export class Sketcher {
       clearTimeout(this.#timer);
       clearTimeout(this.#retry);
       this.#op = null;
-      this.#draft = { round: msg.round, strokes: server, groups: server.map((_, i) => i + 1), lastGroup: server.length, caption, captionDirty: false };
+      this.#draft = { round: msg.round, sheet: msg.sheet?.id ?? null, strokes: server, groups: server.map((_, i) => i + 1), lastGroup: server.length, caption, captionDirty: false };
       this.#editingAfterDone = false;
       this.#savedOnce = false;
       this.#rejected = null;
@@ -320,9 +320,10 @@ export class Sketcher {
   }
 
   #send(op) {
-    const { round } = this.#draft;
+    const { round, sheet } = this.#draft;
     this.#op = op;
     const msg = op.kind === 'draw' ? { type: 'draw', points: op.points, round } : { type: 'undo', round };
+    if (sheet) msg.sheet = sheet;
     this.#page.conn.sendReliable(msg, `sk:${round}:${++this.#ops}`).then((res) => this.#settle(op, round, res));
   }
 
