@@ -40,6 +40,14 @@ const TOPIC = 'How might a visitor find the right entrance of the hospital?';
 const CAPTIONS = ['Coloured lines on the floor, one per clinic', 'A big map at the car park'];
 const ON_TOP = 'Arrows at every crossing, in the clinic’s colour';
 
+/** Points round a circle (a hand-drawn ring when drawn point by point). */
+const arc = (cx, cy, r, from, to, n = 28) =>
+  Array.from({ length: n + 1 }, (_, i) => from + ((to - from) * i) / n).map((a) => [Math.round(cx + r * Math.cos(a)), Math.round(cy + r * Math.sin(a))]);
+const ring = (cx, cy, r, n = 28) => arc(cx, cy, r, 0, 2 * Math.PI, n);
+/** A wavy line from (x0, y0) to (x1, y1). */
+const wave = (x0, y0, x1, y1, amp = 20, n = 24) =>
+  Array.from({ length: n + 1 }, (_, i) => [Math.round(x0 + ((x1 - x0) * i) / n), Math.round(y0 + ((y1 - y0) * i) / n + amp * Math.sin((i / n) * Math.PI * 3))]);
+
 /** The pad's box on the page, and a function from canvas units (1000 × 750) to page pixels. */
 async function padGeometry(page) {
   const box = await page.locator('#sk-pad svg').boundingBox();
@@ -134,14 +142,15 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
     assert.ok(await p.getByRole('button', { name: 'Undo' }).isDisabled(), 'nothing to undo yet');
     await assertNoHorizontalScroll(p, 'C-Sketch on a phone');
 
-    // The mouse: a house.
-    await mouseStroke(p, [[200, 600], [200, 350], [350, 200], [500, 350], [500, 600], [200, 600]]);
+    // The mouse: the hospital.
+    await mouseStroke(p, [[330, 640], [330, 300], [670, 300], [670, 640], [330, 640]]);
     await eventually(async () => (await mine(p)) === 1, { message: 'a mouse stroke' });
-    // A pen: a path to the door.
-    await penStroke(p, cdp[0], [[700, 700], [650, 650], [560, 600], [420, 600]]);
+    // A pen: the sign on its roof, drawn point by point (and simplified on the way).
+    await penStroke(p, cdp[0], ring(500, 190, 70));
     await eventually(async () => (await mine(p)) === 2, { message: 'a pen stroke' });
     // A finger: a tap is a dot, a drag a line.
-    await p.touchscreen.tap((await padGeometry(p)).at(800, 150).x, (await padGeometry(p)).at(800, 150).y);
+    const lamp = (await padGeometry(p)).at(250, 560);
+    await p.touchscreen.tap(lamp.x, lamp.y);
     await eventually(async () => (await mine(p)) === 3, { message: 'a finger tap' });
     assert.equal(await p.locator('#sk-pad g.layer-mine circle').count(), 1, 'a tap is drawn as a dot');
     await touchStroke(p, cdp[0], [[850, 300], [950, 300], [950, 400]]);
@@ -152,6 +161,11 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
     await p.getByRole('button', { name: 'Undo' }).click();
     await eventually(async () => (await mine(p)) === 3, { message: 'undo' });
     assert.match(await p.locator('#sk-left').textContent(), /97 strokes left/);
+    // The cross on the sign and the door.
+    await mouseStroke(p, [[500, 150], [500, 230]]);
+    await mouseStroke(p, [[460, 190], [540, 190]]);
+    await mouseStroke(p, [[450, 640], [450, 520], [550, 520], [550, 640]]);
+    await eventually(async () => (await mine(p)) === 6, { message: 'cross and door' });
     // Every stroke is integers on the canvas.
     const points = await p.locator('#sk-pad g.layer-mine polyline').evaluateAll((ls) => ls.map((l) => l.getAttribute('points')));
     for (const pts of points) {
@@ -163,7 +177,7 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
 
     await p.getByLabel('Caption').fill(CAPTIONS[0]);
     await saved(p);
-    drawnA = 3;
+    drawnA = 6;
     await assertAccessible(p, 'participant (C-Sketch, round 1)');
     await shot(p, 'participant-sketch-round1-phone');
   });
@@ -238,9 +252,12 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
   await t.test('phone B draws its own sheet; everyone is done; the sheets pass', async () => {
     const p = phones[1];
     await p.locator('#sk-pad svg').waitFor();
-    await mouseStroke(p, [[100, 100], [900, 100], [900, 650], [100, 650], [100, 100]]);
-    await mouseStroke(p, [[300, 300], [700, 300]]);
-    await eventually(async () => (await mine(p)) === 2, { message: 'B drew' });
+    // A map of the car park: its edge, the "P", the rows of spaces.
+    await mouseStroke(p, [[120, 120], [880, 120], [880, 630], [120, 630], [120, 120]]);
+    await mouseStroke(p, [[200, 420], [200, 200], ...arc(250, 255, 55, -Math.PI / 2, Math.PI / 2, 12), [200, 310]]);
+    await touchStroke(p, cdp[1], [[380, 250], [820, 250]]);
+    await touchStroke(p, cdp[1], [[380, 420], [820, 420]]);
+    await eventually(async () => (await mine(p)) === 4, { message: 'B drew' });
     await p.getByLabel('Caption').fill(CAPTIONS[1]);
     await saved(p);
     // A is done first and waits; B's Done ends the round.
@@ -266,8 +283,9 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
     assert.equal(await mine(p), 0, 'a new round starts with an empty layer');
     assert.equal(await p.getByLabel('Caption').inputValue(), '');
 
-    await mouseStroke(p, [[560, 640], [620, 560], [700, 520]]);
-    await touchStroke(p, cdp[1], [[150, 200], [260, 260], [330, 210]]);
+    // A path of arrows to the door, on top of A's drawing.
+    await mouseStroke(p, wave(60, 720, 430, 590, 18));
+    await touchStroke(p, cdp[1], [[395, 560], [435, 588], [400, 625]]);
     await eventually(async () => (await mine(p)) === 2, { message: 'B drew on top' });
     await p.getByLabel('Caption').fill(ON_TOP);
     await saved(p);
@@ -282,8 +300,9 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
     // A draws on B's sheet too, then the session ends with the last round.
     const a = phones[0];
     await a.locator('#sk-pad svg').waitFor();
-    assert.equal((await layersIn(a, '#sk-pad svg')).find((l) => !l.mine)?.strokes, 2, "B's layer on A's phone");
-    await mouseStroke(a, [[400, 420], [600, 420], [500, 520], [400, 420]]);
+    assert.equal((await layersIn(a, '#sk-pad svg')).find((l) => !l.mine)?.strokes, 4, "B's layer on A's phone");
+    // "You are here", beside the map.
+    await mouseStroke(a, [...ring(300, 530, 40, 20)]);
     await eventually(async () => (await mine(a)) === 1, { message: 'A drew on top' });
     await saved(a);
     for (const ph of phones) await ph.getByRole('button', { name: 'Done', exact: true }).click();
@@ -304,6 +323,7 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
     // A's sheet: A's three strokes, then B's two on top.
     const a = await board.locator('#br-sheets .sheet', { hasText: CAPTIONS[0] });
     assert.deepEqual((await layersIn(a, 'svg.sketch')).map((l) => l.strokes), [drawnA, 2]);
+    await shot(board, 'board-sketch-reveal-full');
     assert.ok(!/Guest/.test(await board.locator('#br-sheets').innerText()), 'no names on the sheets');
     await assertAccessible(board, 'board (C-Sketch reveal)');
     await shot(board, 'board-sketch-reveal', { fullPage: false });
@@ -324,16 +344,79 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
     await p.locator('bw-ballot svg.sketch').first().waitFor();
     assert.equal(await p.locator('bw-ballot svg.sketch').count(), 4, 'every sketch on the ballot');
     await assertAccessible(p, 'participant (C-Sketch ballot)');
+    await shot(p, 'participant-sketch-vote-phone');
     await fac.getByRole('button', { name: 'Close voting', exact: true }).click();
     await board.locator('#bres-list svg.sketch').first().waitFor();
     assert.equal(await board.locator('#bres-list svg.sketch').count(), 4);
     await assertAccessible(board, 'board (C-Sketch results)');
+    await shot(board, 'board-sketch-results-desktop');
     await fac.locator('bw-cluster-board svg.sketch').first().waitFor();
     await assertAccessible(fac, 'facilitator (C-Sketch results and clusters)');
+    await shot(fac, 'facilitator-sketch-results-desktop');
   });
 
   await t.test('no page logged an error', () => {
     assert.deepEqual(pages.errors, []);
   });
 
+});
+
+test('a stroke whose ack was lost is resent once and not kept twice: the ack count reconciles', { timeout: 90_000 }, async () => {
+  const base = server.url;
+  const local = new Pages(browser);
+  try {
+    const room = await createRoomApi(base, { topic: 'Lost acks', method: 'c_sketch', round_seconds: 600 });
+    const fac = await local.open('facilitator', DESKTOP);
+    await fac.goto(room.facilitate_url);
+    const a = await local.open('phone A', PHONE);
+    const b = await local.open('phone B', PHONE);
+    // Phone A's socket goes through the test: it can lose one ack and then the connection.
+    const sent = [];
+    let loseNextStrokeAck = false;
+    await a.routeWebSocket(/\/ws\//, (ws) => {
+      const srv = ws.connectToServer();
+      ws.onMessage((m) => {
+        sent.push(JSON.parse(m));
+        srv.send(m);
+      });
+      srv.onMessage((m) => {
+        const msg = JSON.parse(m);
+        if (loseNextStrokeAck && msg.type === 'ack' && typeof msg.strokes === 'number') {
+          loseNextStrokeAck = false;
+          // The stroke landed, its ack never arrives, and the connection drops.
+          ws.close({ code: 1012, reason: 'restart' });
+          srv.close();
+          return;
+        }
+        ws.send(m);
+      });
+    });
+    for (const p of [a, b]) {
+      await p.goto(`${base}/r/${room.code}`);
+      await p.getByRole('button', { name: 'Join', exact: true }).click();
+      await p.getByRole('heading', { name: /You're in/ }).waitFor();
+    }
+    await fac.getByRole('button', { name: 'Start', exact: true }).click();
+    await a.locator('#sk-pad svg').waitFor();
+    await mouseStroke(a, [[100, 100], [300, 300]]);
+    await saved(a);
+    loseNextStrokeAck = true;
+    await mouseStroke(a, [[600, 100], [800, 300]]);
+    // Reconnected, resumed, resent; the server then held the stroke twice and the page takes one back.
+    await eventually(() => sent.filter((m) => m.type === 'join').length === 2, { message: 'a second join (resume)' });
+    await eventually(() => sent.some((m, i) => m.type === 'undo' && i > sent.findLastIndex((x) => x.type === 'join')), { message: 'an undo for the duplicate' });
+    await saved(a);
+    const draws = sent.filter((m) => m.type === 'draw');
+    assert.equal(draws.length, 3, 'two strokes, the second sent twice');
+    assert.equal(draws[1].seq, draws[2].seq, 'the resend is the same message');
+    assert.equal(await mine(a), 2);
+    // What the server holds: without this device's copy, a reload shows the server's layer.
+    await a.evaluate((c) => localStorage.removeItem(`brainwrite:sketch:${c}`), room.code);
+    await a.reload();
+    await a.locator('#sk-pad svg').waitFor();
+    await eventually(async () => (await mine(a)) === 2, { message: 'the server holds two strokes, not three' });
+    assert.deepEqual(local.errors, []);
+  } finally {
+    await local.close();
+  }
 });

@@ -32,7 +32,7 @@ export const HEIGHT = 750;
 export const LIMITS = Object.freeze({ strokes: 100, points: 4096, strokePoints: 500 });
 /** Colour of each round's layer: distinct hues, each at least 3:1 against the white paper. */
 export const PALETTE = Object.freeze(['#1d4ed8', '#c2410c', '#15803d', '#7e22ce', '#be123c', '#0f766e', '#334155', '#a16207', '#a21caf', '#4d7c0f', '#1e3a8a', '#7c2d12']);
-const LINE = 7; // stroke width, in canvas units
+const LINE = 8; // stroke width, in canvas units
 const MIN_STEP = 3;
 const EPSILON = 1.5;
 const NS = 'http://www.w3.org/2000/svg';
@@ -68,7 +68,7 @@ export function cleanSketch(strokes) {
 }
 
 function strokeNode(points) {
-  if (points.length === 2) return s('circle', { cx: points[0], cy: points[1], r: LINE / 2, stroke: 'none', fill: 'currentColor' });
+  if (points.length === 2) return s('circle', { cx: points[0], cy: points[1], r: LINE * 0.75, stroke: 'none', fill: 'currentColor' });
   const pairs = [];
   for (let i = 0; i < points.length; i += 2) pairs.push(`${points[i]},${points[i + 1]}`);
   return s('polyline', { points: pairs.join(' ') });
