@@ -258,6 +258,7 @@ export class SketchPad extends HTMLElement {
   #svg = null;
   #under = null; // <g> of the layers already on the sheet
   #mine = null; // <g> of the person's strokes
+  #liveLayer = null; // <g> of the stroke being drawn, apart from #mine, which redraws
   #live = null; // the stroke being drawn
   #keys = { under: null, round: null, strokes: null };
   #strokes = [];
@@ -270,7 +271,8 @@ export class SketchPad extends HTMLElement {
     this.#svg.append(s('rect', { class: 'sketch-paper', width: WIDTH, height: HEIGHT, fill: '#ffffff' }));
     this.#under = s('g', { class: 'under' });
     this.#mine = s('g', { class: 'mine' });
-    this.#svg.append(this.#under, this.#mine);
+    this.#liveLayer = s('g', { class: 'live' });
+    this.#svg.append(this.#under, this.#mine, this.#liveLayer);
     this.append(this.#svg);
     const svg = this.#svg;
     svg.addEventListener('pointerdown', this.#down);
@@ -324,8 +326,8 @@ export class SketchPad extends HTMLElement {
   #drawLive() {
     const { points } = this.#pointer;
     if (!this.#live) {
-      this.#live = layerNode(this.#keys.round, [], { className: 'layer layer-live' });
-      this.#mine.append(this.#live);
+      this.#live = layerNode(this.#keys.round, [], { className: 'layer-live' });
+      this.#liveLayer.append(this.#live);
     }
     this.#live.replaceChildren(strokeNode(points));
   }
