@@ -257,7 +257,7 @@ function endPassed(focus = false) {
   clearTimeout(page.passed?.timer);
   page.passed = null;
   render();
-  if (focus) document.getElementById('idea-0')?.focus();
+  if (focus) document.querySelector('#idea-0, #sk-caption')?.focus();
 }
 
 byId('p-continue').addEventListener('click', () => endPassed(true));
