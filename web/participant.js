@@ -20,6 +20,7 @@ import '/lib/reveal.js';
 import '/lib/ballot.js';
 import '/lib/results.js';
 import { Writer } from '/participant/writer.js';
+import { Sketcher } from '/participant/sketcher.js';
 import { joinStatus, titleFor, renderLobby, renderLate } from '/participant/screens.js';
 
 const PASSED_MS = 3500;
@@ -43,12 +44,14 @@ const page = {
 };
 
 const writer = new Writer({ code, page, clock, render });
+const sketcher = new Sketcher({ code, page, clock, render });
+const drafting = () => (page.state.room?.method === 'c_sketch' ? sketcher : writer); // C-Sketch draws instead of writing
 const countdown = new Countdown({
   clock,
   timer: byId('w-timer'),
   bar: byId('w-bar'),
   announce: byId('w-announce'),
-  onChange: () => writer.lock(),
+  onChange: () => drafting().lock(),
 });
 const reveal = byId('r-sheets');
 const ballot = byId('v-list');
@@ -120,7 +123,7 @@ function connect() {
     onMessage,
     onStatus: (status, info) => {
       banner(status, info);
-      writer.saveState();
+      drafting().saveState();
       if (status === 'gone') return showGone();
       if (status === 'removed') return showRemoved();
       if (status === 'reconnecting' && info.attempts >= 3) checkStillThere();
@@ -148,7 +151,7 @@ async function checkStillThere() {
 function showRemoved() {
   page.removed = true;
   countdown.stop();
-  writer.discard();
+  writer.discard(); sketcher.discard();
   byId('conn').hidden = true;
   remove(keys.seat(code));
   page.seat = null;
@@ -178,10 +181,10 @@ function onMessage(msg) {
       }
       break;
     case 'me':
-      writer.onMe(msg);
+      drafting().onMe(msg);
       break;
     case 'sheet':
-      if (writer.onSheet(msg)) startPassed(msg.round, msg.sheet);
+      if (drafting().onSheet(msg)) startPassed(msg.round, msg.sheet);
       break;
     case 'error':
       onError(msg);
@@ -198,7 +201,7 @@ function onError(msg) {
   if (awaitingWelcome && msg.code === 'forbidden' && seat?.token) {
     // The seat token is unknown here (the room was recreated?): start over as a new person.
     remove(keys.seat(code));
-    writer.discard();
+    writer.discard(); sketcher.discard();
     page.seat = { token: null, name: seat.name };
     toast(t('part.seatLost'), 'info');
     conn.restart();
@@ -254,7 +257,7 @@ function endPassed(focus = false) {
   clearTimeout(page.passed?.timer);
   page.passed = null;
   render();
-  if (focus) document.getElementById('idea-0')?.focus();
+  if (focus) document.querySelector('#idea-0, #sk-caption')?.focus();
 }
 
 byId('p-continue').addEventListener('click', () => endPassed(true));
@@ -276,7 +279,7 @@ byId('leave-no').addEventListener('click', () => {
 });
 byId('leave-yes').addEventListener('click', () => {
   // What is typed goes first: this round's draft still becomes this person's row.
-  writer.flushAll();
+  drafting().flushAll();
   if (!page.conn?.send({ type: 'leave' })) {
     toast(t('common.notConnected'), 'error');
     return;
@@ -338,13 +341,13 @@ function render() {
   const sheet = currentSheet(state);
   if (!sheet) return setView('loading');
   if (page.passed && page.passed.round === sheet.round) {
-    writer.build(sheet);
+    drafting().build(sheet);
     return setView('passed');
   }
-  writer.render(sheet);
+  drafting().render(sheet);
   countdown.update(room);
   setView('write');
-  writer.lock();
+  drafting().lock();
 }
 
 function renderReveal() {
@@ -361,6 +364,7 @@ function renderReveal() {
   note.hidden = !label;
   if (label) replace(note, h('div', null, h('strong', null, t('part.sharedScreen')), t('part.showing', { i: sheets.findIndex((s) => s.id === room.presenting) + 1, n: sheets.length })));
   remove(keys.draft(code));
+  remove(keys.sketch(code));
 }
 
 function renderVote() {

@@ -25,6 +25,8 @@ const PICKS = [
   'participant-writing-ar-phone.png', // the same phone in Arabic, right to left
   'participant-reveal-ar-phone.png', // every idea, in Arabic
   'participant-build-on-ar-phone.png', // round 2 in Arabic: building on a row, the arrow mirrored
+  'participant-sketch-phone.png', // C-Sketch on a phone, round 2: the first layer, drawing on top in the next colour (sketch.test.mjs)
+  'board-sketch-reveal.png', // C-Sketch on the projector: every sheet as SVG, layer by layer, with captions
 ];
 
 mkdirSync(to, { recursive: true });

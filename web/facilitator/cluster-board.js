@@ -16,6 +16,7 @@ import { t } from '/lib/i18n.js';
 import { buildsOnLine } from '/lib/ui.js';
 import { allIdeas, ideaIndex, mergedMap } from '/lib/state.js';
 import { shortIdea } from '/lib/text.js';
+import { hasSketch, ideaFigure, ideaName } from '/lib/sketch.js';
 
 export class ClusterBoard extends HTMLElement {
   #sheets = null;
@@ -93,7 +94,7 @@ export class ClusterBoard extends HTMLElement {
           on: { change: (ev) => ev.target.value && this.#emit('merge', { idea: idea.id, into: ev.target.value }) },
         },
         h('option', { value: '' }, t('cl.notRepeat')),
-        ideas.filter((o) => o.id !== idea.id).map((o) => h('option', { value: o.id }, t('cl.sheetIdea', { i: o.sheetIndex + 1, text: shortIdea(o.text) }))),
+        ideas.filter((o) => o.id !== idea.id).map((o) => h('option', { value: o.id }, t('cl.sheetIdea', { i: o.sheetIndex + 1, text: shortIdea(ideaName(o)) }))),
       );
       return h(
         'li',
@@ -110,7 +111,7 @@ export class ClusterBoard extends HTMLElement {
             dragend: (ev) => ev.currentTarget.classList.remove('dragging'),
           },
         },
-        h('p', { class: 'cl-text', id: textId }, idea.text),
+        hasSketch(idea) ? h('div', { class: 'cl-text', id: textId }, ideaFigure(idea, { sheets: reveal, index })) : h('p', { class: 'cl-text', id: textId }, idea.text),
         buildsOnLine(idea, index),
         (dupes.get(idea.id) || [])
           .filter((d) => index.has(d))
@@ -118,13 +119,13 @@ export class ClusterBoard extends HTMLElement {
             h(
               'div',
               { class: 'dupe dupe-row' },
-              h('span', null, h('span', { class: 'dupe-label' }, t('cl.mergedRepeat')), index.get(d).text),
+              h('span', null, h('span', { class: 'dupe-label' }, t('cl.mergedRepeat')), ideaName(index.get(d))),
               h(
                 'button',
                 {
                   type: 'button',
                   class: 'btn btn-ghost btn-sm',
-                  'aria-label': t('cl.undoMergeOf', { text: shortIdea(index.get(d).text) }),
+                  'aria-label': t('cl.undoMergeOf', { text: shortIdea(ideaName(index.get(d))) }),
                   disabled: voting,
                   dataset: { focusKey: `undo:${d}` },
                   on: { click: () => this.#emit('merge', { idea: d, into: null }) },

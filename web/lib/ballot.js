@@ -12,6 +12,7 @@ import { h, replace } from './dom.js';
 import { t } from './i18n.js';
 import { buildsOnLine } from './ui.js';
 import { allIdeas, ideaIndex, mergedMap } from './state.js';
+import { hasSketch, ideaFigure, ideaName } from './sketch.js';
 
 export class BallotView extends HTMLElement {
   #ballot = null;
@@ -60,7 +61,7 @@ export class BallotView extends HTMLElement {
     const dupes = new Map();
     for (const [idea, into] of merged) {
       if (!dupes.has(into)) dupes.set(into, []);
-      if (index.has(idea)) dupes.get(into).push(index.get(idea).text);
+      if (index.has(idea)) dupes.get(into).push(ideaName(index.get(idea)));
     }
     const focusKey = document.activeElement?.dataset?.focusKey;
     const note = this.#note?.text ? this.#note : null;
@@ -82,7 +83,9 @@ export class BallotView extends HTMLElement {
       return h(
         'li',
         { class: votes ? 'vote-card voted' : 'vote-card', dataset: { idea: idea.id } },
-        h('p', { class: 'vote-text', id: textId }, idea.text),
+        hasSketch(idea)
+          ? h('div', { class: 'vote-text', id: textId }, ideaFigure(idea, { sheets: this.#sheets, index }))
+          : h('p', { class: 'vote-text', id: textId }, idea.text),
         buildsOnLine(idea, index),
         (dupes.get(idea.id) || []).map((text) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, t('ui.sameIdea')), text)),
         h(

@@ -17,7 +17,7 @@ export class ClustersView extends HTMLElement {
     this.#clusters = clusters;
     this.#sheets = sheets;
     const level = Number(this.getAttribute('heading-level')) || 3;
-    replace(this, clusters && sheets ? clustersView(clusters, ideaIndex(sheets), { headingLevel: level }) : null);
+    replace(this, clusters && sheets ? clustersView(clusters, ideaIndex(sheets), { headingLevel: level, sheets }) : null);
     return true;
   }
 }

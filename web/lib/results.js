@@ -21,7 +21,7 @@ export class ResultsView extends HTMLElement {
     if (!results || results === this.#results) return false;
     this.#results = results;
     this.#renders += 1;
-    replace(this, resultsList(results, { index: ideaIndex(sheets) }));
+    replace(this, resultsList(results, { index: ideaIndex(sheets), sheets }));
     return true;
   }
 }

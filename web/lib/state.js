@@ -51,6 +51,7 @@ export function reduce(state, msg) {
           sheet: { id: msg.sheet?.id ?? '', rows: Array.isArray(msg.sheet?.rows) ? msg.sheet.rows : [] },
           draft: Array.isArray(msg.draft) ? msg.draft.map((t) => (typeof t === 'string' ? t : '')) : [],
           links: Array.isArray(msg.links) ? msg.links.map((l) => (l === null || l === undefined ? null : String(l))) : [],
+          sketch: Array.isArray(msg.sketch) ? msg.sketch : null, // C-Sketch: the draft layer
         },
       };
     case 'roster':
@@ -120,6 +121,7 @@ function pickRoom(m) {
     presenting: m.presenting ?? null,
     votes_cast: m.votes_cast ?? 0,
     language: typeof m.language === 'string' ? m.language : null,
+    method: typeof m.method === 'string' ? m.method : '635',
   };
 }
 
@@ -157,13 +159,13 @@ export function countIdeas(sheets) {
   return n;
 }
 
-/** Every idea of a list of sheets, in reading order: [{ id, text, builds_on, sheet, sheetIndex, row }]. */
+/** Every idea of a list of sheets, in reading order: [{ id, text, builds_on, sketch, sheet, sheetIndex, row }]. */
 export function allIdeas(sheets) {
   const out = [];
   (sheets || []).forEach((s, si) =>
     (s.rows || []).forEach((r, ri) =>
       (r.ideas || []).forEach((idea) =>
-        out.push({ id: idea.id, text: idea.text ?? '', builds_on: idea.builds_on ?? null, sheet: s.id, sheetIndex: si, row: ri }),
+        out.push({ id: idea.id, text: idea.text ?? '', builds_on: idea.builds_on ?? null, sketch: idea.sketch ?? null, sheet: s.id, sheetIndex: si, row: ri }),
       ),
     ),
   );
@@ -224,6 +226,8 @@ const ERRORS = {
   not_voting: 'error.not_voting',
   removed: 'error.removed',
   unavailable: 'error.unavailable',
+  wrong_method: 'error.wrong_method',
+  sketch_too_big: 'error.sketch_too_big',
   // HTTP
   invalid_request: 'error.invalid_request',
   room_not_found: 'error.room_not_found',

@@ -35,6 +35,8 @@ export const keys = {
   seat: (code) => `seat:${code}`,
   /** Participant draft: { round, texts: [], dirty: [] } */
   draft: (code) => `draft:${code}`,
+  /** C-Sketch draft: { round, strokes: [[x, y, …]], groups: [], lastGroup, caption, captionDirty } */
+  sketch: (code) => `sketch:${code}`,
   /** Facilitator token for a room. */
   facilitator: (code) => `facilitator:${code}`,
 };

@@ -4,6 +4,7 @@
 import { h, replace } from './dom.js';
 import { t } from './i18n.js';
 import { closeText } from './state.js';
+import { hasSketch, isSketchSheet, sheetSketch, ideaFigure, ideaName } from './sketch.js';
 
 const CONN_TEXT = {
   connecting: 'conn.connecting',
@@ -139,7 +140,7 @@ export function sheetCard(sheet, index, { headingLevel = 3, idPrefix = 'sheet-h'
       badge,
       h('span', { class: 'sheet-count' }, t('n.ideas', { n: ideas })),
     ),
-    ideas ? rowsList(sheet.rows) : h('p', { class: 'muted' }, t('ui.noIdeasSheet')),
+    ideas ? (isSketchSheet(sheet) ? sheetSketch(sheet) : rowsList(sheet.rows)) : h('p', { class: 'muted' }, t('ui.noIdeasSheet')),
   );
 }
 
@@ -163,7 +164,7 @@ export function presentedSheets(sheets, presenting, { headingLevel = 2, idPrefix
 }
 
 /** The ranked results of a vote: rank, votes, text. Ties share a rank. */
-export function resultsList(results, { index = null } = {}) {
+export function resultsList(results, { index = null, sheets = null } = {}) {
   if (!results?.length) return h('p', { class: 'muted' }, t('ui.noVotes'));
   return h(
     'ol',
@@ -173,7 +174,7 @@ export function resultsList(results, { index = null } = {}) {
         'li',
         { class: `result${r.votes ? '' : ' result-none'}${r.votes && r.rank <= 3 ? ' result-top' : ''}`, dataset: { idea: r.id } },
         h('span', { class: 'rank' }, h('span', { class: 'visually-hidden' }, t('ui.rank')), String(r.rank)),
-        h('span', { class: 'result-text' }, r.text, index ? buildsOnLine(index.get(r.id), index) : null),
+        h(hasSketch(r) ? 'div' : 'span', { class: 'result-text' }, hasSketch(r) ? ideaFigure(r, { sheets, index }) : r.text, index ? buildsOnLine(index.get(r.id), index) : null),
         h('span', { class: 'result-votes' }, t('n.votes', { n: r.votes ?? 0 })),
       ),
     ),
@@ -184,7 +185,7 @@ export function resultsList(results, { index = null } = {}) {
  * Read-only clusters: each named cluster with its ideas; merged duplicates are listed under
  * the idea they were merged into. `index` maps idea ids to ideas.
  */
-export function clustersView(clusters, index, { headingLevel = 3 } = {}) {
+export function clustersView(clusters, index, { headingLevel = 3, sheets = null } = {}) {
   const list = clusters?.clusters || [];
   const dupes = new Map();
   for (const m of clusters?.merged || []) {
@@ -209,10 +210,10 @@ export function clustersView(clusters, index, { headingLevel = 3 } = {}) {
               h(
                 'li',
                 { class: 'idea' },
-                h('span', { class: 'idea-text' }, index.get(id).text),
+                hasSketch(index.get(id)) ? h('div', { class: 'idea-text' }, ideaFigure(index.get(id), { sheets, index })) : h('span', { class: 'idea-text' }, index.get(id).text),
                 (dupes.get(id) || [])
                   .filter((d) => index.has(d))
-                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, t('ui.sameIdea')), index.get(d).text)),
+                  .map((d) => h('p', { class: 'dupe' }, h('span', { class: 'dupe-label' }, t('ui.sameIdea')), ideaName(index.get(d)))),
               ),
             ),
         ),
@@ -228,7 +229,7 @@ export function revealText(topic, sheets) {
   (sheets || []).forEach((s, i) => {
     lines.push(t('ui.sheet', { i: i + 1 }));
     (s.rows || []).forEach((r, j) => {
-      for (const idea of r.ideas || []) lines.push(`  ${j + 1}. ${idea.text}`);
+      for (const idea of r.ideas || []) lines.push(`  ${j + 1}. ${hasSketch(idea) ? `[${t('sketch.sketch')}] ` : ''}${idea.text}`);
     });
     lines.push('');
   });

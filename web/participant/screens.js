@@ -30,7 +30,8 @@ export function renderLobby(room, seat) {
   setText('lobby-count-label', t('part.peopleHere', { n: room.participants }));
   setText('lobby-topic', room.topic);
   byId('lobby-goal').update(room);
-  setText('how-write', t('part.howWrite', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: duration(room.round_seconds) }));
+  const how = room.method === 'c_sketch' ? t('sketch.howDraw', { time: duration(room.round_seconds) }) : t('part.howWrite', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: duration(room.round_seconds) });
+  setText('how-write', how);
 }
 
 /** Joined after the start: seated at the next round boundary, if there is one. */
