@@ -20,6 +20,7 @@ import '/lib/reveal.js';
 import '/lib/ballot.js';
 import '/lib/results.js';
 import { Writer } from '/participant/writer.js';
+import { PoolWriting } from '/participant/pool.js';
 import { joinStatus, titleFor, renderLobby, renderLate } from '/participant/screens.js';
 
 const PASSED_MS = 3500;
@@ -50,6 +51,7 @@ const countdown = new Countdown({
   announce: byId('w-announce'),
   onChange: () => writer.lock(),
 });
+const pool = new PoolWriting({ page, writer, countdown, render });
 const reveal = byId('r-sheets');
 const ballot = byId('v-list');
 const results = byId('res-list');
@@ -179,9 +181,10 @@ function onMessage(msg) {
       break;
     case 'me':
       writer.onMe(msg);
+      pool.onMe(msg);
       break;
     case 'sheet':
-      if (writer.onSheet(msg)) startPassed(msg.round, msg.sheet);
+      if (pool.onSheet(msg, writer.onSheet(msg))) startPassed(msg.round, msg.sheet);
       break;
     case 'error':
       onError(msg);
@@ -335,6 +338,7 @@ function render() {
     renderLate(room);
     return setView('late');
   }
+  if (pool.active) return pool.render(setView);
   const sheet = currentSheet(state);
   if (!sheet) return setView('loading');
   if (page.passed && page.passed.round === sheet.round) {
