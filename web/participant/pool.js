@@ -71,7 +71,7 @@ export class PoolWriting {
       // The keyboard goes to the top of the new sheet, not to a button that was redrawn.
       const active = document.activeElement;
       if (!active || active === document.body || byId('w-form').contains(active)) {
-        requestAnimationFrame(() => byId('w-sheet-title').focus());
+        setTimeout(() => byId('w-sheet-title').focus(), 0);
       }
     }
     this.#settle();
@@ -146,6 +146,6 @@ export class PoolWriting {
     const el = byId('w-pool-announce');
     // The same words twice must be said twice: clear first, then set.
     el.textContent = '';
-    requestAnimationFrame(() => setText(el, text));
+    setTimeout(() => setText(el, text), 100);
   }
 }

@@ -156,6 +156,8 @@ export class Writer {
     // A write sets the whole slot: its text and the idea it builds on (left out when none).
     const msg = { type: 'write', slot: i, text, round };
     if (link) msg.builds_on = link;
+    // The sheet this draft is for: a write that arrives after it changed hands is refused.
+    if (sheet) msg.sheet = sheet;
     const sent = conn.sendReliable(msg, `w:${turnKey(round, sheet)}:${i}`).then((res) => {
       if (this.#inflight.get(i) === sent) this.#inflight.delete(i);
       const d = this.#draft;
