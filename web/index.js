@@ -111,7 +111,6 @@ function readNumber(input) {
   return input.value.trim() === '' || !Number.isFinite(n) ? null : n;
 }
 
-
 /** "Groups of 6 · 3 ideas in 5 minutes a round · up to 108 ideas in 30 minutes" */
 function summarise() {
   const method = methodName();
@@ -122,7 +121,6 @@ function summarise() {
     setText('create-summary', t('home.summaryEmpty'));
     return;
   }
-  const method = methodName();
   if (method === 'pool') {
     setText('create-summary', t('pool.summary', { time: duration(m * 60), ideas: t('n.ideas', { n: i }) }));
     return;

@@ -48,9 +48,9 @@ const OWN = {
   Cy: ['A wall for sketches and half ideas', 'Plants that teams look after'],
 };
 const METHODS = [
-  ['6-3-5', /sheets move on round by round/],
-  ['C-Sketch', /Draw one sketch a round/],
-  ['Brainwriting pool', /put it in the pool, take another/],
+  ['635', '6-3-5', /sheets move on round by round/],
+  ['c_sketch', 'C-Sketch', /Draw one sketch a round/],
+  ['pool', 'Brainwriting pool', /put it in the pool, take another/],
 ];
 
 const SWAP = 'Put in the pool and take another';
@@ -97,6 +97,8 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
   const p = {}; // name → page
   const held = { Ana: [], Ben: [], Cy: [] }; // name → owners of the sheets held so far, in order
   const written = []; // every idea typed, in order
+  // name → owner of the sheet held now; null from a swap until the next sheet comes.
+  const current = { Ana: 'Ana', Ben: 'Ben', Cy: 'Cy' };
 
   /** `name` holds a new sheet: it is `want`'s, never its own, never one it had, held by nobody else. */
   async function expectSheet(name, want) {
@@ -107,7 +109,8 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
     assert.notEqual(want, name, `${name} never gets its own sheet back`);
     assert.ok(!held[name].includes(want), `${name} never gets a sheet it had (${want}; had ${held[name].join(', ')})`);
     held[name].push(want);
-    const now = NAMES.map((n) => held[n].at(-1));
+    current[name] = want;
+    const now = NAMES.map((n) => current[n]).filter((o) => o !== null);
     assert.equal(new Set(now).size, now.length, `no sheet is held by two people: ${now.join(', ')}`);
     // A new sheet is announced, politely, and the idea boxes are empty for this turn.
     await eventually(async () => /New sheet from the pool/.test(await page.locator('#w-pool-announce').textContent()), {
@@ -122,16 +125,17 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
     written.push(...ideas);
     if (waitSaved) await page.locator('#w-save[data-state="saved"]').waitFor();
     await page.getByRole('button', { name: SWAP, exact: true }).click();
+    current[name] = null;
   }
 
   await t.test('the home page offers three methods, a line each, and creates a pool room', async () => {
     fac = await pages.open('facilitator', DESKTOP);
     await fac.goto(`${base}/`);
     const group = fac.getByRole('group', { name: 'Method' });
-    for (const [name, line] of METHODS) {
-      const radio = group.getByRole('radio', { name: new RegExp(`^${name}`) });
-      await radio.waitFor({ state: 'attached' });
-      const label = fac.locator('label.preset', { has: radio });
+    for (const [value, name, line] of METHODS) {
+      await group.getByRole('radio', { name: new RegExp(`^${name}`) }).waitFor({ state: 'attached' });
+      const label = group.locator('label.preset', { has: fac.locator(`input[value="${value}"]`) });
+      assert.equal(await label.locator('.preset-name').textContent(), name);
       assert.match(await label.locator('.preset-desc').textContent(), line);
     }
     assert.ok(await group.getByRole('radio', { name: /^6-3-5/ }).isChecked(), '6-3-5 is the default');
@@ -219,6 +223,7 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
   await t.test('swaps: nobody gets their own sheet or one they had; a phone waits until one may come', async () => {
     // Ana puts hers in; the only sheet in the pool is her own, so she waits.
     await p.Ana.getByRole('button', { name: SWAP, exact: true }).click();
+    current.Ana = null;
     await expectWaiting(p.Ana);
     held.Ana.push('Ana');
     await expectCounts(fac, { pooled: 1, held: 2, waiting: 1, swaps: 1 }, 'Ana waits');

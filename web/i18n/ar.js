@@ -490,4 +490,7 @@ export default {
   'pool.settings': '{ideas} لكل ورقة · جلسة مدتها {time}',
   'pool.hintReady': '{people} جاهزون. عند البدء يحصل كل شخص على ورقته الخاصة وتبدأ ساعة الجلسة: {time}.',
   'pool.hintWriting': 'تدخل الأوراق إلى المجمَّع وتخرج منه كلما بادل أحدهم. تنتهي الجلسة عندما تنفد الساعة، أو عندما ينتهي الجميع، أو عندما تنهيها أنت.',
+  // The two error codes of the methods engine, word for word as on branch sketch: keep one copy when both are merged.
+  'error.wrong_method': 'تتبع هذه الجلسة طريقة أخرى، لذا لا يعمل هذا هنا.',
+  'error.sketch_too_big': 'امتلأ هذا الرسم: تراجع عن خط قبل أن ترسم المزيد.',
 };

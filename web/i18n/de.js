@@ -443,4 +443,7 @@ export default {
   'pool.settings': '{ideas} pro Blatt · eine Sitzung von {time}',
   'pool.hintReady': '{people} bereit. Beim Start bekommen alle ein eigenes Blatt und die Uhr der Sitzung läuft: {time}.',
   'pool.hintWriting': 'Blätter kommen in den Pool und wieder heraus, sobald jemand tauscht. Die Sitzung endet, wenn die Uhr abläuft, wenn alle fertig sind oder wenn Sie sie beenden.',
+  // The two error codes of the methods engine, word for word as on branch sketch: keep one copy when both are merged.
+  'error.wrong_method': 'Diese Sitzung arbeitet mit einer anderen Methode, deshalb geht das hier nicht.',
+  'error.sketch_too_big': 'Diese Skizze ist voll: Nehmen Sie einen Strich zurück, bevor Sie weiterzeichnen.',
 };

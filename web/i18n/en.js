@@ -444,4 +444,7 @@ export default {
   'pool.settings': '{ideas} a sheet · a session of {time}',
   'pool.hintReady': '{people} ready. Starting gives everyone a sheet of their own and starts the session clock: {time}.',
   'pool.hintWriting': 'Sheets go into the pool and out again whenever someone swaps. The session ends when the clock runs out, when everyone is done, or when you finish it.',
+  // The two error codes of the methods engine, word for word as on branch sketch: keep one copy when both are merged.
+  'error.wrong_method': 'This session uses a different method, so that does not work here.',
+  'error.sketch_too_big': 'This sketch is full: undo a stroke before you draw more.',
 };

@@ -444,4 +444,7 @@ export default {
   'pool.settings': '{ideas} por hoja · una sesión de {time}',
   'pool.hintReady': '{people} listas. Al empezar, cada persona recibe una hoja propia y arranca el reloj de la sesión: {time}.',
   'pool.hintWriting': 'Las hojas entran y salen del pool cada vez que alguien cambia. La sesión termina cuando se acaba el reloj, cuando todo el mundo ha terminado o cuando la terminas tú.',
+  // The two error codes of the methods engine, word for word as on branch sketch: keep one copy when both are merged.
+  'error.wrong_method': 'Esta sesión usa otro método, así que esto no funciona aquí.',
+  'error.sketch_too_big': 'Este boceto está lleno: deshaz un trazo antes de dibujar más.',
 };

@@ -443,4 +443,7 @@ export default {
   'pool.settings': '{ideas} par feuille · une séance de {time}',
   'pool.hintReady': '{people} prêtes. Au démarrage, chacun reçoit sa propre feuille et l’horloge de la séance démarre : {time}.',
   'pool.hintWriting': 'Les feuilles entrent dans le pool et en ressortent dès que quelqu’un échange. La séance se termine quand l’horloge arrive à zéro, quand tout le monde a terminé ou quand vous y mettez fin.',
+  // The two error codes of the methods engine, word for word as on branch sketch: keep one copy when both are merged.
+  'error.wrong_method': 'Cette session suit une autre méthode : ce n’est pas possible ici.',
+  'error.sketch_too_big': 'Ce croquis est plein : annulez un trait avant de dessiner davantage.',
 };

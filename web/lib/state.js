@@ -232,6 +232,8 @@ const ERRORS = {
   not_voting: 'error.not_voting',
   removed: 'error.removed',
   unavailable: 'error.unavailable',
+  wrong_method: 'error.wrong_method',
+  sketch_too_big: 'error.sketch_too_big',
   // HTTP
   invalid_request: 'error.invalid_request',
   room_not_found: 'error.room_not_found',
