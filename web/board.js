@@ -18,6 +18,7 @@ import '/lib/reveal.js';
 import '/lib/clusters.js';
 import '/lib/results.js';
 import '/lib/progress.js';
+import '/lib/pool-counts.js';
 
 const main = byId('main');
 const code = codeFromPath();
@@ -104,12 +105,16 @@ function render() {
   }
 
   setText('bw-topic', room.topic);
-  setText('bw-round', t(room.phase === 'paused' ? 'phase.paused' : 'phase.round', { round: room.round, rounds: room.rounds }));
+  setText('bw-round', phaseLabel(room));
   countdown.update(room);
   const pr = roundProgress(page.state);
   setText('bw-done', t('common.doneOf', { done: pr.done, seated: pr.seated }));
   setText('bw-ideas', pr.known ? t('board.ideasSoFar', { ideas: t('n.ideas', { n: pr.ideas }) }) : '');
   progress.update({ sheets: pr.sheets });
+  // A brainwriting pool: one session clock, and where the sheets are instead of how full.
+  byId('bw-bars').hidden = room.method === 'pool';
+  byId('bw-pool-sec').hidden = room.method !== 'pool';
+  if (room.method === 'pool') byId('bw-pool').update({ pool: page.state.progress?.pool });
   setView('live');
 }
 

@@ -19,9 +19,11 @@ import '/lib/goal.js';
 import '/lib/reveal.js';
 import '/lib/results.js';
 import '/lib/progress.js';
+import '/lib/pool-counts.js';
 import '/lib/roster.js';
 import '/facilitator/cluster-board.js';
 import { SessionControls } from '/facilitator/controls.js';
+import { methodLabel, poolSettings } from '/facilitator/method.js';
 
 const main = byId('main');
 trackTopbarHeight();
@@ -266,7 +268,8 @@ function render() {
   const f = byId('f-phase');
   f.className = `chip ${room.phase === 'paused' ? 'chip-warn' : room.phase === 'finished' ? 'chip-ok' : 'chip-accent'}`;
   const mins = room.round_seconds % 60 === 0 ? duration(room.round_seconds) : t('n.seconds', { n: room.round_seconds });
-  setText('f-settings', `${t('fac.settings', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: mins })}${presetLabel(room.preset)}`);
+  setText('f-method', methodLabel(room));
+  setText('f-settings', poolSettings(room) ?? `${t('fac.settings', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: mins })}${presetLabel(room.preset)}`);
   byId('f-goal').update(room);
 
   const running = room.phase === 'writing' || room.phase === 'paused';
@@ -296,6 +299,10 @@ function renderProgress(room) {
   byId('f-done-bar').style.width = `${pr.seated ? (pr.done / pr.seated) * 100 : 0}%`;
   setText('f-ideas', pr.known ? t('fac.ideasDrafted', { ideas: t('n.ideas', { n: pr.ideas }), drafted: pr.drafted }) : '');
   progress.update({ sheets: pr.sheets });
+  // A pool has no rounds to fill: its state is how many sheets are where.
+  byId('f-bars').hidden = room.method === 'pool';
+  byId('f-pool-sec').hidden = room.method !== 'pool';
+  if (room.method === 'pool') byId('f-pool').update({ pool: page.state.progress?.pool });
 }
 
 function renderPeople(room) {

@@ -23,6 +23,57 @@ const PRESETS = {
   quick: { ideas: 3, minutes: 3, group: 6, maxRounds: 3 },
   large: { ideas: 3, minutes: 4, group: 5, maxRounds: 4 },
 };
+// The methods (docs/protocol.md, "Methods"): C-Sketch is 6-3-5 with one sketch a round; the
+// pool has one session clock (its presets: 30, 15, 20 minutes) and no groups.
+const POOL_MINUTES = { classic: 30, quick: 15, large: 20 };
+// What each method calls the presets and the fields ([name key, description key] per preset).
+const WORDS = {
+  635: {
+    presets: { classic: ['preset.classic', 'preset.classicDesc'], quick: ['preset.quick', 'preset.quickDesc'], large: ['preset.large', 'preset.largeDesc'] },
+    ideas: 'home.ideas',
+    minutes: 'home.minutes',
+  },
+  c_sketch: {
+    presets: { classic: ['method.sketchClassic', 'method.sketchClassicDesc'], quick: ['preset.quick', 'method.sketchQuickDesc'], large: ['preset.large', 'preset.largeDesc'] },
+    ideas: 'home.ideas',
+    minutes: 'home.minutes',
+  },
+  pool: {
+    presets: { classic: ['pool.classic', 'pool.classicDesc'], quick: ['pool.quick', 'pool.quickDesc'], large: ['preset.large', 'pool.largeDesc'] },
+    ideas: 'pool.ideas',
+    minutes: 'pool.minutes',
+  },
+};
+
+function methodName() {
+  return form.querySelector('input[name="method"]:checked')?.value || '635';
+}
+
+/** Fields, labels and preset names for the method chosen; the preset's numbers again. */
+function applyMethod() {
+  const m = methodName();
+  const words = WORDS[m] || WORDS[635];
+  for (const input of form.querySelectorAll('input[name="preset"]')) {
+    const [name, desc] = words.presets[input.value];
+    setText(input.parentElement.querySelector('.preset-name'), t(name));
+    setText(input.parentElement.querySelector('.preset-desc'), t(desc));
+  }
+  setText(form.querySelector('label[for="ideas"]'), t(words.ideas));
+  setText(form.querySelector('label[for="minutes"]'), t(words.minutes));
+  // C-Sketch draws one sketch a round; the pool has no groups.
+  ideas.closest('.field').hidden = m === 'c_sketch';
+  group.closest('.field').hidden = m === 'pool';
+  ideas.closest('.field-row').classList.toggle('three', m === '635');
+  ideas.closest('.field-row').classList.toggle('two', m !== '635');
+  applyPreset(presetName());
+}
+
+for (const radio of form.querySelectorAll('input[name="method"]')) {
+  radio.addEventListener('change', () => {
+    if (radio.checked) applyMethod();
+    summarise();
+  });
+}
 const MAX_OUTCOMES = 10;
 const MAX_OUTCOME_CHARS = 200;
 const MAX_GOAL_CHARS = 500;
@@ -35,7 +86,7 @@ function applyPreset(name) {
   const p = PRESETS[name];
   if (!p) return;
   ideas.value = String(p.ideas);
-  minutes.value = String(p.minutes);
+  minutes.value = String(methodName() === 'pool' ? POOL_MINUTES[name] : p.minutes);
   group.value = String(p.group);
 }
 
@@ -60,27 +111,31 @@ function readNumber(input) {
   return input.value.trim() === '' || !Number.isFinite(n) ? null : n;
 }
 
-
 /** "Groups of 6 · 3 ideas in 5 minutes a round · up to 108 ideas in 30 minutes" */
 function summarise() {
-  const i = readNumber(ideas);
+  const method = methodName();
+  const i = method === 'c_sketch' ? 1 : readNumber(ideas);
   const m = readNumber(minutes);
-  const g = readNumber(group);
+  const g = method === 'pool' ? 2 : readNumber(group);
   if (!i || !m || !g || i < 1 || m <= 0 || g < 2) {
     setText('create-summary', t('home.summaryEmpty'));
     return;
   }
+  if (method === 'pool') {
+    setText('create-summary', t('pool.summary', { time: duration(m * 60), ideas: t('n.ideas', { n: i }) }));
+    return;
+  }
   const cap = PRESETS[presetName()]?.maxRounds;
   const rounds = cap ? Math.min(g, cap) : g;
-  const total = g * rounds * i;
+  const total = g * rounds * (method === 'c_sketch' ? 1 : i);
   setText(
     'create-summary',
-    t('home.summary', {
+    t(method === 'c_sketch' ? 'method.sketchSummary' : 'home.summary', {
       group: g,
       ideas: t('n.ideas', { n: i }),
       time: duration(m * 60),
       rounds: t('n.rounds', { n: rounds }),
-      total: t('n.ideas', { n: total }),
+      total: t(method === 'c_sketch' ? 'method.sketches' : 'n.ideas', { n: total }),
       totalTime: duration(m * 60 * rounds),
     }),
   );
@@ -93,8 +148,9 @@ function readForm() {
     topic.focus();
     throw new Error(t('home.errTopic'));
   }
-  const i = readNumber(ideas);
-  if (!Number.isInteger(i) || i < 1 || i > 10) {
+  const method = methodName();
+  const i = method === 'c_sketch' ? undefined : readNumber(ideas);
+  if (i !== undefined && (!Number.isInteger(i) || i < 1 || i > 10)) {
     ideas.focus();
     throw new Error(t('home.errIdeas'));
   }
@@ -102,10 +158,10 @@ function readForm() {
   const seconds = m === null ? NaN : Math.round(m * 60);
   if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3600) {
     minutes.focus();
-    throw new Error(t('home.errMinutes'));
+    throw new Error(t(method === 'pool' ? 'pool.errMinutes' : 'home.errMinutes'));
   }
-  const g = readNumber(group);
-  if (!Number.isInteger(g) || g < 2 || g > 12) {
+  const g = method === 'pool' ? undefined : readNumber(group);
+  if (g !== undefined && (!Number.isInteger(g) || g < 2 || g > 12)) {
     group.focus();
     throw new Error(t('home.errGroup'));
   }
@@ -136,6 +192,8 @@ function readForm() {
     goal: gl || undefined,
     outcomes: outs.length ? outs : undefined,
     language: byId('room-lang').value || undefined,
+    // 6-3-5 is the default: its rooms are made with the same request as before methods.
+    method: method === '635' ? undefined : method,
   };
 }
 
@@ -197,4 +255,5 @@ joinForm.addEventListener('submit', (ev) => {
 const fromQuery = new URLSearchParams(location.search).get('code');
 if (fromQuery) codeInput.value = fromQuery;
 
+applyMethod();
 summarise();

@@ -21,6 +21,7 @@ import '/lib/ballot.js';
 import '/lib/results.js';
 import { Writer } from '/participant/writer.js';
 import { Sketcher } from '/participant/sketcher.js';
+import { PoolWriting } from '/participant/pool.js';
 import { joinStatus, titleFor, renderLobby, renderLate } from '/participant/screens.js';
 
 const PASSED_MS = 3500;
@@ -53,6 +54,7 @@ const countdown = new Countdown({
   announce: byId('w-announce'),
   onChange: () => drafting().lock(),
 });
+const pool = new PoolWriting({ page, writer, countdown, render });
 const reveal = byId('r-sheets');
 const ballot = byId('v-list');
 const results = byId('res-list');
@@ -182,9 +184,11 @@ function onMessage(msg) {
       break;
     case 'me':
       drafting().onMe(msg);
+      pool.onMe(msg);
       break;
     case 'sheet':
-      if (drafting().onSheet(msg)) startPassed(msg.round, msg.sheet);
+      // A pool is written, never drawn: it wraps the Writer's answer.
+      if (pool.onSheet(msg, drafting().onSheet(msg))) startPassed(msg.round, msg.sheet);
       break;
     case 'error':
       onError(msg);
@@ -338,6 +342,7 @@ function render() {
     renderLate(room);
     return setView('late');
   }
+  if (pool.active) return pool.render(setView);
   const sheet = currentSheet(state);
   if (!sheet) return setView('loading');
   if (page.passed && page.passed.round === sheet.round) {

@@ -10,6 +10,7 @@
 import { byId, setText } from '/lib/dom.js';
 import { t } from '/lib/i18n.js';
 import { toast } from '/lib/ui.js';
+import { poolHint } from '/facilitator/method.js';
 
 export class SessionControls {
   #page;
@@ -39,8 +40,9 @@ export class SessionControls {
     b.advance.addEventListener('click', () => this.command('advance'));
     b.finish.addEventListener('click', () => {
       const room = this.#page.state.room;
-      // In the last round finishing is what the clock would do anyway: no need to ask.
-      if (room && room.round >= room.rounds) return this.command('finish');
+      // In the last round finishing is what the clock would do anyway: no need to ask. A
+      // pool's one session is its last round, and finishing it early is worth asking.
+      if (room && room.round >= room.rounds && room.method !== 'pool') return this.command('finish');
       byId('f-confirm').hidden = false;
       byId('f-confirm-no').focus();
     });
@@ -101,7 +103,7 @@ export class SessionControls {
     this.show(buttons.advance, (p === 'writing' || p === 'paused') && !lastRound);
     this.show(buttons.finish, p === 'writing' || p === 'paused');
     if (p === 'lobby' || p === 'finished') byId('f-confirm').hidden = true;
-    setText('f-hint', hint(room, lastRound));
+    setText('f-hint', poolHint(room) ?? hint(room, lastRound));
   }
 }
 

@@ -37,10 +37,13 @@ async function request(method, path, body) {
 
 /**
  * POST /api/rooms → { code, facilitator_token, join_url, facilitate_url }.
- * `preset` ('classic' | 'quick' | 'large'), `goal`, `outcomes` and `language` are sent only when given.
+ * `preset` ('classic' | 'quick' | 'large'), `goal`, `outcomes`, `language` and `method`
+ * ('635' | 'c_sketch' | 'pool'), and the numbers a method does not use, are sent only when given.
  */
-export function createRoom({ topic, ideas_per_round, round_seconds, group_size, preset, goal, outcomes, language }) {
+export function createRoom({ topic, ideas_per_round, round_seconds, group_size, preset, goal, outcomes, language, method }) {
   const body = { topic, ideas_per_round, round_seconds, group_size };
+  for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
+  if (method) body.method = method;
   if (preset) body.preset = preset;
   if (goal) body.goal = goal;
   if (outcomes?.length) body.outcomes = outcomes;

@@ -11,10 +11,10 @@ export const initialState = Object.freeze({
   role: null, // 'participant' | 'facilitator' | 'board'
   welcome: null, // the welcome message
   room: null, // RoomView
-  me: null, // { seated, done, left }
+  me: null, // { seated, done, left, waiting }
   sheet: null, // { round, sheet: { id, rows }, draft, links }
   roster: null, // [{ id, name, connected, seated, done }]
-  progress: null, // { round, done, seated, sheets: [{ id, ideas, drafted, capacity }] }
+  progress: null, // { round, done, seated, sheets: [{ id, ideas, drafted, capacity }], pool }
   reveal: null, // [SheetView]
   ballot: null, // { votes_left, per_idea, mine: [{ idea, votes }] } — participant, while voting
   results: null, // [{ id, text, votes, rank }] — after voting closed
@@ -41,7 +41,7 @@ export function reduce(state, msg) {
       };
     }
     case 'me':
-      return { ...state, me: { seated: !!msg.seated, done: !!msg.done, left: !!msg.left } };
+      return { ...state, me: { seated: !!msg.seated, done: !!msg.done, left: !!msg.left, waiting: !!msg.waiting } };
     case 'sheet':
       if (state.sheet && msg.round < state.sheet.round) return state; // a late, older sheet
       return {
@@ -65,6 +65,8 @@ export function reduce(state, msg) {
           done: msg.done ?? 0,
           seated: msg.seated ?? 0,
           sheets: Array.isArray(msg.sheets) ? msg.sheets : [],
+          // A brainwriting pool's counts: { pooled, held, waiting, swaps } (null in other methods).
+          pool: msg.pool && typeof msg.pool === 'object' ? msg.pool : null,
         },
       };
     case 'reveal':
@@ -121,6 +123,7 @@ function pickRoom(m) {
     presenting: m.presenting ?? null,
     votes_cast: m.votes_cast ?? 0,
     language: typeof m.language === 'string' ? m.language : null,
+    // "635" (also for rooms made before methods existed), "c_sketch" or "pool".
     method: typeof m.method === 'string' ? m.method : '635',
   };
 }
@@ -185,6 +188,10 @@ export function mergedMap(clusters) {
 /** Human text for the phase line: "Waiting to start", "Round 2 of 6", "Paused", "Finished". */
 export function phaseLabel(room) {
   if (!room) return '';
+  // A brainwriting pool has one session clock, no rounds.
+  if (room.method === 'pool' && (room.phase === 'writing' || room.phase === 'paused')) {
+    return t(room.phase === 'paused' ? 'pool.phasePaused' : 'pool.phase');
+  }
   switch (room.phase) {
     case 'lobby':
       return t('phase.lobby');

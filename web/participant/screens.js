@@ -21,6 +21,7 @@ export function titleFor(room) {
   if (room.phase === 'finished') {
     return room.stage === 'voting' ? t('phase.voting') : room.stage === 'results' ? t('phase.results') : t('part.allIdeas');
   }
+  if (room.method === 'pool') return t('pool.phase');
   return t('phase.round', { round: room.round, rounds: room.rounds });
 }
 
@@ -30,8 +31,12 @@ export function renderLobby(room, seat) {
   setText('lobby-count-label', t('part.peopleHere', { n: room.participants }));
   setText('lobby-topic', room.topic);
   byId('lobby-goal').update(room);
-  const how = room.method === 'c_sketch' ? t('sketch.howDraw', { time: duration(room.round_seconds) }) : t('part.howWrite', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: duration(room.round_seconds) });
-  setText('how-write', how);
+  const time = duration(room.round_seconds);
+  const ideas = t('n.ideas', { n: room.ideas_per_round });
+  const how = { c_sketch: t('sketch.howDraw', { time }), pool: t('pool.howWrite', { ideas, time }) };
+  setText('how-write', how[room.method] ?? t('part.howWrite', { ideas, time }));
+  // A pool has no rounds: sheets go back whenever their writer wants another.
+  if (room.method === 'pool') setText('how-pass', t('pool.howPass'));
 }
 
 /** Joined after the start: seated at the next round boundary, if there is one. */

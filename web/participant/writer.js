@@ -9,6 +9,10 @@
 // The Writer owns the draft, its write timers, the form built for a round and "Done" (sent,
 // wanted while offline, or taken back with "Keep editing"). The page owns the connection and
 // the room state: it hands the Writer `page` ({ state, conn, view }) and a `render` callback.
+//
+// A draft belongs to one turn: a round and the sheet held in it. In 6-3-5 a new round brings
+// a new sheet; in a brainwriting pool (participant/pool.js) the round stays 1 and the sheet
+// changes at each swap.
 
 import { h, byId, setText, replace } from '/lib/dom.js';
 import { t } from '/lib/i18n.js';
@@ -25,15 +29,20 @@ export class Writer {
   #page;
   #render;
   #clock;
-  #draft; // { round, texts: [], links: [], dirty: [] }
+  #draft; // { round, sheet, texts: [], links: [], dirty: [] }
   #timers = [];
-  #builtRound = null; // round the form was built for
+  #inflight = new Map(); // slot → the promise of its write on the way
+  #held = false; // fields read-only whatever the clock says (a pool's swap on its way)
+  #builtRound = null; // turn (round and sheet) the form was built for
   #savedOnce = false;
   #rejected = null; // the last write the server refused this round, to say so honestly
   #lastSlot = 0; // the idea box last focused, for "Build on this"
   #localDone = null; // round for which Done was pressed and not yet confirmed by `me`
   #wantDone = null; // round whose `done` could not be sent (offline)
   #editingAfterDone = false;
+
+  /** The line above the clock; a pool page puts its own (participant/pool.js). */
+  roundLabel = (room) => t('phase.round', { round: room.round, rounds: room.rounds });
 
   constructor({ code, page, clock, render }) {
     this.#code = code;
@@ -92,18 +101,23 @@ export class Writer {
     const serverLinks = Array.from({ length: n }, (_, i) => (msg.links?.[i] ? String(msg.links[i]) : null));
     let passed = false;
     const draft = this.#draft;
-    if (!draft || draft.round !== msg.round) {
-      passed = !!(draft && draft.round > 0 && draft.round < msg.round);
-      // Writes for an earlier round can no longer land; stop retrying them.
-      this.#page.conn.forget((key) => !key.startsWith(`w:${msg.round}:`));
+    const sheet = msg.sheet?.id ?? null;
+    // A draft kept from before drafts knew their sheet belongs to the round's sheet.
+    const sameTurn = draft && draft.round === msg.round && (draft.sheet === undefined || draft.sheet === sheet);
+    if (!sameTurn) {
+      passed = !!(draft && draft.round > 0 && draft.round <= msg.round);
+      // Writes for an earlier turn can no longer land; stop retrying them.
+      const prefix = `w:${turnKey(msg.round, sheet)}:`;
+      this.#page.conn.forget((key) => key.startsWith('w:') && !key.startsWith(prefix));
       for (const t of this.#timers) clearTimeout(t);
-      this.#draft = { round: msg.round, texts: server, links: serverLinks, dirty: server.map(() => false) };
+      this.#draft = { round: msg.round, sheet, texts: server, links: serverLinks, dirty: server.map(() => false) };
       this.#editingAfterDone = false;
       this.#savedOnce = false;
       this.#rejected = null;
     } else {
-      // Same round (a reconnect or reload): the server's copy wins unless this device has an
+      // Same turn (a reconnect or reload): the server's copy wins unless this device has an
       // edit it has not confirmed yet, which goes again.
+      draft.sheet = sheet;
       draft.texts.length = n;
       draft.dirty.length = n;
       draft.links.length = n;
@@ -136,15 +150,18 @@ export class Writer {
     const draft = this.#draft;
     const conn = this.#page.conn;
     if (!draft || !draft.dirty[i] || !conn) return;
-    const { round } = draft;
+    const { round, sheet } = draft;
     const text = draft.texts[i];
     const link = draft.links[i] ?? null;
     // A write sets the whole slot: its text and the idea it builds on (left out when none).
     const msg = { type: 'write', slot: i, text, round };
     if (link) msg.builds_on = link;
-    conn.sendReliable(msg, `w:${round}:${i}`).then((res) => {
+    // The sheet this draft is for: a write that arrives after it changed hands is refused.
+    if (sheet) msg.sheet = sheet;
+    const sent = conn.sendReliable(msg, `w:${turnKey(round, sheet)}:${i}`).then((res) => {
+      if (this.#inflight.get(i) === sent) this.#inflight.delete(i);
       const d = this.#draft;
-      if (!d || d.round !== round) return;
+      if (!d || d.round !== round || (d.sheet ?? null) !== (sheet ?? null)) return res;
       const same = d.texts[i] === text && (d.links[i] ?? null) === link;
       if (res.ok) {
         if (same) d.dirty[i] = false;
@@ -159,7 +176,9 @@ export class Writer {
         if (!(res.error.code === 'not_writing' && this.#page.state.room?.phase !== 'writing')) toast(errorText(res.error), 'error');
       }
       this.saveState();
+      return res;
     });
+    this.#inflight.set(i, sent);
     this.saveState();
   }
 
@@ -167,6 +186,29 @@ export class Writer {
   flushAll() {
     if (!this.#draft) return;
     for (let i = 0; i < this.#draft.texts.length; i++) if (this.#draft.dirty[i]) this.#flushWrite(i);
+  }
+
+  /**
+   * Send what is not sent yet and wait for the answers of every write on its way. Resolves
+   * null when the server has every slot, else the error of a refused write (or `superseded`
+   * when one was typed over meanwhile).
+   */
+  async settled() {
+    this.flushAll();
+    for (;;) {
+      const pending = [...this.#inflight.values()];
+      if (!pending.length) break;
+      const results = await Promise.all(pending);
+      const bad = results.find((r) => !r.ok && !r.superseded);
+      if (bad) return bad.error ?? { code: 'not_writing' };
+    }
+    return this.#draft?.dirty.some(Boolean) ? { superseded: true } : null;
+  }
+
+  /** Keep the fields read-only (true) whatever the clock says, or let lock() decide again. */
+  hold(on) {
+    this.#held = on;
+    this.lock();
   }
 
   // ---------- the form ----------
@@ -204,10 +246,11 @@ export class Writer {
 
   /** Build the form for this round's sheet, once per round. */
   build(sheet) {
-    if (this.#builtRound === sheet.round) return false;
+    const turn = turnKey(sheet.round, sheet.sheet?.id);
+    if (this.#builtRound === turn) return false;
     const room = this.#page.state.room;
     const draft = this.#draft;
-    this.#builtRound = sheet.round;
+    this.#builtRound = turn;
     const rows = sheet.sheet.rows || [];
     const earlier = [];
     rows.forEach((r, ri) => (r.ideas || []).forEach((idea) => earlier.push({ ...idea, row: ri })));
@@ -338,7 +381,7 @@ export class Writer {
     const draft = this.#draft;
     if (!this.build(sheet)) this.#syncFields();
     setText('w-topic', room.topic);
-    setText('w-round', t('phase.round', { round: room.round, rounds: room.rounds }));
+    setText('w-round', this.roundLabel(room));
     setText('w-done', room.seated ? t('common.doneOf', { done: room.done, seated: room.seated }) : '');
     const done = (me?.done || this.#localDone === room.round) && !this.#editingAfterDone;
     byId('w-form').hidden = done;
@@ -362,13 +405,13 @@ export class Writer {
     if (!room || this.#page.view !== 'write') return;
     const ms = remainingMs(room, this.#clock);
     const timeUp = room.phase === 'writing' && ms === 0;
-    const locked = room.phase !== 'writing' || timeUp;
+    const locked = room.phase !== 'writing' || timeUp || this.#held;
     byId('w-timeup').hidden = !timeUp;
     byId('w-paused').hidden = room.phase !== 'paused';
     for (const ta of byId('w-fields').querySelectorAll('textarea')) if (ta.readOnly !== locked) ta.readOnly = locked;
     for (const el of byId('w-fields').querySelectorAll('select')) if (el.disabled !== locked) el.disabled = locked;
     for (const b of byId('w-rows').querySelectorAll('.build-btn')) if (b.disabled !== locked) b.disabled = locked;
-    byId('w-done-btn').disabled = locked;
+    for (const b of byId('w-form').querySelectorAll('button')) if (b.disabled !== locked) b.disabled = locked;
   }
 
   /** "Saving…", "✓ Saved", "Not sent yet…" under the boxes. */
@@ -398,6 +441,11 @@ export class Writer {
     el.dataset.state = st;
     setText(el, text);
   }
+}
+
+/** What names a turn in write keys: the round, and the sheet when it is known. */
+function turnKey(round, sheet) {
+  return sheet ? `${round}:${sheet}` : `${round}`;
 }
 
 function autosize(ta) {
