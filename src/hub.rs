@@ -36,7 +36,7 @@ use crate::metrics::METRICS;
 use crate::room::{Command, Millis, Room, Settings};
 use crate::room_task::{Clock, RoomInfo, RoomMsg, RoomTask};
 use crate::shards::{Seat, ShardId, Shards};
-use crate::store::postgres::{self, Node};
+use crate::store::postgres::{self, Asked, Node};
 use crate::store::{Entry, Journal, StoreError, StoredRoom};
 
 /// Commands a room's queue holds before senders wait.
@@ -408,15 +408,17 @@ impl Hub {
         // A live owner is asked first; the wait holds no lock, so other rooms' requests
         // and the cluster loop go on meanwhile.
         let asked = live && owner != node.name();
+        let mut answer = None;
         let (owner, epoch, live) = if asked {
             match node
                 .ask_and_wait(&c, &code_s, &owner, epoch, HANDOFF_WAIT)
                 .await
             {
-                Ok(released) => {
-                    if !released {
+                Ok(a) => {
+                    if a == Asked::TimedOut {
                         info!(room = %code, owner = %owner, "no handoff in time; claiming");
                     }
+                    answer = Some(a);
                 }
                 Err(e) => warn!(room = %code, error = %e, "cannot ask for the room"),
             }
@@ -439,8 +441,6 @@ impl Hub {
                 return;
             }
         }
-        let released = asked && owner == node.name();
-        let forced = live && owner != node.name();
         if asked {
             // Served or not, the epoch the request named is gone (a second request for the
             // room from this node may have come in after the release).
@@ -448,25 +448,30 @@ impl Hub {
                 warn!(room = %code, error = %e, "cannot drop a handoff request");
             }
         }
+        let mine = owner == node.name();
+        // An owner with a live lease but no session (killed a moment ago) is taken over.
+        let how = if asked && mine && answer == Some(Asked::Released) {
+            Some("cooperative")
+        } else if live && !mine && answer != Some(Asked::Gone) {
+            Some("forced")
+        } else {
+            None
+        };
         match node.load(&c, &code_s).await {
             Ok(stored) => {
                 // From the previous owner's last heartbeat: a dead owner's lost time is
                 // given back (its lease may not have run out yet); from a live one at most
                 // a heartbeat.
-                let kind = if released {
-                    METRICS
-                        .handoffs
-                        .get_or_create(&[("kind", "cooperative")])
-                        .inc();
-                    "cooperative handoff"
-                } else if forced {
-                    METRICS.handoffs.get_or_create(&[("kind", "forced")]).inc();
-                    "forced handoff"
-                } else if owner != node.name() {
-                    METRICS.takeovers.inc();
-                    "takeover"
-                } else {
-                    "reclaimed"
+                let kind = match how {
+                    Some(kind) => {
+                        METRICS.handoffs.get_or_create(&[("kind", kind)]).inc();
+                        kind
+                    }
+                    None if !mine => {
+                        METRICS.takeovers.inc();
+                        "takeover"
+                    }
+                    None => "reclaimed",
                 };
                 let since = alive_ms.min(self.clock.now());
                 info!(room = %code, from = %owner, how = kind, "room brought here");

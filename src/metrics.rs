@@ -43,7 +43,8 @@ pub struct Metrics {
     pub rooms_created: Counter,
     /// Rooms this node owns in the cluster (PostgreSQL journal only).
     pub rooms_owned: Gauge,
-    /// Rooms this node took over from a node whose lease had expired.
+    /// Rooms this node took over from a node whose lease had expired, or that was no longer
+    /// connected to the database when a request for the room came here.
     pub takeovers: Counter,
     /// Rooms this node took from a live owner because a request for them came here, by
     /// `kind`: `cooperative` (the owner committed and released the room when asked) or
@@ -128,7 +129,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "cluster_takeovers",
-        "Rooms taken over from a node whose lease had expired",
+        "Rooms taken over from a node whose lease had expired or that had no database session",
         m.takeovers.clone(),
     );
     registry.register(

@@ -33,7 +33,9 @@
 //! epoch + 1, the request deleted, and a `NOTIFY` to the requester, all committed together.
 //! The requester watches the room's row (woken by that notification, polling as a fallback)
 //! and claims it once it names it; if the owner does not answer within the requester's
-//! bound, the requester claims the room by force and fencing keeps that safe.
+//! bound, the requester claims the room by force and fencing keeps that safe. The listening
+//! session carries the channel as its `application_name`, so a requester does not wait for
+//! an owner that has no session any more (killed: the database closed its connections).
 //!
 //! This module must not hold a lock across an `.await` or queue without bound; it knows
 //! nothing about sockets, messages or the room engine beyond what it stores.
@@ -159,6 +161,19 @@ pub struct Node {
     renewed: Mutex<Option<Instant>>,
     /// Woken when a room this node asked for was released to it.
     released: tokio::sync::Notify,
+}
+
+/// What became of a request for a room ([`Node::ask_and_wait`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The owner released it to this node.
+    Released,
+    /// The owner is not connected to the database (killed or cut off): not waited for.
+    Gone,
+    /// The owner did not release it in time.
+    TimedOut,
+    /// Someone else has it now, or it is gone.
+    Elsewhere,
 }
 
 /// A room this node just took over, ready to restore, and the last moment its previous owner
@@ -327,8 +342,9 @@ impl Node {
     }
 
     /// Ask `owner`, alive, to hand `code` (held at `epoch`) over to this node, and wait up to
-    /// `wait` for it to do so: `true` once the room's row names this node, `false` if the
-    /// time ran out or the room went elsewhere (or away). Claiming it is the caller's.
+    /// `wait` for it to do so. An owner that is not connected to the database (no session
+    /// listening on its channel: killed, or cut off) is not waited for. Claiming the room
+    /// is the caller's.
     pub async fn ask_and_wait(
         &self,
         c: &Client,
@@ -336,28 +352,39 @@ impl Node {
         owner: &str,
         epoch: i64,
         wait: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Asked, StoreError> {
         let deadline = tokio::time::Instant::now() + wait;
-        c.execute(ASK, &[&code, &owner, &epoch, &self.opts.node])
-            .await
-            .map_err(pg)?;
+        let mut asked = false;
         loop {
             // Registered before the read, so a release between the two is not missed.
             let notified = self.released.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let row = c
-                .query_opt("SELECT owner FROM rooms WHERE code = $1", &[&code])
+                .query_opt(
+                    "SELECT owner, EXISTS (SELECT 1 FROM pg_stat_activity
+                                           WHERE application_name = 'bw_' || left(md5(owner), 16))
+                     FROM rooms WHERE code = $1",
+                    &[&code],
+                )
                 .await
                 .map_err(pg)?;
-            match row.map(|r| r.get::<_, String>(0)) {
-                Some(o) if o == self.opts.node => return Ok(true),
-                Some(o) if o == owner => {}
-                _ => return Ok(false),
+            match row.map(|r| (r.get::<_, String>(0), r.get::<_, bool>(1))) {
+                Some((o, _)) if o == self.opts.node => return Ok(Asked::Released),
+                Some((o, false)) if o == owner => return Ok(Asked::Gone),
+                Some((o, true)) if o == owner => {}
+                _ => return Ok(Asked::Elsewhere),
+            }
+            if !asked {
+                c.execute(ASK, &[&code, &owner, &epoch, &self.opts.node])
+                    .await
+                    .map_err(pg)?;
+                asked = true;
+                continue;
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return Ok(false);
+                return Ok(Asked::TimedOut);
             }
             let nap = (deadline - now).min(RELEASE_POLL);
             tokio::select! {
@@ -471,7 +498,11 @@ impl Node {
                 .query_one(&format!("SELECT {CHANNEL}"), &[&self.opts.node])
                 .await?
                 .get(0);
-            client.batch_execute(&format!("LISTEN {chan}")).await
+            // The session is named after the channel: a node asking for a room sees in
+            // `pg_stat_activity` whether its owner is still connected.
+            client
+                .batch_execute(&format!("SET application_name = '{chan}'; LISTEN {chan}"))
+                .await
         };
         tokio::select! {
             r = &mut driver => return r.map_err(pg),
