@@ -169,8 +169,13 @@ async fn participant(
     // 0: the owner; after the signal, the survivors in the room's hash order.
     let mut at = 0usize;
     let mut connected = true;
+    let mut refused = 0u32;
     loop {
         if stop.is_cancelled() {
+            eprintln!(
+                "participant {}: never back ({refused} joins refused, at node {at})",
+                &token[..6]
+            );
             return None;
         }
         if !connected {
@@ -180,6 +185,8 @@ async fn participant(
                 at = 1;
             }
             let url = &urls[at];
+            // Like a consistent-hash proxy: the same node while it answers, the next one
+            // in the room's order only when it does not take connections.
             match connect(url).await {
                 Some(mut c) => {
                     let joined = send(&mut c, json!({"type":"join","token":token})).await
@@ -188,7 +195,7 @@ async fn participant(
                         ws = c;
                         connected = true;
                     } else {
-                        at = 1 + at % 2;
+                        refused += 1;
                     }
                 }
                 None => at = 1 + at % 2,
