@@ -6,7 +6,11 @@
 //!
 //! With the journal on PostgreSQL ([`Hub::start`]) it also runs the cluster loop: it forgets
 //! the rooms another node has taken over and adopts the rooms of nodes whose lease expired,
-//! restoring them through the same path as a restart.
+//! restoring them through the same path as a restart. And it runs both sides of the
+//! cooperative handoff: a request for a room whose owner is alive asks the owner for it and
+//! waits (at most [`HANDOFF_WAIT`]) before claiming it by force ([`Hub::bring_here`]); asked
+//! for one of its rooms, a node stops the room's actor (which commits what it accepted and
+//! closes its sockets with 1012) and releases the room to the node that asked.
 //!
 //! A map guard is never held across an `.await`: lookups clone the handle out first.
 
@@ -32,7 +36,7 @@ use crate::metrics::METRICS;
 use crate::room::{Command, Millis, Room, Settings};
 use crate::room_task::{Clock, RoomInfo, RoomMsg, RoomTask};
 use crate::shards::{Seat, ShardId, Shards};
-use crate::store::postgres::{self, Node};
+use crate::store::postgres::{self, Asked, Node};
 use crate::store::{Entry, Journal, StoreError, StoredRoom};
 
 /// Commands a room's queue holds before senders wait.
@@ -43,6 +47,16 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const REAP_EVERY: Duration = Duration::from_secs(60);
 /// Most rooms one turn of the cluster loop adopts.
 const ADOPT_PER_TURN: i64 = 200;
+/// How long a request for a room whose owner is alive waits for the owner to hand it over
+/// (commit, release, close its sockets) before claiming it by force. A handoff of a busy
+/// room takes a few milliseconds; an owner that has not answered in a second is stuck
+/// (paused, partitioned, overloaded), and fencing makes the forced claim safe.
+pub const HANDOFF_WAIT: Duration = Duration::from_secs(1);
+/// How long an owner asked for a room waits for the room's actor to commit and stop before
+/// releasing it anyway (a commit still running then is fenced, so nothing of it is
+/// acknowledged). Well inside [`HANDOFF_WAIT`], so the release comes before the requester
+/// gives up.
+const HANDOFF_COMMIT: Duration = Duration::from_millis(500);
 
 /// A handle to a room actor.
 #[derive(Clone, Debug)]
@@ -115,6 +129,8 @@ pub struct Hub {
     control: std::sync::Mutex<Option<Arc<tokio_postgres::Client>>>,
     /// One claim at a time on this node, so two requests for one room claim it once.
     claiming: tokio::sync::Mutex<()>,
+    /// Rooms this node is handing over to another one right now.
+    leaving: DashMap<RoomCode, ()>,
     journal_ok: AtomicBool,
     draining: AtomicBool,
     connections: AtomicUsize,
@@ -186,6 +202,7 @@ impl Hub {
             cluster: None,
             control: std::sync::Mutex::new(None),
             claiming: tokio::sync::Mutex::new(()),
+            leaving: DashMap::new(),
             journal_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         })
@@ -259,6 +276,10 @@ impl Hub {
             "joined the cluster on PostgreSQL"
         );
         hub.spawn_background();
+        let (asks_tx, asks) = mpsc::channel(postgres::ASK_QUEUE);
+        tokio::spawn(node.clone().listen(asks_tx, hub.shutdown.clone()));
+        let asked = hub.clone();
+        tokio::spawn(asked.serve_asks(node.clone(), asks));
         let looping = hub.clone();
         tokio::spawn(async move { looping.cluster_loop(node).await });
         Ok(hub)
@@ -290,6 +311,15 @@ impl Hub {
                     }
                 }
                 Err(e) => warn!(error = %e, "cannot check room ownership"),
+            }
+            // Requests the listener missed (while reconnecting) or dropped.
+            match node.asks(&c).await {
+                Ok(asks) => {
+                    for (code, epoch) in asks {
+                        self.clone().spawn_hand_over(node.clone(), code, epoch);
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot read handoff requests"),
             }
             // Only a node that holds its lease adopts (one paused past it must not).
             if node.holds_lease() && self.rooms.len() < self.config.max_rooms as usize {
@@ -340,9 +370,11 @@ impl Hub {
 
     /// With the journal on PostgreSQL, make sure a room requested here runs here: a room
     /// this node does not hold is taken over if its owner's lease expired (and given its
-    /// lost time back), or handed over from its live owner (whose actor is fenced and closes
-    /// its sockets with 1012, so they reconnect and the proxy sends them here). A no-op for
-    /// rooms held here, unknown codes, and without a cluster.
+    /// lost time back); one whose owner is alive is asked for (the owner commits, releases
+    /// it to this node and closes its sockets with 1012, so they reconnect and the proxy
+    /// sends them here), and claimed by force if the owner has not released it within
+    /// [`HANDOFF_WAIT`] (its appends are fenced from then on). A no-op for rooms held here,
+    /// unknown codes, and without a cluster.
     pub async fn bring_here(&self, code: RoomCode) {
         let Some(node) = self.cluster.clone() else {
             return;
@@ -353,18 +385,18 @@ impl Hub {
         let Some(c) = self.control(&node).await else {
             return;
         };
+        // A room this node is handing over right now: let that finish, then look again
+        // (the room is elsewhere by then, or back here if the handoff did not happen).
+        let t0 = tokio::time::Instant::now();
+        while self.leaving.contains_key(&code) && t0.elapsed() < HANDOFF_WAIT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let code_s = code.to_string();
         // Asked every time, not only for rooms missing here: a room handed over a moment
         // ago may still run here until the cluster loop notices, and must not answer.
-        let owner = match node.owner(&c, &code_s).await {
-            Ok(Some(o)) => o,
-            Ok(None) => return,
-            Err(e) => {
-                warn!(room = %code, error = %e, "cannot look the room's owner up");
-                return;
-            }
+        let Some((owner, epoch, live, alive_ms)) = self.owner_of(&node, &c, &code).await else {
+            return;
         };
-        let (owner, epoch, live, alive_ms) = owner;
         let ours = owner == node.name() && node.epoch_of(&code) == Some(epoch);
         if ours && self.rooms.contains_key(&code) {
             return;
@@ -373,6 +405,30 @@ impl Hub {
             node.forget(&code, held);
             self.let_go(code);
         }
+        // A live owner is asked first; the wait holds no lock, so other rooms' requests
+        // and the cluster loop go on meanwhile.
+        let asked = live && owner != node.name();
+        let mut answer = None;
+        let (owner, epoch, live) = if asked {
+            match node
+                .ask_and_wait(&c, &code_s, &owner, epoch, HANDOFF_WAIT)
+                .await
+            {
+                Ok(a) => {
+                    if a == Asked::TimedOut {
+                        info!(room = %code, owner = %owner, "no handoff in time; claiming");
+                    }
+                    answer = Some(a);
+                }
+                Err(e) => warn!(room = %code, error = %e, "cannot ask for the room"),
+            }
+            match self.owner_of(&node, &c, &code).await {
+                Some((o, e, l, _)) => (o, e, l),
+                None => return,
+            }
+        } else {
+            (owner, epoch, live)
+        };
         let _one = self.claiming.lock().await;
         if self.rooms.contains_key(&code) && node.holds(&code) {
             return;
@@ -385,20 +441,147 @@ impl Hub {
                 return;
             }
         }
+        if asked {
+            // Served or not, the epoch the request named is gone (a second request for the
+            // room from this node may have come in after the release).
+            if let Err(e) = node.drop_ask(&c, &code_s).await {
+                warn!(room = %code, error = %e, "cannot drop a handoff request");
+            }
+        }
+        let mine = owner == node.name();
+        // An owner with a live lease but no session (killed a moment ago) is taken over.
+        let how = if asked && mine && answer == Some(Asked::Released) {
+            Some("cooperative")
+        } else if live && !mine && answer != Some(Asked::Gone) {
+            Some("forced")
+        } else {
+            None
+        };
         match node.load(&c, &code_s).await {
             Ok(stored) => {
-                // From the owner's last heartbeat: a dead owner's lost time is given back
-                // (its lease may not have run out yet); from a live one at most a heartbeat.
-                if live {
-                    METRICS.handoffs.inc();
-                } else {
-                    METRICS.takeovers.inc();
-                }
+                // From the previous owner's last heartbeat: a dead owner's lost time is
+                // given back (its lease may not have run out yet); from a live one at most
+                // a heartbeat.
+                let kind = match how {
+                    Some(kind) => {
+                        METRICS.handoffs.get_or_create(&[("kind", kind)]).inc();
+                        kind
+                    }
+                    None if !mine => {
+                        METRICS.takeovers.inc();
+                        "takeover"
+                    }
+                    None => "reclaimed",
+                };
                 let since = alive_ms.min(self.clock.now());
-                info!(room = %code, from = %owner, handoff = live, "room brought here");
+                info!(room = %code, from = %owner, how = kind, "room brought here");
                 self.restore(stored, since);
             }
             Err(e) => warn!(room = %code, error = %e, "cannot load a claimed room"),
+        }
+    }
+
+    /// The owner of `code` in the database (see [`Node::owner`]), `None` for no such room
+    /// or when it cannot be read.
+    async fn owner_of(
+        &self,
+        node: &Node,
+        c: &tokio_postgres::Client,
+        code: &RoomCode,
+    ) -> Option<(String, i64, bool, Millis)> {
+        match node.owner(c, code.as_str()).await {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(room = %code, error = %e, "cannot look the room's owner up");
+                None
+            }
+        }
+    }
+
+    /// Serve the handoff requests the listener hears, each room on its own task.
+    async fn serve_asks(
+        self: Arc<Self>,
+        node: Arc<Node>,
+        mut asks: mpsc::Receiver<(RoomCode, i64)>,
+    ) {
+        loop {
+            let ask = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                a = asks.recv() => a,
+            };
+            let Some((code, epoch)) = ask else {
+                return;
+            };
+            self.clone().spawn_hand_over(node.clone(), code, epoch);
+        }
+    }
+
+    /// Hand `code` over if this node holds it at `epoch` and is not handing it over yet.
+    fn spawn_hand_over(self: Arc<Self>, node: Arc<Node>, code: RoomCode, epoch: i64) {
+        if node.epoch_of(&code) != Some(epoch)
+            || self.draining.load(Ordering::Relaxed)
+            || self.shutdown.is_cancelled()
+        {
+            return;
+        }
+        if self.leaving.insert(code, ()).is_some() {
+            return;
+        }
+        tokio::spawn(async move {
+            self.hand_over(&node, code, epoch).await;
+            self.leaving.remove(&code);
+            METRICS.rooms_owned.set(node.rooms_held() as i64);
+        });
+    }
+
+    /// Another node asked for `code`: stop its actor here (it commits what it accepted and
+    /// closes its sockets with 1012), then release it to that node in one transaction. If
+    /// the release does not happen (the request or the room's epoch changed) and the room
+    /// is still this node's, it runs here again.
+    async fn hand_over(&self, node: &Node, code: RoomCode, epoch: i64) {
+        let t0 = std::time::Instant::now();
+        let committed = match self.rooms.remove(&code) {
+            Some((_, handle)) => {
+                let (done, rx) = oneshot::channel();
+                let stopped = async {
+                    handle.tx.send(RoomMsg::HandOff { done }).await.ok()?;
+                    rx.await.ok()
+                };
+                match tokio::time::timeout(HANDOFF_COMMIT, stopped).await {
+                    Ok(Some(all)) => all,
+                    Ok(None) => true,
+                    Err(_) => {
+                        warn!(room = %code, "the room did not stop in time; releasing it anyway");
+                        false
+                    }
+                }
+            }
+            None => true,
+        };
+        let Some(c) = self.control(node).await else {
+            return;
+        };
+        match node.release(&c, &code, epoch).await {
+            Ok(Some(to)) => {
+                info!(room = %code, to = %to, committed, took = ?t0.elapsed(), "room handed over");
+            }
+            Ok(None) => {
+                // Not released: if the room is still ours at this epoch, run it again.
+                match node.owner(&c, code.as_str()).await {
+                    Ok(Some((owner, e, _, _))) if owner == node.name() && e == epoch => {
+                        match node.load(&c, code.as_str()).await {
+                            Ok(stored) => {
+                                info!(room = %code, "handoff did not happen; the room runs here again");
+                                self.restore(stored, self.clock.now());
+                            }
+                            Err(e) => warn!(room = %code, error = %e, "cannot reload the room"),
+                        }
+                    }
+                    Ok(_) => node.forget(&code, epoch),
+                    Err(e) => warn!(room = %code, error = %e, "cannot look the room's owner up"),
+                }
+            }
+            Err(e) => warn!(room = %code, error = %e, "cannot release the room"),
         }
     }
 

@@ -43,10 +43,13 @@ pub struct Metrics {
     pub rooms_created: Counter,
     /// Rooms this node owns in the cluster (PostgreSQL journal only).
     pub rooms_owned: Gauge,
-    /// Rooms this node took over from a node whose lease had expired.
+    /// Rooms this node took over from a node whose lease had expired, or that was no longer
+    /// connected to the database when a request for the room came here.
     pub takeovers: Counter,
-    /// Rooms this node took from a live owner because a request for them came here.
-    pub handoffs: Counter,
+    /// Rooms this node took from a live owner because a request for them came here, by
+    /// `kind`: `cooperative` (the owner committed and released the room when asked) or
+    /// `forced` (it did not answer in time and the room was claimed; fencing keeps it safe).
+    pub handoffs: Family<Labels, Counter>,
     /// Appends refused because another node had taken the room over.
     pub fenced_appends: Counter,
 }
@@ -68,7 +71,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rooms_created: Counter::default(),
         rooms_owned: Gauge::default(),
         takeovers: Counter::default(),
-        handoffs: Counter::default(),
+        handoffs: Family::default(),
         fenced_appends: Counter::default(),
         registry: Registry::default(),
     };
@@ -126,12 +129,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "cluster_takeovers",
-        "Rooms taken over from a node whose lease had expired",
+        "Rooms taken over from a node whose lease had expired or that had no database session",
         m.takeovers.clone(),
     );
     registry.register(
         "cluster_handoffs",
-        "Rooms taken from a live owner because their requests come here",
+        "Rooms taken from a live owner because their requests come here, by kind \
+         (cooperative: released by the owner when asked; forced: claimed after no answer)",
         m.handoffs.clone(),
     );
     registry.register(
@@ -139,6 +143,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Appends refused because another node owns the room now",
         m.fenced_appends.clone(),
     );
+    // Both kinds are exported from the start, at 0.
+    for kind in ["cooperative", "forced"] {
+        m.handoffs.get_or_create(&[("kind", kind)]).inc_by(0);
+    }
     Metrics { registry, ..m }
 });
 

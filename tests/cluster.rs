@@ -1,8 +1,11 @@
 //! Several brainwrite nodes on one real PostgreSQL (started by the test, see
 //! `common::pg`): the backend's fenced append and its takeover compare-and-swap, then the
 //! real binary as three nodes: the owner of two busy rooms SIGKILLed mid-round, an owner
-//! SIGSTOPped past its lease and resumed, PostgreSQL itself restarted mid-round. Every
-//! scenario checks that every acknowledged write is in the reveal exactly once.
+//! SIGSTOPped past its lease and resumed, PostgreSQL itself restarted mid-round, a busy room
+//! asked for by another node (cooperative handoff), an owner that does not answer (SIGSTOP:
+//! the forced claim after the wait), and behind nginx a room that moves back home by
+//! handoff. Every scenario checks that every acknowledged write is in the reveal exactly
+//! once.
 //!
 //! Without PostgreSQL's binaries these tests fail, saying what to install; set
 //! `BRAINWRITE_SKIP_POSTGRES=1` to skip them on purpose.
@@ -158,7 +161,11 @@ async fn node(pg: &Pg, name: &str) -> Binary {
 }
 
 async fn node_at(pg: &Pg, name: &str, bind: &str) -> Binary {
-    let lease = LEASE_MS.to_string();
+    node_with(pg, name, bind, LEASE_MS).await
+}
+
+async fn node_with(pg: &Pg, name: &str, bind: &str, lease_ms: u64) -> Binary {
+    let lease = lease_ms.to_string();
     Binary::spawn(
         &[
             "--bind",
@@ -679,15 +686,126 @@ async fn behind_nginx_a_room_follows_its_hash_survives_its_node_and_moves_back_b
     r.collect_acks(Duration::from_secs(5)).await;
     let n = r.finish_and_check(&front).await;
     assert_eq!(n, 3 * 9);
-    let handoffs = metric(
-        nodes[home].as_ref().unwrap(),
-        "brainwrite_cluster_handoffs_total",
-    )
-    .await;
+    // It came home cooperatively: n{second} was asked, committed and released it.
+    let home_node = nodes[home].as_ref().unwrap();
+    assert_eq!(metric(home_node, COOPERATIVE).await, 1.0, "from n{second}");
+    for n in nodes.iter().flatten() {
+        assert_eq!(metric(n, FORCED).await, 0.0, "no forced handoff");
+    }
+}
+
+const COOPERATIVE: &str = "brainwrite_cluster_handoffs_total{kind=\"cooperative\"}";
+const FORCED: &str = "brainwrite_cluster_handoffs_total{kind=\"forced\"}";
+
+/// GET /api/rooms/{code} on `on` (which brings the room there): how long it took.
+async fn ask_for(base: &str, code: &str) -> Duration {
+    let t0 = Instant::now();
+    let res = reqwest::get(format!("{base}/api/rooms/{code}"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    t0.elapsed()
+}
+
+impl TestRoom {
+    /// Read every client's socket until it closes: its close code, and the acks it got
+    /// before (recorded as acknowledged).
+    async fn until_closed(&mut self) -> Vec<Option<u16>> {
+        let mut codes = Vec::new();
+        for (w, c) in self.writers.iter_mut().zip(self.clients.iter_mut()) {
+            codes.push(c.closed(Duration::from_secs(5)).await);
+            for f in &c.log {
+                let v: Value = serde_json::from_str(f).unwrap();
+                if v["type"] == "ack"
+                    && let Some(slot) = w.seq_of.get(&v["seq"].as_u64().unwrap_or(0))
+                {
+                    w.acked.insert(*slot, w.sent[slot].clone());
+                }
+            }
+        }
+        codes
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_room_asked_for_by_another_node_is_handed_over_cooperatively_losing_nothing() {
+    let Some(pg) = Pg::start("handoff") else {
+        return;
+    };
+    let n0 = node(&pg, "n0").await;
+    let n1 = node(&pg, "n1").await;
+    let (mut r, _) = TestRoom::start(&n0, 3).await;
+    r.burst(2, "before").await;
+    r.collect_acks(Duration::from_secs(5)).await;
+    assert!(r.writers.iter().all(|w| w.acked.len() == 2));
+    // The writers are busy (writes sent, their acks not read) when n1 asks for the room.
+    r.burst(3, "inflight").await;
+    let asked = tokio::spawn({
+        let (base, code) = (n1.base.clone(), r.code.clone());
+        async move { ask_for(&base, &code).await }
+    });
+    // n0 commits what it accepted, acknowledges it, and closes every socket with 1012.
+    assert_eq!(r.until_closed().await, vec![Some(1012); 3]);
+    let took = asked.await.unwrap();
+    eprintln!("handed over in {took:?}");
     assert!(
-        handoffs >= 1.0,
-        "the room came home by handoff from n{second}"
+        took < Duration::from_secs(1),
+        "{took:?}: no answer in time?"
     );
+    assert_eq!(
+        owner_of(&pg, &r.code, None, Duration::from_secs(1)).await,
+        1
+    );
+    assert_eq!(metric(&n1, COOPERATIVE).await, 1.0);
+    assert_eq!(metric(&n1, FORCED).await, 0.0);
+    assert_eq!(metric(&n1, "brainwrite_cluster_takeovers_total").await, 0.0);
+    let inflight: usize = r.writers.iter().map(|w| w.acked.len() - 2).sum();
+    eprintln!("{inflight} of 9 writes in flight acknowledged by n0 before it let go");
+    // n0 let the room go at once, and says so.
+    assert_eq!(metric(&n0, "brainwrite_cluster_rooms_owned").await, 0.0);
+    // Everyone resumes on n1: every acknowledged write is there, the rest is sent again.
+    r.resume(&n1).await;
+    r.burst(1, "after").await;
+    r.collect_acks(Duration::from_secs(5)).await;
+    assert!(r.writers.iter().all(|w| w.acked.len() == 6));
+    assert_eq!(r.finish_and_check(&n1).await, 3 * 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_that_does_not_answer_is_claimed_by_force_after_the_wait() {
+    let Some(pg) = Pg::start("forced") else {
+        return;
+    };
+    // A lease long enough that n0 still holds it when n1 gives up waiting: the room moves
+    // by the forced claim, not by adoption.
+    let lease = 6000;
+    let n0 = node_with(&pg, "n0", "127.0.0.1:0", lease).await;
+    let n1 = node_with(&pg, "n1", "127.0.0.1:0", lease).await;
+    let (mut r, _) = TestRoom::start(&n0, 2).await;
+    r.burst(2, "before").await;
+    r.collect_acks(Duration::from_secs(5)).await;
+    assert!(r.writers.iter().all(|w| w.acked.len() == 2));
+    signal(&n0, "-STOP");
+    let took = ask_for(&n1.base, &r.code).await;
+    eprintln!("claimed by force {took:?} after asking");
+    assert!(
+        took >= brainwrite::hub::HANDOFF_WAIT && took < Duration::from_millis(lease / 2),
+        "{took:?}"
+    );
+    assert_eq!(
+        owner_of(&pg, &r.code, None, Duration::from_secs(1)).await,
+        1
+    );
+    assert_eq!(metric(&n1, FORCED).await, 1.0);
+    assert_eq!(metric(&n1, COOPERATIVE).await, 0.0);
+    assert_eq!(metric(&n1, "brainwrite_cluster_takeovers_total").await, 0.0);
+    signal(&n0, "-CONT");
+    // The old owner acknowledges nothing more and sends its sockets on (1012).
+    r.burst(1, "stale").await;
+    assert_eq!(r.until_closed().await, vec![Some(1012); 2]);
+    assert!(r.writers.iter().all(|w| w.acked.len() == 2));
+    r.resume(&n1).await;
+    r.finish_and_check(&n1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,14 +51,23 @@ async fn open(sh: &Shared, room: usize, role_msg: &str, want: &str) -> Result<Ws
         .await
         .map_err(|_| "closed".to_owned())?;
     let started = now_us();
-    let url = format!("ws://{}/ws/{}", sh.plan.server, sh.plan.rooms[room].code);
+    let plan = &sh.plan.rooms[room];
+    let url = format!(
+        "ws://{}/ws/{}",
+        plan.server.as_deref().unwrap_or(&sh.plan.server),
+        plan.code
+    );
+    let addr = match &plan.server {
+        Some(s) => s.parse().map_err(|e| format!("server address {s}: {e}"))?,
+        None => sh.server,
+    };
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if Instant::now() >= sh.connect_deadline {
             break;
         }
         let left = sh.connect_deadline - Instant::now();
-        match tokio::time::timeout(left, try_open(sh, &url, role_msg, want)).await {
+        match tokio::time::timeout(left, try_open(sh, addr, &url, role_msg, want)).await {
             Ok(Ok(ws)) => {
                 sh.hists
                     .borrow_mut()
@@ -78,14 +87,20 @@ async fn open(sh: &Shared, room: usize, role_msg: &str, want: &str) -> Result<Ws
     Err(format!("could not connect: {last}"))
 }
 
-async fn try_open(sh: &Shared, url: &str, role_msg: &str, want: &str) -> Result<Ws, String> {
+async fn try_open(
+    sh: &Shared,
+    server: SocketAddr,
+    url: &str,
+    role_msg: &str,
+    want: &str,
+) -> Result<Ws, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     // Ports of an earlier run may still be in TIME_WAIT.
     let _ = sock.set_reuseaddr(true);
     sock.bind(SocketAddr::new(sh.source().into(), 0))
         .map_err(|e| format!("bind: {e}"))?;
     let tcp = sock
-        .connect(sh.server)
+        .connect(server)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;

@@ -272,7 +272,7 @@ fn host_port(url: &str) -> Result<String, String> {
 }
 
 /// Create every room over HTTP, a few at a time.
-fn create_rooms(args: &Args, addr: &str) -> Result<Vec<RoomPlan>, String> {
+fn create_rooms(args: &Args, addrs: &[String]) -> Result<Vec<RoomPlan>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -282,15 +282,19 @@ fn create_rooms(args: &Args, addr: &str) -> Result<Vec<RoomPlan>, String> {
             .timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| format!("http client: {e}"))?;
-        let base = format!("http://{addr}");
-        let health = http
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .map_err(|e| format!("{base}/healthz: {e}"))?;
-        if !health.status().is_success() {
-            return Err(format!("{base}/healthz answered {}", health.status()));
+        for addr in addrs {
+            let base = format!("http://{addr}");
+            let health = http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .map_err(|e| format!("{base}/healthz: {e}"))?;
+            if !health.status().is_success() {
+                return Err(format!("{base}/healthz answered {}", health.status()));
+            }
         }
+        // With several nodes, each room belongs to one of them, round-robin.
+        let cluster = addrs.len() > 1;
         let mut body = serde_json::json!({
             "topic": "How might we make the load test fun?",
             "round_seconds": args.round_seconds,
@@ -303,10 +307,11 @@ fn create_rooms(args: &Args, addr: &str) -> Result<Vec<RoomPlan>, String> {
         let sem = Arc::new(tokio::sync::Semaphore::new(16));
         let mut set = tokio::task::JoinSet::new();
         for index in 0..args.rooms as usize {
+            let addr = addrs[index % addrs.len()].clone();
             let (http, body, url, sem) = (
                 http.clone(),
                 body.clone(),
-                format!("{base}/api/rooms"),
+                format!("http://{addr}/api/rooms"),
                 sem.clone(),
             );
             set.spawn(async move {
@@ -340,6 +345,7 @@ fn create_rooms(args: &Args, addr: &str) -> Result<Vec<RoomPlan>, String> {
                         index,
                         code: field("code")?,
                         token: field("facilitator_token")?,
+                        server: cluster.then_some(addr),
                     });
                 }
                 Err(format!("POST {url}: still refused after 20 tries"))
@@ -532,13 +538,28 @@ pub fn run(args: Args) -> Result<bool, String> {
     let s = setup(&args, fd_limit)?;
     let loadavg_before = report::loadavg();
     let ticks_per_s = crate::cputime::clock_ticks();
-    let mut server = match &args.url {
-        Some(url) => Server {
+    let nodes = args
+        .cluster_urls
+        .iter()
+        .map(|u| host_port(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut server = match (&args.url, nodes.first()) {
+        (_, Some(first)) => Server {
+            addr: first.clone(),
+            pid: None,
+            child: None,
+        },
+        (Some(url), None) => Server {
             addr: host_port(url)?,
             pid: args.server_pid,
             child: None,
         },
-        None => spawn_server(&args)?,
+        (None, None) => spawn_server(&args)?,
+    };
+    let targets = if nodes.is_empty() {
+        vec![server.addr.clone()]
+    } else {
+        nodes
     };
     let sample = |what: &str| -> Option<Sample> {
         let s = server.pid.and_then(|p| procfs::sample(p, ticks_per_s));
@@ -561,7 +582,7 @@ pub fn run(args: Args) -> Result<bool, String> {
     );
     let before_rooms = sample("start");
     let t0 = Instant::now();
-    let rooms = create_rooms(&args, &server.addr)?;
+    let rooms = create_rooms(&args, &targets)?;
     eprintln!(
         "loadgen: created {} rooms in {:.1} s",
         rooms.len(),
@@ -667,7 +688,7 @@ pub fn run(args: Args) -> Result<bool, String> {
         args: &args,
         setup: &s,
         server_pid: server.pid,
-        spawned: args.url.is_none(),
+        spawned: args.url.is_none() && args.cluster_urls.is_empty(),
         connect_s,
         ready,
         at_reveal,

@@ -56,6 +56,13 @@ pub struct Args {
     #[arg(long)]
     pub url: Option<String>,
 
+    /// Base URL of one node of a cluster (repeatable, instead of --url): room i is created
+    /// on and driven at node i mod n, as a consistent hash of the room code spreads rooms
+    /// over the nodes. The report's server figures (RSS, CPU) are then n/a: measure the
+    /// nodes from outside (`benches/cluster_load.rs` does).
+    #[arg(long = "cluster-url")]
+    pub cluster_urls: Vec<String>,
+
     /// Pid of the server at --url, for RSS and CPU from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,

@@ -19,6 +19,10 @@ pub struct RoomPlan {
     pub code: String,
     /// Facilitator token.
     pub token: String,
+    /// The node (host:port) this room was created on and is driven at, with
+    /// `--cluster-url`; `None` for the plan's server.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// Everything a worker needs, sent as the first line of its stdin.

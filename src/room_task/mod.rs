@@ -66,6 +66,14 @@ pub enum RoomMsg {
     /// The server is shutting down: make what was accepted durable, tell every connection
     /// to reconnect (1012) and stop.
     Shutdown,
+    /// Another node asked for the room (a shared journal, see [`crate::hub`]): take no
+    /// more commands, make what was accepted durable, tell every connection to reconnect
+    /// (1012) and stop. `done` says whether everything accepted was committed; the hub
+    /// releases the room to the other node after it.
+    HandOff {
+        /// Where to answer once the room has stopped.
+        done: oneshot::Sender<bool>,
+    },
     /// The facilitator's export of the finished session.
     Export {
         /// The facilitator token presented.
@@ -130,6 +138,7 @@ impl RoomTask {
         turn: Turn,
     ) {
         let mut armed: Option<Millis> = None;
+        let mut handoff: Option<oneshot::Sender<bool>> = None;
         'run: loop {
             if shutdown.is_cancelled() {
                 break;
@@ -162,6 +171,10 @@ impl RoomTask {
                     }
                     // Committed and flushed after the loop, like everything else.
                     Some(RoomMsg::Shutdown) => break 'run,
+                    Some(RoomMsg::HandOff { done }) => {
+                        handoff = Some(done);
+                        break 'run;
+                    }
                     Some(m) => self.on_msg(m, now),
                     None => {}
                 }
@@ -174,9 +187,10 @@ impl RoomTask {
         }
         // Whatever was accepted is made durable before the task ends, and its frames go out
         // before the close: on shutdown every socket is told to reconnect (1012), including
-        // those still waiting to be let in.
+        // those still waiting to be let in. A room handed over to another node does the
+        // same: its people resume there.
         self.commit_and_flush().await;
-        if shutdown.is_cancelled() {
+        if shutdown.is_cancelled() || handoff.is_some() {
             for o in self.outboxes.values() {
                 o.close(close::RESTART);
             }
@@ -186,6 +200,9 @@ impl RoomTask {
                     outbox.close(close::RESTART);
                 }
             }
+        }
+        if let Some(done) = handoff {
+            let _ = done.send(self.session.entries().0.is_empty());
         }
         info!(room = %self.code, "room task stopped");
     }
@@ -206,7 +223,7 @@ impl RoomTask {
             }
             RoomMsg::Expire => self.expire(),
             // Handled by `run`, which stops the task.
-            RoomMsg::Shutdown => {}
+            RoomMsg::Shutdown | RoomMsg::HandOff { .. } => {}
         }
     }
 

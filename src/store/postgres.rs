@@ -1,7 +1,8 @@
 //! The PostgreSQL backend of the journal, for several brainwrite nodes on one database: its
 //! schema (created and migrated here, versioned in `schema_version`), the writer task (group
 //! commit: one transaction per batch, one result per request), each node's lease, and room
-//! ownership with fencing ([`Node`]).
+//! ownership with fencing ([`Node`]), and the cooperative handoff's side of the database
+//! (the `handoffs` table, `NOTIFY` to a node's channel, the listener that hears it).
 //!
 //! Crate: `tokio-postgres`, the async client of the rust-postgres project (the most used
 //! PostgreSQL client in Rust, maintained since 2013): it runs on tokio like the rest of the
@@ -21,6 +22,21 @@
 //! appends store nothing and answer [`StoreError::Fenced`]. A takeover is a compare-and-swap
 //! on `(owner, epoch)`: when two nodes race, exactly one update matches.
 //!
+//!
+//! # Cooperative handoff
+//! PostgreSQL is the only channel between nodes. A node that wants a room whose owner is
+//! alive records the request in `handoffs` (one row per room: who is asked, at which epoch,
+//! by whom) and `NOTIFY`s the owner's channel ([`Node::ask_and_wait`]); every node `LISTEN`s
+//! on its own channel ([`Node::listen`], `bw_` and 16 hex digits of the MD5 of its name, so
+//! any name makes a valid channel). The owner stops the room's actor (which commits what it
+//! accepted), then releases it in one statement ([`Node::release`]): owner ← requester,
+//! epoch + 1, the request deleted, and a `NOTIFY` to the requester, all committed together.
+//! The requester watches the room's row (woken by that notification, polling as a fallback)
+//! and claims it once it names it; if the owner does not answer within the requester's
+//! bound, the requester claims the room by force and fencing keeps that safe. The listening
+//! session carries the channel as its `application_name`, so a requester does not wait for
+//! an owner that has no session any more (killed: the database closed its connections).
+//!
 //! This module must not hold a lock across an `.await` or queue without bound; it knows
 //! nothing about sockets, messages or the room engine beyond what it stores.
 
@@ -31,7 +47,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 use tracing::{error, info, warn};
 
 use super::{Backend, Entry, Journal, Opened, StoreError, StoredRoom};
@@ -45,7 +61,14 @@ const MAX_BATCH: usize = 1024;
 /// Longest wait for a new connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The schema this code writes.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
+/// How often a node waiting for a handoff reads the room's row between notifications.
+const RELEASE_POLL: Duration = Duration::from_millis(50);
+/// Handoff requests the listener queues for the hub before it drops new ones (the cluster
+/// loop finds dropped ones in the table every quarter lease).
+pub const ASK_QUEUE: usize = 256;
+/// How long the listener waits before reconnecting after its connection broke.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 const MIGRATION_1: &str = "
     CREATE TABLE nodes(
@@ -68,6 +91,44 @@ const MIGRATION_1: &str = "
         at_ms BIGINT NOT NULL,
         entry TEXT NOT NULL,
         PRIMARY KEY(code, seq));";
+
+/// Version 2: requests to hand a room over (cooperative handoff).
+const MIGRATION_2: &str = "
+    CREATE TABLE handoffs(
+        code TEXT PRIMARY KEY REFERENCES rooms(code) ON DELETE CASCADE,
+        owner TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        requester TEXT NOT NULL,
+        asked TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+    CREATE INDEX handoffs_owner ON handoffs(owner);";
+
+/// A node's notification channel, from its name (any name gives a valid identifier).
+const CHANNEL: &str = "'bw_' || left(md5($1::text), 16)";
+
+/// Record a request for a room and tell its owner: $1 code, $2 owner, $3 epoch, $4 me.
+const ASK: &str = "
+    WITH h AS (
+        INSERT INTO handoffs(code, owner, epoch, requester) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (code) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch,
+            requester = EXCLUDED.requester, asked = clock_timestamp()
+        RETURNING code)
+    SELECT pg_notify('bw_' || left(md5($2::text), 16), 'ask ' || $1::text || ' ' || $3::bigint)
+    FROM h";
+
+/// Give a room to the node that asked for it, in one statement (one transaction): $1 code,
+/// $2 me, $3 my epoch. Nothing changes unless the room is still mine at that epoch and
+/// someone asked for it at that epoch.
+const RELEASE: &str = "
+    WITH h AS (
+        DELETE FROM handoffs WHERE code = $1 AND owner = $2 AND epoch = $3
+        RETURNING requester),
+    r AS (
+        UPDATE rooms SET owner = h.requester, epoch = rooms.epoch + 1 FROM h
+        WHERE rooms.code = $1 AND rooms.owner = $2 AND rooms.epoch = $3
+        RETURNING rooms.epoch, h.requester)
+    SELECT epoch, requester,
+        pg_notify('bw_' || left(md5(requester), 16), 'released ' || $1::text)
+    FROM r";
 
 /// The fenced append: entries are inserted only if the room is still ours at this epoch.
 const APPEND: &str = "
@@ -98,6 +159,21 @@ pub struct Node {
     held: DashMap<RoomCode, i64>,
     /// When the last renewal that succeeded was sent.
     renewed: Mutex<Option<Instant>>,
+    /// Woken when a room this node asked for was released to it.
+    released: tokio::sync::Notify,
+}
+
+/// What became of a request for a room ([`Node::ask_and_wait`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The owner released it to this node.
+    Released,
+    /// The owner is not connected to the database (killed or cut off): not waited for.
+    Gone,
+    /// The owner did not release it in time.
+    TimedOut,
+    /// Someone else has it now, or it is gone.
+    Elsewhere,
 }
 
 /// A room this node just took over, ready to restore, and the last moment its previous owner
@@ -264,6 +340,191 @@ impl Node {
         }
         Ok(won)
     }
+
+    /// Ask `owner`, alive, to hand `code` (held at `epoch`) over to this node, and wait up to
+    /// `wait` for it to do so. An owner that is not connected to the database (no session
+    /// listening on its channel: killed, or cut off) is not waited for. Claiming the room
+    /// is the caller's.
+    pub async fn ask_and_wait(
+        &self,
+        c: &Client,
+        code: &str,
+        owner: &str,
+        epoch: i64,
+        wait: Duration,
+    ) -> Result<Asked, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut asked = false;
+        loop {
+            // Registered before the read, so a release between the two is not missed.
+            let notified = self.released.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let row = c
+                .query_opt(
+                    "SELECT owner, EXISTS (SELECT 1 FROM pg_stat_activity
+                                           WHERE application_name = 'bw_' || left(md5(owner), 16))
+                     FROM rooms WHERE code = $1",
+                    &[&code],
+                )
+                .await
+                .map_err(pg)?;
+            match row.map(|r| (r.get::<_, String>(0), r.get::<_, bool>(1))) {
+                Some((o, _)) if o == self.opts.node => return Ok(Asked::Released),
+                Some((o, false)) if o == owner => return Ok(Asked::Gone),
+                Some((o, true)) if o == owner => {}
+                _ => return Ok(Asked::Elsewhere),
+            }
+            if !asked {
+                c.execute(ASK, &[&code, &owner, &epoch, &self.opts.node])
+                    .await
+                    .map_err(pg)?;
+                asked = true;
+                continue;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Asked::TimedOut);
+            }
+            let nap = (deadline - now).min(RELEASE_POLL);
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    /// This node no longer waits for `code` (it claimed it by force): drop its request, so
+    /// the old owner does not act on it later.
+    pub async fn drop_ask(&self, c: &Client, code: &str) -> Result<(), StoreError> {
+        c.execute(
+            "DELETE FROM handoffs WHERE code = $1 AND requester = $2",
+            &[&code, &self.opts.node],
+        )
+        .await
+        .map_err(pg)
+        .map(|_| ())
+    }
+
+    /// Give `code`, held here at `epoch`, to the node that asked for it at that epoch: the
+    /// node it went to, or `None` if nothing changed (no such request, or the room is not
+    /// this node's at that epoch any more). Forgets the room here when it went.
+    pub async fn release(
+        &self,
+        c: &Client,
+        code: &RoomCode,
+        epoch: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = c
+            .query_opt(RELEASE, &[&code.as_str(), &self.opts.node, &epoch])
+            .await
+            .map_err(pg)?;
+        let to = row.map(|r| r.get::<_, String>(1));
+        if to.is_some() {
+            self.forget(code, epoch);
+        }
+        Ok(to)
+    }
+
+    /// Requests for rooms this node holds, at the epoch it holds them (the ones the listener
+    /// missed or dropped): (room, epoch).
+    pub async fn asks(&self, c: &Client) -> Result<Vec<(RoomCode, i64)>, StoreError> {
+        let rows = c
+            .query(
+                "SELECT h.code, h.epoch FROM handoffs h JOIN rooms r ON r.code = h.code
+                 WHERE h.owner = $1 AND r.owner = $1 AND r.epoch = h.epoch",
+                &[&self.opts.node],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((RoomCode::parse(r.get(0))?, r.get(1))))
+            .filter(|(code, epoch)| self.epoch_of(code) == Some(*epoch))
+            .collect())
+    }
+
+    /// Listen on this node's channel until `stop` fires, reconnecting when the connection
+    /// breaks: requests to hand a room over go to `asks` as (room, epoch) (dropped when it
+    /// is full; [`Node::asks`] finds them later), and a release to this node wakes
+    /// [`Node::ask_and_wait`].
+    pub async fn listen(
+        self: Arc<Self>,
+        asks: mpsc::Sender<(RoomCode, i64)>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                r = self.listen_once(&asks) => {
+                    if let Err(e) = r {
+                        warn!(error = %e, "handoff listener stopped; reconnecting");
+                    }
+                }
+                () = stop.cancelled() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(LISTEN_RETRY) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// One connection's worth of [`Node::listen`]: returns when it breaks.
+    async fn listen_once(&self, asks: &mpsc::Sender<(RoomCode, i64)>) -> Result<(), StoreError> {
+        let (client, mut conn) = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_postgres::connect(&self.opts.url, NoTls),
+        )
+        .await
+        .map_err(|_| StoreError::Backend("cannot connect to PostgreSQL: timed out".into()))?
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        // The connection is driven here (not spawned) to see its notifications.
+        let driver = std::future::poll_fn(|cx| {
+            loop {
+                match conn.poll_message(cx) {
+                    std::task::Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) => {
+                        self.notified(n.payload(), asks);
+                    }
+                    std::task::Poll::Ready(Some(Ok(_))) => {}
+                    std::task::Poll::Ready(Some(Err(e))) => return std::task::Poll::Ready(Err(e)),
+                    std::task::Poll::Ready(None) => return std::task::Poll::Ready(Ok(())),
+                    std::task::Poll::Pending => return std::task::Poll::Pending,
+                }
+            }
+        });
+        tokio::pin!(driver);
+        let setup = async {
+            let chan: String = client
+                .query_one(&format!("SELECT {CHANNEL}"), &[&self.opts.node])
+                .await?
+                .get(0);
+            // The session is named after the channel: a node asking for a room sees in
+            // `pg_stat_activity` whether its owner is still connected.
+            client
+                .batch_execute(&format!("SET application_name = '{chan}'; LISTEN {chan}"))
+                .await
+        };
+        tokio::select! {
+            r = &mut driver => return r.map_err(pg),
+            r = setup => r.map_err(pg)?,
+        }
+        info!(node = %self.opts.node, "listening for handoff requests");
+        driver.await.map_err(pg)
+    }
+
+    /// A notification on this node's channel.
+    fn notified(&self, payload: &str, asks: &mpsc::Sender<(RoomCode, i64)>) {
+        let mut words = payload.split(' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("ask"), Some(code), Some(epoch)) => {
+                if let (Some(code), Ok(epoch)) = (RoomCode::parse(code), epoch.parse()) {
+                    let _ = asks.try_send((code, epoch));
+                }
+            }
+            (Some("released"), Some(_), None) => self.released.notify_waiters(),
+            _ => warn!(payload, "unknown notification"),
+        }
+    }
 }
 
 enum Req {
@@ -343,6 +604,10 @@ async fn migrate(c: &mut Client) -> Result<(), StoreError> {
     if have < 1 {
         tx.batch_execute(MIGRATION_1).await.map_err(pg)?;
         info!("PostgreSQL schema created (version 1)");
+    }
+    if have < 2 {
+        tx.batch_execute(MIGRATION_2).await.map_err(pg)?;
+        info!("PostgreSQL schema migrated to version 2 (handoffs)");
     }
     tx.execute("DELETE FROM schema_version", &[])
         .await
@@ -437,6 +702,7 @@ pub async fn open(
         opts,
         held: DashMap::new(),
         renewed: Mutex::new(None),
+        released: tokio::sync::Notify::new(),
     });
     let alive_ms = control
         .query_opt(
