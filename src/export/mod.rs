@@ -1,6 +1,7 @@
-//! Session exports: the finished session as JSON, Markdown and CSV for the facilitator to take
-//! away. The topic, goal and outcomes, every sheet as its grid of rows, build-on chains,
-//! clusters, merged duplicates and votes — never authors (the engine never hands them out).
+//! Session exports: the finished session as JSON, Markdown, CSV and a printable HTML report
+//! ([`report`]) for the facilitator to take away. The topic, goal and outcomes, every sheet as
+//! its grid of rows, build-on chains, clusters, merged duplicates and votes — never authors
+//! (the engine never hands them out).
 //!
 //! Pure formatting of views the engine built; CSV cells are safe from formula injection.
 //!
@@ -14,6 +15,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::protocol::{ClusterView, MergeView, ResultView, SheetView};
+
+pub mod report;
+
+pub use report::Facts;
 
 /// A language of the exports: the languages of the web client (`crate::room::LANGUAGES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
