@@ -45,8 +45,10 @@ fn escaped(s: &str) -> String {
 async fn the_report_is_a_self_contained_page_with_every_idea_escaped() {
     let server = TestServer::start().await;
     let (code, token) = server
-        .create(json!({"topic": TOPIC, "goal": "Pick <one>", "outcomes": ["A & B"],
-                       "ideas_per_round": 1, "rounds": 2, "round_seconds": 3600}))
+        .create(
+            json!({"topic": TOPIC, "goal": "Pick <one>", "outcomes": ["A & B"],
+                       "ideas_per_round": 1, "rounds": 2, "round_seconds": 3600}),
+        )
         .await;
     let mut fac = server.facilitator(&code, &token).await;
     let mut people = Vec::new();
@@ -71,9 +73,11 @@ async fn the_report_is_a_self_contained_page_with_every_idea_escaped() {
     for (i, p) in people.iter_mut().enumerate() {
         let s = sheet(p, 2).await;
         let on = s["sheet"]["rows"][0]["ideas"][0]["id"].clone();
-        p.send(json!({"type":"write","slot":0,"text":format!("round two by {i}"),
-                      "builds_on": on, "seq": 2}))
-            .await;
+        p.send(
+            json!({"type":"write","slot":0,"text":format!("round two by {i}"),
+                      "builds_on": on, "seq": 2}),
+        )
+        .await;
         p.recv_type("ack").await;
     }
     fac.send(json!({"type":"finish"})).await;
@@ -161,7 +165,10 @@ async fn the_report_is_a_self_contained_page_with_every_idea_escaped() {
     assert!(html.contains(&escaped("Pick <one>")) && html.contains("A &amp; B"));
     for t in &texts {
         assert!(
-            html.contains(&format!("<p class=\"text\" dir=\"auto\">{}</p>", escaped(t))),
+            html.contains(&format!(
+                "<p class=\"text\" dir=\"auto\">{}</p>",
+                escaped(t)
+            )),
             "{t} is on its sheet"
         );
     }

@@ -150,6 +150,46 @@ for (const btn of byId('export-actions').querySelectorAll('button[data-ext]')) {
   });
 }
 
+// ---------- after the rounds: the printable report ----------
+//
+// The report needs the facilitator token, which must not go into a URL: it is fetched with
+// the token as a bearer token and shown from a blob URL in a new tab. The tab is opened at
+// once, while the click still counts as one (a tab opened after the fetch may be blocked).
+
+let reportUrl = null;
+
+byId('x-report').addEventListener('click', async () => {
+  const btn = byId('x-report');
+  const status = byId('x-status');
+  const tab = window.open('', '_blank');
+  if (tab) tab.opener = null;
+  btn.disabled = true;
+  btn.setAttribute('aria-busy', 'true');
+  status.dataset.state = 'saving';
+  setText(status, t('fac.reportPreparing'));
+  try {
+    const { blob, filename } = await fetchExport(code, page.token, 'html', page.state.room?.language || lang);
+    if (tab && !tab.closed) {
+      if (reportUrl) URL.revokeObjectURL(reportUrl);
+      reportUrl = URL.createObjectURL(blob);
+      tab.location.replace(reportUrl);
+      setText(status, t('fac.reportOpened'));
+    } else {
+      // No tab (pop-ups blocked, or closed meanwhile): the file is the report.
+      saveBlob(blob, filename);
+      setText(status, t('fac.reportDownloaded', { file: filename }));
+    }
+    status.dataset.state = 'saved';
+  } catch (e) {
+    tab?.close();
+    status.dataset.state = 'offline';
+    setText(status, t('fac.reportFailed', { why: errorText(e) }));
+  } finally {
+    btn.disabled = false;
+    btn.removeAttribute('aria-busy');
+  }
+});
+
 // ---------- after the rounds: share ----------
 
 function presentIndex() {

@@ -125,7 +125,6 @@ pub fn csp() -> String {
 /// The report's own words in one language (the rest come from the exports' [`Labels`]).
 struct Words {
     report: &'static str,
-    summary: &'static str,
     code: &'static str,
     method: &'static str,
     finished: &'static str,
@@ -134,7 +133,6 @@ struct Words {
     votes_cast: &'static str,
     no_votes: &'static str,
     chart: &'static str,
-    rank: &'static str,
     row: &'static str,
     layer: &'static str,
     drawing: &'static str,
@@ -148,7 +146,6 @@ struct Words {
 
 const EN: Words = Words {
     report: "Session report",
-    summary: "At a glance",
     code: "Session code",
     method: "Method",
     finished: "Finished",
@@ -157,7 +154,6 @@ const EN: Words = Words {
     votes_cast: "Votes cast",
     no_votes: "No votes were cast.",
     chart: "Votes per idea, highest first",
-    rank: "Rank",
     row: "Row",
     layer: "Layer",
     drawing: "The sheet's drawing, each layer in its round's colour",
@@ -170,7 +166,6 @@ const EN: Words = Words {
 
 const DE: Words = Words {
     report: "Sitzungsbericht",
-    summary: "Auf einen Blick",
     code: "Sitzungscode",
     method: "Methode",
     finished: "Beendet",
@@ -179,7 +174,6 @@ const DE: Words = Words {
     votes_cast: "Abgegebene Stimmen",
     no_votes: "Es wurden keine Stimmen abgegeben.",
     chart: "Stimmen je Idee, die meisten zuerst",
-    rank: "Rang",
     row: "Zeile",
     layer: "Ebene",
     drawing: "Die Zeichnung des Blatts, jede Ebene in der Farbe ihrer Runde",
@@ -192,7 +186,6 @@ const DE: Words = Words {
 
 const FR: Words = Words {
     report: "Rapport de séance",
-    summary: "En bref",
     code: "Code de la séance",
     method: "Méthode",
     finished: "Terminée",
@@ -201,7 +194,6 @@ const FR: Words = Words {
     votes_cast: "Votes exprimés",
     no_votes: "Aucun vote n'a été exprimé.",
     chart: "Votes par idée, de la plus votée à la moins votée",
-    rank: "Rang",
     row: "Ligne",
     layer: "Calque",
     drawing: "Le dessin de la feuille, chaque calque dans la couleur de son tour",
@@ -214,7 +206,6 @@ const FR: Words = Words {
 
 const ES: Words = Words {
     report: "Informe de la sesión",
-    summary: "De un vistazo",
     code: "Código de la sesión",
     method: "Método",
     finished: "Terminada",
@@ -223,7 +214,6 @@ const ES: Words = Words {
     votes_cast: "Votos emitidos",
     no_votes: "No se emitió ningún voto.",
     chart: "Votos por idea, de más a menos",
-    rank: "Puesto",
     row: "Fila",
     layer: "Capa",
     drawing: "El dibujo de la hoja, cada capa en el color de su ronda",
@@ -236,7 +226,6 @@ const ES: Words = Words {
 
 const AR: Words = Words {
     report: "تقرير الجلسة",
-    summary: "لمحة سريعة",
     code: "رمز الجلسة",
     method: "الطريقة",
     finished: "انتهت",
@@ -245,7 +234,6 @@ const AR: Words = Words {
     votes_cast: "الأصوات المدلى بها",
     no_votes: "لم يُدلَ بأي صوت.",
     chart: "الأصوات لكل فكرة، من الأعلى إلى الأدنى",
-    rank: "الترتيب",
     row: "الصف",
     layer: "الطبقة",
     drawing: "رسم الورقة، كل طبقة بلون جولتها",
@@ -514,7 +502,7 @@ impl Report<'_> {
             let cast: u32 = results.iter().map(|r| r.votes).sum();
             facts.push((w.votes_cast, cast.to_string()));
         }
-        let _ = write!(o, "<dl class=\"facts\" aria-label=\"{}\">", Esc(w.summary));
+        o.push_str("<dl class=\"facts\">");
         for (k, v) in facts {
             let _ = write!(o, "<div><dt>{}</dt><dd>{}</dd></div>", Esc(k), Esc(&v));
         }
@@ -589,9 +577,7 @@ impl Report<'_> {
             let width = f64::from(r.votes) * 100.0 / f64::from(max.max(1));
             let _ = write!(
                 o,
-                "<li><span class=\"rank\" aria-label=\"{} {}\">{}</span><span class=\"what\">",
-                Esc(self.w.rank),
-                r.rank,
+                "<li><span class=\"rank\">{}</span><span class=\"what\">",
                 r.rank
             );
             if self.ideas.contains_key(r.id.as_str()) {

@@ -399,4 +399,12 @@ export default {
   'close.4004': 'Diese Sitzung gibt es nicht mehr.',
   'close.4008': 'Dieses Gerät ist zurückgefallen und holt auf.',
   'close.4029': 'Zu viele Nachrichten auf einmal: Es geht etwas langsamer weiter.',
+
+  // report
+  'fac.reportOpen': 'Druckbaren Bericht öffnen',
+  'fac.reportHint': 'Jedes Blatt, jede Skizze, die Cluster und die Stimmen auf einer Seite – zum Lesen, Drucken oder Speichern als PDF über die Druckfunktion des Browsers.',
+  'fac.reportPreparing': 'Bericht wird vorbereitet …',
+  'fac.reportOpened': '✓ Der Bericht ist in einem neuen Tab geöffnet: Dort drucken oder als PDF speichern.',
+  'fac.reportDownloaded': 'Der Browser hat keinen neuen Tab geöffnet, daher wurde der Bericht heruntergeladen: {file}',
+  'fac.reportFailed': 'Der Bericht wurde nicht geöffnet: {why}',
 };

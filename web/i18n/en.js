@@ -400,4 +400,12 @@ export default {
   'close.4004': 'This session no longer exists.',
   'close.4008': 'This device fell behind and is catching up.',
   'close.4029': 'Too many messages at once: slowing down.',
+
+  // report
+  'fac.reportOpen': 'Open the printable report',
+  'fac.reportHint': "Every sheet, sketch, cluster and the votes on one page, to read, print or save as PDF with your browser's Print.",
+  'fac.reportPreparing': 'Preparing the report…',
+  'fac.reportOpened': '✓ The report is open in a new tab: print it or save it as PDF from there.',
+  'fac.reportDownloaded': 'The browser did not open a new tab, so the report was downloaded: {file}',
+  'fac.reportFailed': 'The report did not open: {why}',
 };

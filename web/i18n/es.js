@@ -400,4 +400,12 @@ export default {
   'close.4004': 'Esta sesión ya no existe.',
   'close.4008': 'Este dispositivo se quedó atrás y se está poniendo al día.',
   'close.4029': 'Demasiados mensajes a la vez: vamos más despacio.',
+
+  // report
+  'fac.reportOpen': 'Abrir el informe imprimible',
+  'fac.reportHint': 'Cada hoja, cada boceto, los grupos y los votos en una sola página, para leer, imprimir o guardar como PDF con la función Imprimir del navegador.',
+  'fac.reportPreparing': 'Preparando el informe…',
+  'fac.reportOpened': '✓ El informe está abierto en una pestaña nueva: imprímelo o guárdalo como PDF desde allí.',
+  'fac.reportDownloaded': 'El navegador no abrió una pestaña nueva, así que el informe se descargó: {file}',
+  'fac.reportFailed': 'El informe no se abrió: {why}',
 };

@@ -399,4 +399,12 @@ export default {
   'close.4004': 'Cette séance n’existe plus.',
   'close.4008': 'Cet appareil a pris du retard et se remet à jour.',
   'close.4029': 'Trop de messages d’un coup : on ralentit.',
+
+  // report
+  'fac.reportOpen': 'Ouvrir le rapport imprimable',
+  'fac.reportHint': "Chaque feuille, chaque croquis, les regroupements et les votes sur une seule page, à lire, imprimer ou enregistrer en PDF avec la fonction Imprimer du navigateur.",
+  'fac.reportPreparing': 'Préparation du rapport…',
+  'fac.reportOpened': '✓ Le rapport est ouvert dans un nouvel onglet : imprimez-le ou enregistrez-le en PDF depuis cet onglet.',
+  'fac.reportDownloaded': "Le navigateur n'a pas ouvert de nouvel onglet, le rapport a donc été téléchargé : {file}",
+  'fac.reportFailed': "Le rapport ne s'est pas ouvert : {why}",
 };
