@@ -60,6 +60,7 @@ fn write_round(room: &mut Room, n: u32, now: u64) {
                         text: idea(p, round, slot, version),
                         round: Some(round),
                         builds_on: None,
+                        sheet: None,
                     }),
                     now,
                 )

@@ -23,7 +23,8 @@ use crate::export::{Facts, Lang, report};
 use crate::hub::Hub;
 use crate::ids::RoomCode;
 use crate::respond::{api_error, client_ip};
-use crate::room::{LANGUAGES, Settings, text};
+use crate::room::{LANGUAGES, Method, Settings, text};
+use strum::VariantArray;
 
 /// The web client, embedded at build time.
 #[derive(RustEmbed)]
@@ -161,6 +162,8 @@ struct CreateRoom {
     outcomes: Option<Vec<String>>,
     /// The room's language (`en`, `de`, `fr`, `es`, `ar`); absent: each person's browser decides.
     language: Option<String>,
+    /// The method: `635` (default), `c_sketch` or `pool`.
+    method: Option<String>,
 }
 
 /// A preset's defaults: (ideas per round, round seconds, group size, most rounds).
@@ -170,6 +173,15 @@ fn preset(name: &str) -> Option<(u32, u32, u32, Option<u32>)> {
         "quick" => Some((3, 180, 6, Some(3))),
         "large" => Some((3, 240, 5, Some(4))),
         _ => None,
+    }
+}
+
+/// A pool session's length for a preset, in seconds.
+fn pool_seconds(preset: &str) -> u32 {
+    match preset {
+        "quick" => 900,
+        "large" => 1200,
+        _ => 1800,
     }
 }
 
@@ -200,8 +212,25 @@ impl CreateRoom {
             }
         };
         let name = self.preset.unwrap_or_else(|| "classic".to_owned());
-        let (ideas, secs, group, rounds) = preset(&name)
+        let (ideas, mut secs, group, rounds) = preset(&name)
             .ok_or_else(|| format!("preset must be classic, quick or large, not {name:?}"))?;
+        let method = match self.method.as_deref() {
+            None => Method::SixThreeFive,
+            Some(m) => Method::VARIANTS
+                .iter()
+                .copied()
+                .find(|v| v.as_str() == m)
+                .ok_or_else(|| format!("method must be 635, c_sketch or pool, not {m:?}"))?,
+        };
+        if method == Method::Pool {
+            // One clock for the whole session: as long as the preset's rounds together.
+            secs = pool_seconds(&name);
+        }
+        if method == Method::CSketch && self.ideas_per_round.is_some_and(|n| n != 1) {
+            return Err(
+                "ideas_per_round: a C-Sketch row is one sketch; leave it out or send 1".to_owned(),
+            );
+        }
         let goal = match self.goal.as_deref().map(|g| text::clean(g, true)) {
             Some(g) if g.trim().chars().count() > MAX_GOAL => {
                 return Err(format!("goal is over {MAX_GOAL} characters"));
@@ -236,8 +265,12 @@ impl CreateRoom {
             }
         };
         Ok(Settings {
+            method,
             topic,
-            ideas_per_round: in_range("ideas_per_round", self.ideas_per_round, 1, 10, ideas)?,
+            ideas_per_round: match method {
+                Method::CSketch => 1,
+                _ => in_range("ideas_per_round", self.ideas_per_round, 1, 10, ideas)?,
+            },
             round_seconds: in_range("round_seconds", self.round_seconds, 1, 3600, secs)?,
             group_size: in_range("group_size", self.group_size, 2, 12, group)?,
             max_rounds: match self.rounds {
@@ -304,6 +337,7 @@ async fn create_room(
         Err(why) => return invalid(why),
     };
     let language = settings.language.clone();
+    let method = settings.method;
     let (code, token) = match hub.create(settings).await {
         Ok(x) => x,
         Err(e @ crate::hub::CreateError::Full(_)) => {
@@ -333,6 +367,7 @@ async fn create_room(
             "facilitate_url": format!("{base}/f/{code}#{token}"),
             "board_url": format!("{base}/b/{code}"),
             "language": language,
+            "method": method,
         })),
     )
         .into_response()

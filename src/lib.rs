@@ -1,6 +1,6 @@
 //! # brainwrite
 //!
-//! A live 6-3-5 brainwriting server. Participants on phones write ideas silently on sheets;
+//! A live brainwriting server (6-3-5, C-Sketch, the brainwriting pool). Participants on phones write ideas silently on sheets;
 //! the server owns the clock and passes the sheets on at the end of every round.
 //!
 //! # Layout

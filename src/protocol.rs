@@ -62,6 +62,45 @@ pub enum ClientMsg {
         /// The id of an idea on the held sheet that this one builds on.
         #[serde(default)]
         builds_on: Option<String>,
+        /// The sheet the client believes it holds; another one is `not_writing`.
+        #[serde(default)]
+        sheet: Option<String>,
+    },
+    /// C-Sketch: add a stroke to one's layer on the held sheet.
+    Draw {
+        /// `[x0, y0, x1, y1, …]`: 1 to 500 points on the 1000 × 750 canvas.
+        points: Vec<u16>,
+        /// The round the client believes it is in.
+        #[serde(default)]
+        round: Option<u32>,
+        /// The sheet the client believes it holds.
+        #[serde(default)]
+        sheet: Option<String>,
+        /// Client sequence number echoed in the `ack` (or the `error`).
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// C-Sketch: take one's last stroke back.
+    Undo {
+        /// The round the client believes it is in.
+        #[serde(default)]
+        round: Option<u32>,
+        /// The sheet the client believes it holds.
+        #[serde(default)]
+        sheet: Option<String>,
+        /// Client sequence number echoed in the `ack` (or the `error`).
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Brainwriting pool: put the held sheet (with the draft as a row) into the pool and
+    /// take another.
+    Swap {
+        /// The sheet the client believes it holds.
+        #[serde(default)]
+        sheet: Option<String>,
+        /// Client sequence number echoed in the `ack` (or the `error`).
+        #[serde(default)]
+        seq: Option<u64>,
     },
     /// The participant has finished this round's row. A later `write` in the same round
     /// withdraws it.
@@ -209,6 +248,9 @@ pub enum ServerMsg {
         round: u32,
         /// The slot written.
         slot: u32,
+        /// C-Sketch (`draw`, `undo`): strokes now in one's layer.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        strokes: Option<u32>,
     },
     /// Facilitator only: who is in the room.
     Roster {
@@ -263,6 +305,11 @@ pub enum ErrorCode {
     InvalidSlot,
     /// The text is longer than allowed.
     TooLong,
+    /// A message of another method than the room's (`draw` outside C-Sketch, `swap`
+    /// outside the pool).
+    WrongMethod,
+    /// A stroke over a limit: points per stroke, strokes or bytes per layer.
+    SketchTooBig,
     /// The session has already started (or a second role message was sent).
     AlreadyStarted,
     /// `start` with fewer than 2 participants.
@@ -329,6 +376,8 @@ impl From<&RoomError> for ErrorCode {
             RoomError::NoVotesLeft(_) => ErrorCode::NoVotesLeft,
             RoomError::IdeaCap(_) => ErrorCode::IdeaCap,
             RoomError::NotVoting => ErrorCode::NotVoting,
+            RoomError::WrongMethod(_) => ErrorCode::WrongMethod,
+            RoomError::SketchTooBig(_) => ErrorCode::SketchTooBig,
         }
     }
 }
@@ -453,8 +502,27 @@ mod tests {
                 round: Some(2),
                 seq: Some(7),
                 builds_on: None,
+                sheet: None,
             })
         );
+        assert_eq!(
+            parse_client(r#"{"type":"draw","points":[1,2,3,4],"round":1,"seq":8}"#),
+            Ok(ClientMsg::Draw {
+                points: vec![1, 2, 3, 4],
+                round: Some(1),
+                sheet: None,
+                seq: Some(8),
+            })
+        );
+        assert_eq!(
+            parse_client(r#"{"type":"swap","sheet":"s1"}"#),
+            Ok(ClientMsg::Swap {
+                sheet: Some("s1".into()),
+                seq: None,
+            })
+        );
+        let negative = parse_client(r#"{"type":"draw","points":[1,-2]}"#).unwrap_err();
+        assert!(negative.contains("-2"), "{negative}");
         assert_eq!(
             parse_client(r#"{"type":"extend","seconds":60}"#),
             Ok(ClientMsg::Extend { seconds: 60 })
@@ -544,6 +612,7 @@ mod tests {
         }
         let view = RoomView {
             code: "C".into(),
+            method: crate::room::Method::SixThreeFive,
             topic: "t".into(),
             phase: PhaseName::Lobby,
             round: 0,
@@ -583,17 +652,20 @@ mod tests {
                 seated: true,
                 done: false,
                 left: false,
+                waiting: false,
             }),
             ServerMsg::Sheet(HeldSheet {
                 round: 1,
                 sheet: sheet.clone(),
                 draft: vec![],
                 links: vec![],
+                sketch: None,
             }),
             ServerMsg::Ack {
                 seq: None,
                 round: 1,
                 slot: 0,
+                strokes: None,
             },
             ServerMsg::Roster {
                 participants: vec![],
@@ -603,6 +675,7 @@ mod tests {
                 done: 0,
                 seated: 0,
                 sheets: vec![],
+                pool: None,
             }),
             ServerMsg::Reveal {
                 sheets: vec![sheet],

@@ -153,6 +153,15 @@ async fn http_validation_names_the_field() {
         (r#"{"topic":"t","rounds":13}"#, "rounds"),
         (r#"{"topic":"t","rounds":"six"}"#, "rounds"),
         (r#"{"topic":"t","colour":"red"}"#, "colour"),
+        (
+            r#"{"topic":"t","method":"brainstorm"}"#,
+            "method must be 635, c_sketch or pool",
+        ),
+        (r#"{"topic":"t","method":635}"#, "method"),
+        (
+            r#"{"topic":"t","method":"c_sketch","ideas_per_round":3}"#,
+            "ideas_per_round: a C-Sketch row is one sketch",
+        ),
         (r#"not json"#, "body"),
     ] {
         let (status, v) = server.create_raw(body).await;
@@ -195,7 +204,7 @@ async fn http_validation_names_the_field() {
         .unwrap();
     assert_eq!(
         info,
-        json!({"code": code, "topic": "Topic", "phase": "lobby", "participants": 0, "locked": false})
+        json!({"code": code, "topic": "Topic", "phase": "lobby", "method": "635", "participants": 0, "locked": false})
     );
     let r = http
         .get(server.url("/api/rooms/ZZZZZZZZ"))

@@ -250,6 +250,8 @@ const AR: Labels = Labels {
 pub struct Export {
     /// Room code.
     pub code: String,
+    /// The method the room ran.
+    pub method: crate::room::Method,
     /// Problem statement.
     pub topic: String,
     /// The session's goal.
@@ -561,9 +563,11 @@ mod tests {
             id: id.into(),
             text: text.into(),
             builds_on: b.map(Into::into),
+            sketch: None,
         };
         Export {
             code: "ABCD2345".into(),
+            method: crate::room::Method::SixThreeFive,
             topic: "How | might *we*?".into(),
             goal: Some("Pick three".into()),
             outcomes: vec!["A shortlist".into()],
@@ -598,6 +602,7 @@ mod tests {
                 text: "plain".into(),
                 votes: 4,
                 rank: 1,
+                sketch: None,
             }]),
             language: None,
         }

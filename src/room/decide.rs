@@ -356,6 +356,7 @@ impl Room {
                             text: idea.text.clone(),
                             votes: tally.get(&idea.id).copied().unwrap_or(0),
                             rank: 0,
+                            sketch: idea.sketch.clone(),
                         },
                     )
                 })

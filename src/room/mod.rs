@@ -10,8 +10,10 @@
 //! [`Event`]s that say *what changed*; the caller (the room actor) renders the messages.
 
 mod decide;
+mod pool;
 pub mod rings;
 pub mod rotation;
+pub mod sketch;
 pub mod text;
 pub mod view;
 
@@ -25,8 +27,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use rotation::Seat;
+use sketch::{Layer, Stroke, StrokeError};
 use view::{
-    HeldSheet, IdeaView, MeView, PhaseName, ProgressView, RoomView, RosterEntry, RowView,
+    HeldSheet, IdeaView, MeView, PhaseName, PoolView, ProgressView, RoomView, RosterEntry, RowView,
     SheetProgress, SheetView,
 };
 
@@ -38,9 +41,50 @@ pub type Millis = u64;
 #[serde(transparent)]
 pub struct Pid(pub u32);
 
+/// The brainwriting method a room runs, chosen at creation.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+pub enum Method {
+    /// 6-3-5: a row of ideas per round on the held sheet; sheets rotate at each boundary.
+    #[default]
+    #[serde(rename = "635")]
+    #[strum(serialize = "635")]
+    SixThreeFive,
+    /// C-Sketch: a sketch (strokes and a caption) per round on the held sheet, drawn on top
+    /// of or beside the earlier layers; sheets rotate as in 6-3-5.
+    #[serde(rename = "c_sketch")]
+    #[strum(serialize = "c_sketch")]
+    CSketch,
+    /// The brainwriting pool: one session clock; whoever has written puts the sheet in the
+    /// pool and takes another.
+    #[serde(rename = "pool")]
+    #[strum(serialize = "pool")]
+    Pool,
+}
+
+impl Method {
+    /// The wire name (`635`, `c_sketch`, `pool`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// Room settings fixed at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
+    /// The method (`635` for every room made before the field existed).
+    #[serde(default)]
+    pub method: Method,
     /// The problem statement (already validated by [`text::topic`]).
     pub topic: String,
     /// Slots per row, 1–10.
@@ -81,6 +125,7 @@ impl Settings {
     /// Defaults of classic 6-3-5 for a topic.
     pub fn classic(topic: &str) -> Self {
         Settings {
+            method: Method::SixThreeFive,
             topic: topic.to_owned(),
             ideas_per_round: 3,
             round_seconds: 300,
@@ -109,6 +154,24 @@ pub struct WriteSlot {
     /// The idea on the held sheet this slot builds on.
     #[serde(default)]
     pub builds_on: Option<String>,
+    /// The sheet the client believes it holds (a stale one is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+}
+
+/// A C-Sketch stroke added to the participant's layer on the held sheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawStroke {
+    /// Who draws.
+    pub pid: Pid,
+    /// `[x0, y0, x1, y1, …]` on the canvas ([`sketch`]).
+    pub points: Stroke,
+    /// The round the client believes it is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// The sheet the client believes it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
 }
 
 /// A command to the room. The connection layer has already resolved who sends it.
@@ -130,6 +193,27 @@ pub enum Command {
     /// Set a slot of the participant's draft row. (A newtype around a struct is journaled
     /// exactly as the struct variant it replaced: `{"write":{"pid":…}}`.)
     Write(WriteSlot),
+    /// C-Sketch: add a stroke to one's layer.
+    Draw(DrawStroke),
+    /// C-Sketch: take one's last stroke back.
+    Undo {
+        /// Who.
+        pid: Pid,
+        /// The round the client believes it is in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        round: Option<u32>,
+        /// The sheet the client believes it holds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sheet: Option<String>,
+    },
+    /// Pool: the draft becomes a row, the sheet goes into the pool, another comes back.
+    Swap {
+        /// Who.
+        pid: Pid,
+        /// The sheet the client believes it holds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sheet: Option<String>,
+    },
     /// The participant finished its row.
     Done {
         /// Who.
@@ -249,6 +333,8 @@ pub enum Event {
     Results,
     /// A participant was removed: close its connections.
     Removed(Pid),
+    /// Pool: this participant was handed a sheet (send it its `sheet`).
+    Handed(Pid),
 }
 
 /// Why a command was refused. Nothing changed.
@@ -317,6 +403,21 @@ pub enum RoomError {
     /// Voting is not open.
     #[error("voting is not open")]
     NotVoting,
+    /// A command of another method than the room's.
+    #[error("{0}")]
+    WrongMethod(String),
+    /// A stroke over a limit of the stroke or of the layer.
+    #[error("{0}")]
+    SketchTooBig(String),
+}
+
+impl From<StrokeError> for RoomError {
+    fn from(e: StrokeError) -> Self {
+        match e {
+            StrokeError::Invalid(m) => RoomError::InvalidValue(m),
+            StrokeError::TooBig(m) => RoomError::SketchTooBig(m),
+        }
+    }
 }
 
 /// The phase with its clock.
@@ -354,6 +455,8 @@ struct Participant {
     draft: Vec<String>,
     /// What each draft slot builds on.
     links: Vec<Option<String>>,
+    /// C-Sketch: this round's layer on the held sheet.
+    sketch: Layer,
     /// The sheet held this round.
     holding: Option<usize>,
     /// Every sheet ever held.
@@ -374,6 +477,8 @@ struct Idea {
     id: String,
     text: String,
     builds_on: Option<String>,
+    /// C-Sketch: the strokes of the layer (the text is its caption).
+    sketch: Option<Vec<Stroke>>,
     author: Pid,
 }
 
@@ -417,6 +522,12 @@ pub struct Room {
     idea_index: Vec<(usize, usize, usize)>,
     locked: bool,
     decide: decide::Decide,
+    /// Pool: the sheets in the pool, longest there first.
+    pool: Vec<usize>,
+    /// Pool: the participants waiting for a sheet, in the order they began to wait.
+    waiting: Vec<Pid>,
+    /// Pool: swaps so far.
+    swaps: u32,
 }
 
 /// Crockford-style alphabet for opaque ids.
@@ -424,7 +535,11 @@ const ID_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 impl Room {
     /// A new room in the lobby. `seed` fixes every random choice (seat shuffle, ids).
-    pub fn new(settings: Settings, seed: u64) -> Self {
+    pub fn new(mut settings: Settings, seed: u64) -> Self {
+        if settings.method == Method::CSketch {
+            // A C-Sketch row is one sketch.
+            settings.ideas_per_round = 1;
+        }
         Room {
             settings,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -439,7 +554,15 @@ impl Room {
             idea_index: Vec::new(),
             locked: false,
             decide: decide::Decide::default(),
+            pool: Vec::new(),
+            waiting: Vec::new(),
+            swaps: 0,
         }
+    }
+
+    /// The room's method.
+    pub fn method(&self) -> Method {
+        self.settings.method
     }
 
     /// When the session finished, if it has.
@@ -555,8 +678,30 @@ impl Room {
                 Ok(())
             }
             Command::Write(w) => self.write(w, now, ev),
+            Command::Draw(d) => self.draw(d, now, ev),
+            Command::Undo { pid, round, sheet } => {
+                self.check_sketcher(pid, round, sheet.as_deref(), now)?;
+                let was = self.drafted(pid);
+                if !self.participants[pid.0 as usize].sketch.undo() {
+                    return Err(RoomError::InvalidValue(
+                        "there is no stroke of yours to undo on this sheet".to_owned(),
+                    ));
+                }
+                ev.push(Event::Saved {
+                    pid,
+                    round: self.round,
+                    slot: 0,
+                });
+                self.after_write(pid, was, ev);
+                Ok(())
+            }
+            Command::Swap { pid, sheet } => self.swap(pid, sheet.as_deref(), now, ev),
             Command::Done { pid, round } => {
-                self.check_writer(pid, round, now)?;
+                if self.settings.method == Method::Pool {
+                    self.check_pool_member(pid, now)?;
+                } else {
+                    self.check_writer(pid, round, now)?;
+                }
                 let p = &mut self.participants[pid.0 as usize];
                 if !p.done {
                     p.done = true;
@@ -732,6 +877,7 @@ impl Room {
             done: false,
             draft: Vec::new(),
             links: Vec::new(),
+            sketch: Layer::default(),
             holding: None,
             held: Vec::new(),
             fresh: None,
@@ -740,6 +886,13 @@ impl Room {
             removed: false,
         });
         ev.extend([Event::Joined(pid), Event::State, Event::Roster]);
+        if self.settings.method == Method::Pool
+            && matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. })
+        {
+            // No boundary to wait for: a sheet of one's own at once.
+            self.seat_in_pool(pid);
+            ev.extend([Event::Me(pid), Event::Progress]);
+        }
         Ok(())
     }
 
@@ -747,9 +900,13 @@ impl Room {
     /// at once; a writer keeps its sheet until the boundary, so its row is not lost.
     fn depart(&mut self, pid: Pid, removed: bool, now: Millis, ev: &mut Vec<Event>) {
         let writing = matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. });
+        let pool = self.settings.method == Method::Pool;
+        if writing && pool {
+            self.leave_pool(pid, ev);
+        }
         let p = &mut self.participants[pid.0 as usize];
         p.removed |= removed;
-        if writing && p.holding.is_some() {
+        if writing && !pool && p.holding.is_some() {
             p.leaving = true;
         } else {
             p.left = true;
@@ -783,6 +940,11 @@ impl Room {
                 "you joined after the start; you will be seated when the next round begins",
             ));
         }
+        if p.holding.is_none() && self.settings.method == Method::Pool {
+            return Err(RoomError::NotWriting(
+                "you hold no sheet yet; one will come as soon as someone puts one back",
+            ));
+        }
         if p.holding.is_none() {
             return Err(RoomError::NotWriting(
                 "no sheet could come to you this round; the next one will",
@@ -805,9 +967,11 @@ impl Room {
             text: raw,
             round,
             builds_on,
+            sheet,
         } = w;
         let raw = raw.as_str();
         self.check_writer(pid, round, now)?;
+        self.check_sheet(pid, sheet.as_deref())?;
         let per = self.settings.ideas_per_round;
         if slot >= per {
             return Err(RoomError::InvalidSlot { slot, max: per - 1 });
@@ -825,25 +989,99 @@ impl Room {
                 "{b} is not an idea on the sheet you hold"
             )));
         }
+        let was = self.drafted(pid);
         let p = &mut self.participants[pid.0 as usize];
-        let cell = &mut p.draft[slot as usize];
-        let was_filled = !cell.trim().is_empty();
-        let now_filled = !text.trim().is_empty();
-        *cell = text;
+        p.draft[slot as usize] = text;
         p.links[slot as usize] = builds_on;
         ev.push(Event::Saved {
             pid,
             round: self.round,
             slot,
         });
+        self.after_write(pid, was, ev);
+        Ok(())
+    }
+
+    /// After a change to `pid`'s draft that had `was` slots drafted: writing again means the
+    /// row is not finished after all; the counts change when a slot filled or emptied.
+    fn after_write(&mut self, pid: Pid, was: u32, ev: &mut Vec<Event>) {
+        let now_drafted = self.drafted(pid);
+        let p = &mut self.participants[pid.0 as usize];
         if p.done {
-            // Writing again means the row is not finished after all.
             p.done = false;
             ev.extend([Event::Me(pid), Event::State, Event::Roster, Event::Progress]);
-        } else if was_filled != now_filled {
+        } else if was != now_drafted {
             ev.push(Event::Progress);
         }
+    }
+
+    /// Slots of `pid`'s draft that hold something (a C-Sketch layer with strokes counts for
+    /// its slot even without a caption).
+    fn drafted(&self, pid: Pid) -> u32 {
+        let p = &self.participants[pid.0 as usize];
+        let texts = p.draft.iter().filter(|t| !t.trim().is_empty()).count() as u32;
+        let sketch_only =
+            !p.sketch.is_empty() && p.draft.first().is_some_and(|t| t.trim().is_empty());
+        texts + u32::from(sketch_only)
+    }
+
+    /// C-Sketch: a stroke on one's layer.
+    fn draw(&mut self, d: DrawStroke, now: Millis, ev: &mut Vec<Event>) -> Result<(), RoomError> {
+        let DrawStroke {
+            pid,
+            points,
+            round,
+            sheet,
+        } = d;
+        self.check_sketcher(pid, round, sheet.as_deref(), now)?;
+        let was = self.drafted(pid);
+        self.participants[pid.0 as usize].sketch.push(points)?;
+        ev.push(Event::Saved {
+            pid,
+            round: self.round,
+            slot: 0,
+        });
+        self.after_write(pid, was, ev);
         Ok(())
+    }
+
+    /// `pid` may draw now: a C-Sketch room and a writer of this round and sheet.
+    fn check_sketcher(
+        &self,
+        pid: Pid,
+        round: Option<u32>,
+        sheet: Option<&str>,
+        now: Millis,
+    ) -> Result<(), RoomError> {
+        if self.settings.method != Method::CSketch {
+            return Err(RoomError::WrongMethod(format!(
+                "this room runs {}; strokes are for C-Sketch rooms",
+                self.settings.method.as_str()
+            )));
+        }
+        self.check_writer(pid, round, now)?;
+        self.check_sheet(pid, sheet)
+    }
+
+    /// The sheet a client names is the one it holds.
+    fn check_sheet(&self, pid: Pid, sheet: Option<&str>) -> Result<(), RoomError> {
+        let held = self.participants[pid.0 as usize]
+            .holding
+            .map(|s| self.sheets[s].id.as_str());
+        match sheet {
+            Some(id) if Some(id) != held => Err(RoomError::NotWriting(
+                "that sheet has gone on; you hold another one now",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many strokes `pid`'s layer has now (for the ack).
+    pub fn strokes(&self, pid: Pid) -> Option<u32> {
+        (self.settings.method == Method::CSketch)
+            .then(|| self.participants.get(pid.0 as usize))
+            .flatten()
+            .map(|p| p.sketch.len() as u32)
     }
 
     /// (sheet, row, position) of an idea id.
@@ -873,6 +1111,10 @@ impl Room {
         }
         // Seats are shuffled: join order says nothing about who writes where.
         order.shuffle(&mut self.rng);
+        if self.settings.method == Method::Pool {
+            self.start_pool(order, now, ev);
+            return Ok(());
+        }
         let sizes = rings::split(n, self.settings.group_size as usize);
         self.rounds = rings::planned_rounds(&sizes, self.settings.max_rounds);
         let mut it = order.into_iter();
@@ -974,6 +1216,7 @@ impl Room {
         for p in &mut self.participants {
             p.draft = vec![String::new(); if p.holding.is_some() { per } else { 0 }];
             p.links = vec![None; p.draft.len()];
+            p.sketch = Layer::default();
             p.done = false;
         }
         self.phase = Phase::Writing {
@@ -998,32 +1241,44 @@ impl Room {
 
     /// Turn every holder's draft into a row on the sheet it holds.
     fn commit_rows(&mut self) {
-        let round = self.round;
         for i in 0..self.participants.len() {
-            let Some(sheet) = self.participants[i].holding else {
+            if let Some(sheet) = self.participants[i].holding {
+                self.commit_row(i, sheet);
+            }
+        }
+    }
+
+    /// Participant `i`'s draft (and C-Sketch layer) as a row on `sheet`, if it has anything.
+    fn commit_row(&mut self, i: usize, sheet: usize) {
+        let round = match self.settings.method {
+            Method::Pool => self.next_row_number(sheet),
+            _ => self.round,
+        };
+        let draft = std::mem::take(&mut self.participants[i].draft);
+        let links = std::mem::take(&mut self.participants[i].links);
+        let strokes = self.participants[i].sketch.take();
+        let mut sketch = (!strokes.is_empty()).then_some(strokes);
+        let row = self.sheets[sheet].rows.len();
+        let mut ideas = Vec::new();
+        for (t, link) in draft.into_iter().zip(links) {
+            let t = t.trim();
+            // A C-Sketch layer goes with its slot's caption, which may be empty.
+            let drawn = sketch.take();
+            if t.is_empty() && drawn.is_none() {
                 continue;
-            };
-            let draft = std::mem::take(&mut self.participants[i].draft);
-            let links = std::mem::take(&mut self.participants[i].links);
-            let row = self.sheets[sheet].rows.len();
-            let mut ideas = Vec::new();
-            for (t, link) in draft.into_iter().zip(links) {
-                let t = t.trim();
-                if t.is_empty() {
-                    continue;
-                }
-                self.next_idea += 1;
-                self.idea_index.push((sheet, row, ideas.len()));
-                ideas.push(Idea {
-                    id: format!("i{}", self.next_idea),
-                    text: t.to_owned(),
-                    builds_on: link,
-                    author: Pid(i as u32),
-                });
             }
-            if !ideas.is_empty() {
-                self.sheets[sheet].rows.push(Row { round, ideas });
-            }
+            self.next_idea += 1;
+            self.idea_index.push((sheet, row, ideas.len()));
+            ideas.push(Idea {
+                id: format!("i{}", self.next_idea),
+                text: t.to_owned(),
+                builds_on: link,
+                sketch: drawn,
+                author: Pid(i as u32),
+            });
+        }
+        if !ideas.is_empty() {
+            self.sheets[sheet].rows.push(Row { round, ideas });
         }
     }
 
@@ -1041,6 +1296,12 @@ impl Room {
             return;
         };
         if now >= deadline {
+            return;
+        }
+        if self.settings.method == Method::Pool {
+            if self.pool_all_done() {
+                self.end_round(now, ev);
+            }
             return;
         }
         let mut connected = 0;
@@ -1061,10 +1322,13 @@ impl Room {
         self.phase = Phase::Finished;
         self.finished_at = Some(now);
         self.decide.stage = Some(Stage::Sharing);
+        self.pool.clear();
+        self.waiting.clear();
         for p in &mut self.participants {
             p.done = false;
             p.draft.clear();
             p.links.clear();
+            p.sketch = Layer::default();
             p.holding = None;
             if p.leaving {
                 p.leaving = false;
@@ -1092,6 +1356,7 @@ impl Room {
         };
         let present = self.participants.iter().filter(|p| !p.left);
         let rounds = match self.phase {
+            Phase::Lobby if self.settings.method == Method::Pool => 1,
             Phase::Lobby => rings::planned_rounds(
                 &rings::split(present.clone().count(), self.settings.group_size as usize),
                 self.settings.max_rounds,
@@ -1102,6 +1367,7 @@ impl Room {
         let writing = !matches!(self.phase, Phase::Lobby | Phase::Finished);
         RoomView {
             code: code.to_owned(),
+            method: self.settings.method,
             topic: self.settings.topic.clone(),
             phase,
             round: self.round,
@@ -1152,6 +1418,7 @@ impl Room {
             seated: p.seat.is_some() && !p.left,
             done: p.done,
             left: p.left || p.leaving,
+            waiting: self.is_waiting(pid),
         })
     }
 
@@ -1175,6 +1442,7 @@ impl Room {
             sheet: self.sheet_view(sheet),
             draft: p.draft.clone(),
             links: p.links.clone(),
+            sketch: (self.settings.method == Method::CSketch).then(|| p.sketch.strokes().to_vec()),
         })
     }
 
@@ -1194,6 +1462,7 @@ impl Room {
                             id: i.id.clone(),
                             text: i.text.clone(),
                             builds_on: i.builds_on.clone(),
+                            sketch: i.sketch.clone(),
                         })
                         .collect(),
                 })
@@ -1227,12 +1496,24 @@ impl Room {
     pub fn progress(&self) -> ProgressView {
         let mut drafted = vec![0u32; self.sheets.len()];
         if matches!(self.phase, Phase::Writing { .. } | Phase::Paused { .. }) {
-            for p in &self.participants {
+            for (i, p) in self.participants.iter().enumerate() {
                 if let Some(s) = p.holding {
-                    drafted[s] = p.draft.iter().filter(|t| !t.trim().is_empty()).count() as u32;
+                    drafted[s] = self.drafted(Pid(i as u32));
                 }
             }
         }
+        let pool = self.settings.method == Method::Pool;
+        let capacity = if pool {
+            // Everyone else may write a row on a sheet once.
+            let seated = self
+                .participants
+                .iter()
+                .filter(|p| p.seat.is_some())
+                .count() as u32;
+            seated.saturating_sub(1) * self.settings.ideas_per_round
+        } else {
+            self.rounds * self.settings.ideas_per_round
+        };
         let holders = self.participants.iter().filter(|p| p.holding.is_some());
         ProgressView {
             round: self.round,
@@ -1246,9 +1527,18 @@ impl Room {
                     id: s.id.clone(),
                     ideas: s.rows.iter().map(|r| r.ideas.len() as u32).sum(),
                     drafted,
-                    capacity: self.rounds * self.settings.ideas_per_round,
+                    capacity,
                 })
                 .collect(),
+            pool: pool.then(|| {
+                let (pooled, held, waiting, swaps) = self.pool_counts();
+                PoolView {
+                    pooled,
+                    held,
+                    waiting,
+                    swaps,
+                }
+            }),
         }
     }
 
@@ -1278,5 +1568,7 @@ impl Room {
     }
 }
 
+#[cfg(test)]
+mod method_tests;
 #[cfg(test)]
 mod tests;

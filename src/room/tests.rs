@@ -58,6 +58,7 @@ fn write(
             text: text.into(),
             round: None,
             builds_on: None,
+            sheet: None,
         }),
         now,
     )
@@ -354,6 +355,7 @@ fn late_writes_are_refused_and_change_nothing() {
                 text: "old".into(),
                 round: Some(1),
                 builds_on: None,
+                sheet: None,
             }),
             T0 + 60_001
         ),
@@ -593,7 +595,7 @@ proptest! {
                         counter += 1;
                         let text = if t.trim().is_empty() { t } else { format!("{t}#{counter}") };
                         let round = room.round();
-                        let r = room.handle(Command::Write(WriteSlot { pid: p, slot, text: text.clone(), round: None, builds_on: None }), now);
+                        let r = room.handle(Command::Write(WriteSlot { pid: p, slot, text: text.clone(), round: None, builds_on: None, sheet: None }), now);
                         if r.is_ok() { drafts.insert((p, round, slot), text); }
                         r
                     }
@@ -695,6 +697,7 @@ fn commands_replay_to_the_same_room() {
                     text: format!("t{i}"),
                     round: Some(1),
                     builds_on: None,
+                    sheet: None,
                 }),
             ));
         }
@@ -857,6 +860,7 @@ fn builds_on_must_point_at_the_held_sheet_and_shows_in_the_reveal() {
                 text: "more".into(),
                 round: None,
                 builds_on: Some(b.into()),
+                sheet: None,
             }),
             T0 + 2,
         )
@@ -1281,7 +1285,12 @@ fn refused_votes_change_nothing_found_by_fuzzing() {
 }
 
 fn me(seated: bool, done: bool, left: bool) -> MeView {
-    MeView { seated, done, left }
+    MeView {
+        seated,
+        done,
+        left,
+        waiting: false,
+    }
 }
 
 /// A journal written before `Command::Write` wrapped [`WriteSlot`] replays: the JSON is the
@@ -1294,6 +1303,7 @@ fn write_commands_keep_their_journal_form() {
         text: "x".into(),
         round: Some(3),
         builds_on: Some("i4".into()),
+        sheet: None,
     });
     let text = r#"{"write":{"pid":2,"slot":1,"text":"x","round":3,"builds_on":"i4"}}"#;
     assert_eq!(serde_json::to_string(&w).unwrap(), text);

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use strum::{IntoStaticStr, VariantArray};
 
-use super::Stage;
+use super::{Method, Stage};
 
 /// The phase of a room.
 #[derive(
@@ -34,6 +34,8 @@ pub enum PhaseName {
 pub struct RoomView {
     /// The room code (8 characters of Crockford base32).
     pub code: String,
+    /// The method: `635`, `c_sketch` or `pool`.
+    pub method: Method,
     /// The problem statement at the head of every sheet.
     pub topic: String,
     /// Where the session is.
@@ -121,6 +123,9 @@ pub struct ResultView {
     pub votes: u32,
     /// 1-based rank; ties share a rank.
     pub rank: u32,
+    /// C-Sketch: the idea's strokes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<Vec<Vec<u16>>>,
 }
 
 /// One sheet: its opaque id and its rows, oldest first. No author anywhere.
@@ -151,6 +156,10 @@ pub struct IdeaView {
     /// The id of the idea on the same sheet this one builds on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub builds_on: Option<String>,
+    /// C-Sketch: the strokes of this layer, `[[x0, y0, x1, y1, …], …]` (the text is its
+    /// caption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<Vec<Vec<u16>>>,
 }
 
 /// A participant as the facilitator sees it.
@@ -181,6 +190,22 @@ pub struct ProgressView {
     pub seated: u32,
     /// Per sheet: ideas already on it and ideas drafted on it this round.
     pub sheets: Vec<SheetProgress>,
+    /// Pool rooms: the pool's state in counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolView>,
+}
+
+/// The brainwriting pool in counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolView {
+    /// Sheets in the pool, waiting for someone to take them.
+    pub pooled: u32,
+    /// Sheets held by participants.
+    pub held: u32,
+    /// Participants waiting for a sheet they may take.
+    pub waiting: u32,
+    /// Sheets put back so far.
+    pub swaps: u32,
 }
 
 /// How full one sheet is.
@@ -205,6 +230,10 @@ pub struct MeView {
     pub done: bool,
     /// Has left the session (or was removed).
     pub left: bool,
+    /// Pool: waiting for a sheet (none in the pool may come to this participant yet); sent
+    /// only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub waiting: bool,
 }
 
 /// The sheet a participant holds this round, with its own draft row.
@@ -218,6 +247,9 @@ pub struct HeldSheet {
     pub draft: Vec<String>,
     /// What each draft slot builds on (an idea id on this sheet), or null.
     pub links: Vec<Option<String>>,
+    /// C-Sketch: the draft layer's strokes (its caption is `draft[0]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<Vec<Vec<u16>>>,
 }
 
 /// A participant's own votes while voting is open.

@@ -21,7 +21,7 @@ use crate::export::Export;
 use crate::ids::{self, RoomCode};
 use crate::metrics::{self, METRICS};
 use crate::protocol::{ClientMsg, ErrorCode, PhaseName, Role, ServerMsg, close};
-use crate::room::{Command, Event, Millis, Pid, Room, RoomError, WriteSlot};
+use crate::room::{Command, DrawStroke, Event, Millis, Pid, Room, RoomError, WriteSlot};
 use crate::store::Entry;
 
 /// Identifies one WebSocket connection for the life of the process.
@@ -45,6 +45,8 @@ pub struct RoomInfo {
     pub topic: String,
     /// The phase.
     pub phase: PhaseName,
+    /// The method.
+    pub method: crate::room::Method,
     /// Participants in the room.
     pub participants: u32,
     /// New joins are refused.
@@ -212,6 +214,7 @@ struct Changes {
     me: Vec<Pid>,
     ballot: Vec<Pid>,
     removed: Vec<Pid>,
+    handed: Vec<Pid>,
 }
 
 impl Changes {
@@ -230,6 +233,7 @@ impl Changes {
                 Event::Me(p) if !c.me.contains(p) => c.me.push(*p),
                 Event::Ballot(p) if !c.ballot.contains(p) => c.ballot.push(*p),
                 Event::Removed(p) => c.removed.push(*p),
+                Event::Handed(p) => c.handed.push(*p),
                 Event::Me(_) | Event::Ballot(_) | Event::Joined(_) | Event::Saved { .. } => {}
             }
         }
@@ -339,6 +343,7 @@ impl Session {
             code: self.code.to_string(),
             topic: self.room.settings().topic.clone(),
             phase: self.room.phase_name(),
+            method: self.room.method(),
             participants: self.room.participant_count() as u32,
             language: self.room.settings().language.clone(),
             locked: self.room.locked(),
@@ -357,6 +362,7 @@ impl Session {
         let settings = self.room.settings();
         Ok(Export {
             code: self.code.to_string(),
+            method: settings.method,
             topic: settings.topic.clone(),
             goal: settings.goal.clone(),
             outcomes: settings.outcomes.clone(),
@@ -477,7 +483,13 @@ impl Session {
                 ErrorCode::NotJoined,
                 "send join, facilitate or watch first".to_owned(),
             )),
-            (Some(Attached::Participant(pid)), msg @ ClientMsg::Write { .. }) => {
+            (
+                Some(Attached::Participant(pid)),
+                msg @ (ClientMsg::Write { .. }
+                | ClientMsg::Draw { .. }
+                | ClientMsg::Undo { .. }
+                | ClientMsg::Swap { .. }),
+            ) => {
                 self.write(conn, pid, msg, now);
                 Ok(())
             }
@@ -499,29 +511,62 @@ impl Session {
         }
     }
 
-    /// A participant's `write`: acknowledged with its `seq`, or refused with it.
+    /// A participant's `write`, `draw`, `undo` or `swap`: acknowledged with its `seq`, or
+    /// refused with it.
     fn write(&mut self, conn: ConnId, pid: Pid, msg: ClientMsg, now: Millis) {
-        let ClientMsg::Write {
-            slot,
-            text,
-            round,
-            seq,
-            builds_on,
-        } = msg
-        else {
-            return;
+        let (cmd, seq, slot) = match msg {
+            ClientMsg::Write {
+                slot,
+                text,
+                round,
+                seq,
+                builds_on,
+                sheet,
+            } => {
+                let w = WriteSlot {
+                    pid,
+                    slot,
+                    text,
+                    round,
+                    builds_on,
+                    sheet,
+                };
+                (Command::Write(w), seq, slot)
+            }
+            ClientMsg::Draw {
+                points,
+                round,
+                sheet,
+                seq,
+            } => {
+                let d = DrawStroke {
+                    pid,
+                    points,
+                    round,
+                    sheet,
+                };
+                (Command::Draw(d), seq, 0)
+            }
+            ClientMsg::Undo { round, sheet, seq } => (Command::Undo { pid, round, sheet }, seq, 0),
+            ClientMsg::Swap { sheet, seq } => (Command::Swap { pid, sheet }, seq, 0),
+            _ => return,
         };
-        let cmd = Command::Write(WriteSlot {
-            pid,
-            slot,
-            text,
-            round,
-            builds_on,
-        });
+        let sketching = matches!(cmd, Command::Draw(_) | Command::Undo { .. });
         match self.exec(cmd, now) {
             Ok(events) => {
                 let round = self.room.round();
-                self.send_to(conn, &ServerMsg::Ack { seq, round, slot });
+                let strokes = if sketching {
+                    self.room.strokes(pid)
+                } else {
+                    None
+                };
+                let ack = ServerMsg::Ack {
+                    seq,
+                    round,
+                    slot,
+                    strokes,
+                };
+                self.send_to(conn, &ack);
                 self.publish(&events, now);
             }
             Err(e) => self.refuse(conn, refusal(&e), seq),
@@ -676,6 +721,10 @@ impl Session {
         }
         if ch.dealt {
             for pid in self.room.pids() {
+                self.send_sheet(pid);
+            }
+        } else {
+            for pid in ch.handed {
                 self.send_sheet(pid);
             }
         }

@@ -474,6 +474,7 @@ mod tests {
                 text: format!("{i} {text}"),
                 round: None,
                 builds_on: None,
+                sheet: None,
             });
             o.journal
                 .append(code, i, vec![(2000 + i, Entry::Cmd(cmd))], None)

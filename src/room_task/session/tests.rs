@@ -82,6 +82,7 @@ fn write(slot: u32, text: &str, seq: u64) -> ClientMsg {
         round: None,
         seq: Some(seq),
         builds_on: None,
+        sheet: None,
     }
 }
 
