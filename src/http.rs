@@ -502,7 +502,6 @@ async fn export(
                 Some(info) => Facts {
                     participants: Some(info.participants),
                     finished_at: info.finished_at,
-                    method: None,
                 },
                 None => Facts::default(),
             };

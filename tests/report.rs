@@ -240,3 +240,78 @@ async fn the_report_follows_the_rooms_language() {
     let fr = get("?lang=fr").await;
     assert!(fr.contains("Rapport de séance") && !fr.contains("Sitzungsbericht"));
 }
+
+/// A C-Sketch session's report: each sheet is its drawing, one `<g>` per layer in round order,
+/// and each layer sits on its row with its caption.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_c_sketch_report_draws_every_layer() {
+    let server = TestServer::start().await;
+    let (code, token) = server
+        .create(
+            json!({"topic": "Draw a better bus stop", "method": "c_sketch",
+                       "rounds": 2, "round_seconds": 3600}),
+        )
+        .await;
+    let mut fac = server.facilitator(&code, &token).await;
+    let (mut a, _) = server.participant(&code, "A").await;
+    let (mut b, _) = server.participant(&code, "B").await;
+    fac.send(json!({"type":"start"})).await;
+    for round in 1..=2u32 {
+        for (n, p) in [&mut a, &mut b].into_iter().enumerate() {
+            sheet(p, round).await;
+            let x = 100 * (n as u32 + 1) + 10 * round;
+            p.send(json!({"type":"draw","points":[x, 100, x + 50, 200, x, 300],"seq":1}))
+                .await;
+            p.recv_type("ack").await;
+            p.send(json!({"type":"draw","points":[x, 500],"seq":2}))
+                .await;
+            p.recv_type("ack").await;
+            p.send(
+                json!({"type":"write","slot":0,"text":format!("layer {round} by <{n}>"),"seq":3}),
+            )
+            .await;
+            p.recv_type("ack").await;
+        }
+        fac.send(json!({"type": if round == 1 { "advance" } else { "finish" }}))
+            .await;
+    }
+    fac.recv_type("reveal").await;
+    let html = reqwest::Client::new()
+        .get(server.url(&format!("/api/rooms/{code}/export.html")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<dd>C-Sketch</dd>"));
+    let drawings: Vec<&str> = html
+        .split("<svg class=\"sheet-drawing\" viewBox=\"0 0 1000 750\"")
+        .skip(1)
+        .map(|d| &d[..d.find("</svg>").unwrap()])
+        .collect();
+    assert_eq!(drawings.len(), 2, "one drawing a sheet");
+    for d in &drawings {
+        assert_eq!(d.matches("<g ").count(), 2, "two layers: {d}");
+        let first = d.find("data-round=\"1\" fill=\"none\" stroke=\"#1f4e9c\"");
+        let second = d.find("data-round=\"2\" fill=\"none\" stroke=\"#c0392b\"");
+        assert!(
+            first.unwrap() < second.unwrap(),
+            "round order, palette colours"
+        );
+        assert_eq!(d.matches("<polyline ").count(), 2);
+        assert_eq!(
+            d.matches("<circle ").count(),
+            2,
+            "a one-point stroke is a dot"
+        );
+    }
+    for round in 1..=2 {
+        for n in 0..2 {
+            let caption = format!("layer {round} by &lt;{n}&gt;");
+            assert!(html.contains(&caption), "{caption}");
+        }
+    }
+    assert!(!html.contains("http") && !html.contains("src="));
+}

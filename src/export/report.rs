@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Export, Labels, Lang};
 use crate::protocol::{IdeaView, SheetView};
+use crate::room::Method;
 
 /// The colours of a sketch's layers, indexed by `(round − 1) mod 12` — the palette of the web
 /// client's `web/lib/sketch.js`, so the printed sheet looks like the one on the board.
@@ -46,8 +47,6 @@ pub struct Facts {
     pub participants: Option<u32>,
     /// When the session finished, in milliseconds since the Unix epoch.
     pub finished_at: Option<u64>,
-    /// The method's wire name (`635`, `c_sketch`, `pool`); `None` is 6-3-5.
-    pub method: Option<String>,
 }
 
 /// The report's only stylesheet: screen and print (A4, 15 mm margins), black-and-white safe.
@@ -97,10 +96,12 @@ svg.bar{display:block;width:100%;height:4mm}\
 .cluster h3{margin-top:0}\
 .cluster ul,.merged{margin:0;padding-inline-start:5mm}\
 .cluster li,.merged li{margin-bottom:1.5mm;break-inside:avoid}\
-.chain{margin:0 0 3mm;padding-inline-start:6mm;break-inside:avoid}\
+.chain{list-style:none;margin:0 0 3mm;padding:0;break-inside:avoid}\
 .chain li{margin-bottom:1mm}\
+.chain li+li{padding-inline-start:5mm}\
+a.note{white-space:nowrap}\
 footer{margin-top:10mm;padding-top:2mm;border-top:.5pt solid #999;color:#444;font-size:8.5pt}\
-@media print{main{max-width:none;padding:0}a{text-decoration:none}}\
+@media print{main{max-width:none;padding:0}a{text-decoration:none}.sheets{break-before:page}}\
 ";
 
 /// `'sha256-…'`: the CSP source that allows [`STYLE`] as an inline `<style>` and nothing else.
@@ -290,14 +291,18 @@ fn snippet(s: &str, n: usize) -> String {
     out
 }
 
-/// A sketch's strokes, if the idea has one. The engine adds `sketch` with C-Sketch.
+/// A sketch's strokes, if the idea has one (C-Sketch).
 fn sketch_of(idea: &IdeaView) -> Option<&[Vec<u16>]> {
-    let _ = idea;
-    None
+    idea.sketch.as_deref()
 }
 
-/// One layer of a drawing: the round it was drawn in and its strokes.
-type Layer<'a> = (u32, &'a [Vec<u16>]);
+/// One layer of a drawing: the round it was drawn in, its strokes, and whether it is only
+/// there as the background of a later one (drawn faded).
+struct Layer<'a> {
+    round: u32,
+    strokes: &'a [Vec<u16>],
+    faded: bool,
+}
 
 /// An inline SVG of `layers` on the 1000 × 750 canvas: one `<g>` per layer in the order
 /// given, each in its round's colour; a stroke of one point is a dot.
@@ -309,14 +314,15 @@ fn svg(out: &mut String, class: &str, label: &str, layers: &[Layer<'_>]) {
         CANVAS.1,
         Esc(label)
     );
-    for (round, strokes) in layers {
-        let c = colour(*round);
+    for layer in layers {
+        let (round, c) = (layer.round, colour(layer.round));
         let _ = write!(
             out,
             "<g data-round=\"{round}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"4\" \
-             stroke-linecap=\"round\" stroke-linejoin=\"round\">"
+             stroke-linecap=\"round\" stroke-linejoin=\"round\"{}>",
+            if layer.faded { " opacity=\"0.3\"" } else { "" }
         );
-        for stroke in strokes.iter() {
+        for stroke in layer.strokes {
             let points: Vec<&[u16]> = stroke.chunks_exact(2).collect();
             match points.as_slice() {
                 [] => {}
@@ -342,6 +348,23 @@ fn svg(out: &mut String, class: &str, label: &str, layers: &[Layer<'_>]) {
         out.push_str("</g>");
     }
     out.push_str("</svg>");
+}
+
+/// The sketched layers of a sheet written before `before` (a round), in round order.
+fn layers(s: &SheetView, before: u32) -> Vec<Layer<'_>> {
+    s.rows
+        .iter()
+        .filter(|r| r.round < before)
+        .flat_map(|r| {
+            r.ideas.iter().filter_map(move |i| {
+                sketch_of(i).map(|strokes| Layer {
+                    round: r.round,
+                    strokes,
+                    faded: false,
+                })
+            })
+        })
+        .collect()
 }
 
 /// A small square of a round's colour, beside its number.
@@ -388,6 +411,7 @@ struct Report<'a> {
     facts: &'a Facts,
     ideas: BTreeMap<&'a str, Place<'a>>,
     votes: BTreeMap<&'a str, (u32, u32)>,
+    merged: BTreeMap<&'a str, &'a str>,
     pool: bool,
 }
 
@@ -422,7 +446,12 @@ impl Export {
             facts,
             ideas,
             votes: self.votes(),
-            pool: facts.method.as_deref() == Some("pool"),
+            merged: self
+                .merged
+                .iter()
+                .map(|m| (m.idea.as_str(), m.into.as_str()))
+                .collect(),
+            pool: self.method == Method::Pool,
         };
         r.render()
     }
@@ -483,10 +512,10 @@ impl Report<'_> {
             }
             o.push_str("</ul>");
         }
-        let method = match self.facts.method.as_deref() {
-            Some("c_sketch") => w.methods[1],
-            Some("pool") => w.methods[2],
-            _ => w.methods[0],
+        let method = match self.x.method {
+            Method::SixThreeFive => w.methods[0],
+            Method::CSketch => w.methods[1],
+            Method::Pool => w.methods[2],
         };
         let mut facts: Vec<(&str, String)> =
             vec![(w.method, method.to_owned()), (w.code, self.x.code.clone())];
@@ -531,11 +560,8 @@ impl Report<'_> {
     /// An idea where it is named outside its sheet: its sketch (small), its text, where it is.
     fn mention(&self, o: &mut String, id: &str, with_sketch: bool) {
         let place = self.ideas.get(id);
-        if with_sketch
-            && let Some(p) = place
-            && let Some(strokes) = sketch_of(p.idea)
-        {
-            svg(o, "thumb", self.w.sketch, &[(p.round, strokes)]);
+        if with_sketch && let Some(p) = place {
+            self.thumb(o, p.sheet, p.round, p.idea);
         }
         match place {
             Some(p) if !p.idea.text.is_empty() => {
@@ -713,7 +739,8 @@ impl Report<'_> {
     fn sheets(&self, o: &mut String) {
         let _ = write!(
             o,
-            "<section aria-labelledby=\"h-sheets\"><h2 id=\"h-sheets\">{}</h2>",
+            "<section class=\"sheets\" aria-labelledby=\"h-sheets\">\
+             <h2 id=\"h-sheets\">{}</h2>",
             Esc(self.l.sheets)
         );
         for (n, s) in self.x.sheets.iter().enumerate() {
@@ -734,23 +761,15 @@ impl Report<'_> {
             let _ = write!(o, "<p class=\"muted\">{}</p></section>", Esc(l.no_ideas));
             return;
         }
-        let layers: Vec<Layer<'_>> = s
-            .rows
-            .iter()
-            .flat_map(|r| {
-                r.ideas
-                    .iter()
-                    .filter_map(move |i| sketch_of(i).map(|k| (r.round, k)))
-            })
-            .collect();
+        let layers = layers(s, u32::MAX);
         let drawn = !layers.is_empty();
         if drawn {
             o.push_str("<figure class=\"drawing\">");
             svg(o, "sheet-drawing", &format!("{} {n}", l.sheet), &layers);
             let _ = write!(o, "<figcaption>{}: <span class=\"key\">", Esc(w.drawing));
-            for (round, _) in &layers {
-                let _ = write!(o, "<span>{} {round}", Esc(self.row_word()));
-                swatch(o, *round);
+            for layer in &layers {
+                let _ = write!(o, "<span>{} {}", Esc(self.row_word()), layer.round);
+                swatch(o, layer.round);
                 o.push_str("</span>");
             }
             o.push_str("</span></figcaption></figure>");
@@ -790,7 +809,7 @@ impl Report<'_> {
             for k in 0..per {
                 o.push_str("<td>");
                 if let Some(i) = row.ideas.get(k) {
-                    self.cell(o, row.round, i);
+                    self.cell(o, n, row.round, i);
                 }
                 o.push_str("</td>");
             }
@@ -799,28 +818,43 @@ impl Report<'_> {
         o.push_str("</tbody></table></section>");
     }
 
-    fn cell(&self, o: &mut String, round: u32, i: &IdeaView) {
-        let _ = write!(o, "<div class=\"idea\" id=\"idea-{}\">", Esc(&i.id));
-        if let Some(strokes) = sketch_of(i) {
-            let label = format!("{} · {} {round}", self.w.sketch, self.row_word());
-            svg(o, "thumb", &label, &[(round, strokes)]);
+    /// An idea's sketch, small: its layer over the sheet's earlier layers, faded.
+    fn thumb(&self, o: &mut String, sheet: usize, round: u32, i: &IdeaView) {
+        let Some(strokes) = sketch_of(i) else {
+            return;
+        };
+        let mut under = self
+            .x
+            .sheets
+            .get(sheet.wrapping_sub(1))
+            .map(|s| layers(s, round))
+            .unwrap_or_default();
+        for l in &mut under {
+            l.faded = true;
         }
+        under.push(Layer {
+            round,
+            strokes,
+            faded: false,
+        });
+        let label = format!(
+            "{} · {} {sheet} · {} {round}",
+            self.w.sketch,
+            self.l.sheet,
+            self.row_word()
+        );
+        svg(o, "thumb", &label, &under);
+    }
+
+    fn cell(&self, o: &mut String, sheet: usize, round: u32, i: &IdeaView) {
+        let _ = write!(o, "<div class=\"idea\" id=\"idea-{}\">", Esc(&i.id));
+        self.thumb(o, sheet, round, i);
         if !i.text.is_empty() {
             let _ = write!(o, "<p class=\"text\" dir=\"auto\">{}</p>", Esc(&i.text));
         }
         if let Some(b) = i.builds_on.as_deref() {
             let arrow = if self.lang.rtl() { "↲" } else { "↳" };
-            let target = self
-                .ideas
-                .get(b)
-                .map(|p| {
-                    if p.idea.text.is_empty() {
-                        self.w.sketch.to_owned()
-                    } else {
-                        snippet(&p.idea.text, 60)
-                    }
-                })
-                .unwrap_or_default();
+            let target = self.short(b);
             let _ = write!(
                 o,
                 "<p class=\"note\">{arrow} {} <a href=\"#idea-{}\" dir=\"auto\">{}</a></p>",
@@ -829,8 +863,26 @@ impl Report<'_> {
                 Esc(&target)
             );
         }
+        if let Some(into) = self.merged.get(i.id.as_str()) {
+            let _ = write!(
+                o,
+                "<p class=\"note\">= {} <a href=\"#idea-{}\" dir=\"auto\">{}</a></p>",
+                Esc(self.w.merged_into),
+                Esc(into),
+                Esc(&self.short(into))
+            );
+        }
         self.vote_note(o, &i.id);
         o.push_str("</div>");
+    }
+
+    /// An idea in a few words: the start of its text, or "Sketch".
+    fn short(&self, id: &str) -> String {
+        match self.ideas.get(id) {
+            Some(p) if p.idea.text.is_empty() => self.w.sketch.to_owned(),
+            Some(p) => snippet(&p.idea.text, 60),
+            None => String::new(),
+        }
     }
 }
 
@@ -846,12 +898,14 @@ mod tests {
             id: id.into(),
             text: text.into(),
             builds_on: b.map(Into::into),
+            sketch: None,
         }
     }
 
     fn sample() -> Export {
         Export {
             code: "ABCD2345".into(),
+            method: Method::SixThreeFive,
             topic: format!("Topic {EVIL}"),
             goal: Some(format!("Goal {EVIL}")),
             outcomes: vec![format!("Outcome {EVIL}")],
@@ -894,18 +948,21 @@ mod tests {
                     text: "plain one".into(),
                     votes: 4,
                     rank: 1,
+                    sketch: None,
                 },
                 ResultView {
                     id: "i1".into(),
                     text: EVIL.into(),
                     votes: 1,
                     rank: 2,
+                    sketch: None,
                 },
                 ResultView {
                     id: "i4".into(),
                     text: "third in the chain".into(),
                     votes: 0,
                     rank: 3,
+                    sketch: None,
                 },
             ]),
             language: None,
@@ -916,7 +973,6 @@ mod tests {
         Facts {
             participants: Some(5),
             finished_at: Some(1_700_000_000_000),
-            method: None,
         }
     }
 
@@ -1087,13 +1143,11 @@ mod tests {
             let html = x.html_in(lang, &facts());
             assert!(html.contains(lang.words().report), "{lang:?}");
             assert!(html.contains(&format!("<dd>{}</dd>", lang.words().methods[0])));
-            let pool = x.html_in(
-                lang,
-                &Facts {
-                    method: Some("pool".into()),
-                    ..facts()
-                },
-            );
+            let pool = Export {
+                method: Method::Pool,
+                ..x.clone()
+            }
+            .html_in(lang, &facts());
             assert!(pool.contains(lang.words().methods[2]), "{lang:?}");
             assert!(pool.contains(&format!(">{}</th>", lang.words().row)));
         }
@@ -1107,11 +1161,17 @@ mod tests {
             vec![vec![7, 8], vec![1, 2, 3, 4, 5]],
         );
         let mut o = String::new();
+        let layer = |round, strokes: &'static [Vec<u16>], faded| Layer {
+            round,
+            strokes,
+            faded,
+        };
+        let (a, b, c) = (a.leak(), b.leak(), c.leak());
         svg(
             &mut o,
             "sheet-drawing",
             "Sheet <1>",
-            &[(1, &a), (2, &b), (13, &c)],
+            &[layer(1, a, false), layer(2, b, true), layer(13, c, false)],
         );
         assert!(o.starts_with(
             "<svg class=\"sheet-drawing\" viewBox=\"0 0 1000 750\" role=\"img\" aria-label=\"Sheet &lt;1&gt;\">"
@@ -1122,6 +1182,8 @@ mod tests {
         assert!(groups[0].contains("<polyline points=\"10,20 30,40 50,60\"/>"));
         assert!(groups[0].contains("<circle cx=\"500\" cy=\"375\" r=\"2\" fill=\"#1f4e9c\""));
         assert!(groups[1].contains("stroke=\"#c0392b\"") && groups[1].contains("0,0 1000,750"));
+        assert!(groups[1].contains("opacity=\"0.3\""), "a faded layer");
+        assert!(!groups[0].contains("opacity") && !groups[2].contains("opacity"));
         assert!(
             groups[2].contains("stroke=\"#1f4e9c\""),
             "round 13 wraps to the first colour"
@@ -1134,6 +1196,117 @@ mod tests {
         assert!(o.ends_with("</g></svg>"));
         assert_eq!(colour(0), PALETTE[0]);
         assert_eq!(colour(12), "#6e2c00");
+    }
+
+    /// A C-Sketch session: three layers on one sheet (one without a caption), one on another.
+    fn sketched() -> Export {
+        let layer = |id: &str, text: &str, strokes: Vec<Vec<u16>>| IdeaView {
+            id: id.into(),
+            text: text.into(),
+            builds_on: None,
+            sketch: Some(strokes),
+        };
+        let row = |round, idea| RowView {
+            round,
+            ideas: vec![idea],
+        };
+        Export {
+            code: "SKCH2345".into(),
+            method: Method::CSketch,
+            topic: "A better bike rack".into(),
+            goal: None,
+            outcomes: vec![],
+            ideas_per_round: 1,
+            sheets: vec![
+                SheetView {
+                    id: "s1".into(),
+                    rows: vec![
+                        row(
+                            1,
+                            layer("k1", "a rack <on> the wall", vec![vec![100, 100, 900, 100]]),
+                        ),
+                        row(2, layer("k2", "", vec![vec![500, 400], vec![1, 2, 3, 4]])),
+                        row(
+                            3,
+                            layer("k3", "with a roof", vec![vec![0, 0, 10, 10, 20, 0]]),
+                        ),
+                    ],
+                },
+                SheetView {
+                    id: "s2".into(),
+                    rows: vec![row(1, layer("k4", "hooks", vec![vec![300, 300, 310, 320]]))],
+                },
+            ],
+            clusters: vec![ClusterView {
+                id: "c1".into(),
+                name: "Walls".into(),
+                ideas: vec!["k2".into()],
+            }],
+            merged: vec![],
+            results: Some(vec![ResultView {
+                id: "k3".into(),
+                text: "with a roof".into(),
+                votes: 3,
+                rank: 1,
+                sketch: Some(vec![vec![0, 0, 10, 10, 20, 0]]),
+            }]),
+            language: None,
+        }
+    }
+
+    #[test]
+    fn a_c_sketch_sheet_is_its_drawing_layer_by_layer_with_every_caption() {
+        let html = sketched().html(&facts());
+        assert!(html.contains("<dd>C-Sketch</dd>"));
+        // The sheet's drawing: one <g> per layer, in round order, in the palette's colours.
+        let drawings: Vec<&str> = html
+            .split("<svg class=\"sheet-drawing\"")
+            .skip(1)
+            .map(|d| &d[..d.find("</svg>").unwrap()])
+            .collect();
+        assert_eq!(drawings.len(), 2, "one drawing a sheet");
+        assert!(drawings[0].contains("viewBox=\"0 0 1000 750\""));
+        assert_eq!(drawings[0].matches("<g ").count(), 3);
+        assert_eq!(drawings[1].matches("<g ").count(), 1);
+        let rounds: Vec<&str> = drawings[0]
+            .match_indices("data-round=\"")
+            .map(|(i, _)| &drawings[0][i + 12..i + 13])
+            .collect();
+        assert_eq!(rounds, ["1", "2", "3"]);
+        for (round, c) in [(1, "#1f4e9c"), (2, "#c0392b"), (3, "#1e8449")] {
+            assert!(drawings[0].contains(&format!(
+                "data-round=\"{round}\" fill=\"none\" stroke=\"{c}\""
+            )));
+        }
+        assert!(
+            !drawings[0].contains("opacity"),
+            "the whole drawing is at full strength"
+        );
+        assert!(drawings[0].contains("<polyline points=\"100,100 900,100\"/>"));
+        assert!(
+            drawings[0].contains("<circle cx=\"500\" cy=\"400\" r=\"2\""),
+            "a stroke of one point is a dot"
+        );
+        // Each layer on its row: the layer over the earlier ones, faded.
+        let k3 = &html[html.find("id=\"idea-k3\"").unwrap()..];
+        let k3 = &k3[..k3.find("</svg>").unwrap()];
+        assert_eq!(k3.matches("<g ").count(), 3);
+        assert_eq!(k3.matches("opacity=\"0.3\"").count(), 2, "{k3}");
+        assert!(html.contains("<th scope=\"col\">Layer</th>"));
+        assert!(html.contains("a rack &lt;on&gt; the wall") && html.contains("with a roof"));
+        assert_eq!(
+            html.matches("<svg class=\"thumb\"").count(),
+            4 + 1 + 1,
+            "rows, cluster, chart"
+        );
+        // A layer without a caption is named as a sketch where it is mentioned.
+        let cluster = &html[html.find("class=\"cluster\"").unwrap()..];
+        assert!(cluster[..cluster.find("</section>").unwrap()].contains(">Sketch<"));
+        assert!(html.contains("<ol class=\"chart\""));
+        assert!(html.contains("<span class=\"n\">3 votes</span>"));
+        for bad in ["http", "src=", "<script"] {
+            assert!(!html.contains(bad), "{bad}");
+        }
     }
 
     #[test]
