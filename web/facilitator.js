@@ -8,13 +8,13 @@
 import { h, byId, setText, replace, showView } from '/lib/dom.js';
 import { t, num, duration, lang, useRoomLanguage } from '/lib/i18n.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
-import { joinLink, fetchExport } from '/lib/api.js';
+import { joinLink } from '/lib/api.js';
 import { load, save, remove, keys } from '/lib/storage.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock } from '/lib/clock.js';
 import { Countdown } from '/lib/countdown.js';
 import { initialState, reduce, countIdeas, phaseLabel, errorText, roundProgress } from '/lib/state.js';
-import { connectionBanner, trackTopbarHeight, toast, revealText, copyButton, saveBlob } from '/lib/ui.js';
+import { connectionBanner, trackTopbarHeight, toast, revealText, copyButton } from '/lib/ui.js';
 import '/lib/goal.js';
 import '/lib/reveal.js';
 import '/lib/results.js';
@@ -22,6 +22,7 @@ import '/lib/progress.js';
 import '/lib/roster.js';
 import '/facilitator/cluster-board.js';
 import { SessionControls } from '/facilitator/controls.js';
+import { wireExports } from '/facilitator/exports.js';
 
 const main = byId('main');
 trackTopbarHeight();
@@ -125,70 +126,9 @@ function send(msg) {
   return true;
 }
 
-// ---------- after the rounds: export ----------
+// ---------- after the rounds: export and the printable report ----------
 
-for (const btn of byId('export-actions').querySelectorAll('button[data-ext]')) {
-  btn.addEventListener('click', async () => {
-    const ext = btn.dataset.ext;
-    const status = byId('x-status');
-    btn.disabled = true;
-    btn.setAttribute('aria-busy', 'true');
-    status.dataset.state = 'saving';
-    setText(status, t('fac.preparing'));
-    try {
-      const { blob, filename } = await fetchExport(code, page.token, ext, page.state.room?.language || lang);
-      saveBlob(blob, filename);
-      status.dataset.state = 'saved';
-      setText(status, t('fac.downloaded', { file: filename }));
-    } catch (e) {
-      status.dataset.state = 'offline';
-      setText(status, t('fac.notDownloaded', { why: errorText(e) }));
-    } finally {
-      btn.disabled = false;
-      btn.removeAttribute('aria-busy');
-    }
-  });
-}
-
-// ---------- after the rounds: the printable report ----------
-//
-// The report needs the facilitator token, which must not go into a URL: it is fetched with
-// the token as a bearer token and shown from a blob URL in a new tab. The tab is opened at
-// once, while the click still counts as one (a tab opened after the fetch may be blocked).
-
-let reportUrl = null;
-
-byId('x-report').addEventListener('click', async () => {
-  const btn = byId('x-report');
-  const status = byId('x-status');
-  const tab = window.open('', '_blank');
-  if (tab) tab.opener = null;
-  btn.disabled = true;
-  btn.setAttribute('aria-busy', 'true');
-  status.dataset.state = 'saving';
-  setText(status, t('fac.reportPreparing'));
-  try {
-    const { blob, filename } = await fetchExport(code, page.token, 'html', page.state.room?.language || lang);
-    if (tab && !tab.closed) {
-      if (reportUrl) URL.revokeObjectURL(reportUrl);
-      reportUrl = URL.createObjectURL(blob);
-      tab.location.replace(reportUrl);
-      setText(status, t('fac.reportOpened'));
-    } else {
-      // No tab (pop-ups blocked, or closed meanwhile): the file is the report.
-      saveBlob(blob, filename);
-      setText(status, t('fac.reportDownloaded', { file: filename }));
-    }
-    status.dataset.state = 'saved';
-  } catch (e) {
-    tab?.close();
-    status.dataset.state = 'offline';
-    setText(status, t('fac.reportFailed', { why: errorText(e) }));
-  } finally {
-    btn.disabled = false;
-    btn.removeAttribute('aria-busy');
-  }
-});
+wireExports({ code, token: () => page.token, language: () => page.state.room?.language || lang });
 
 // ---------- after the rounds: share ----------
 
