@@ -184,7 +184,7 @@ async fn the_report_is_a_self_contained_page_with_every_idea_escaped() {
     assert!(html.contains("<dt>Participants</dt><dd>3</dd>"));
     assert!(html.contains("<dt>Ideas</dt><dd>6</dd>"));
     assert!(html.contains("<h2 id=\"h-chains\">Build-on chains</h2>"));
-    assert!(html.contains("<dt>Finished</dt><dd>20"));
+    assert!(html.contains("<dt>Finished</dt><dd><bdi dir=\"ltr\">20"));
     assert!(
         !html.contains("Ana") && !html.contains("Ben") && !html.contains("Cy<"),
         "no names"

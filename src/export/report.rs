@@ -80,13 +80,21 @@ table.grid{width:100%;border-collapse:collapse;table-layout:fixed}\
 .sheet{break-inside:avoid;margin-bottom:7mm}\
 .drawing{margin:0 0 3mm}\
 .drawing svg{display:block;width:100%;max-width:140mm;height:auto;aspect-ratio:4/3;border:.75pt solid #666;background:#fff}\
+.sketch-sheet{display:grid;grid-template-columns:minmax(0,1.2fr) minmax(0,1fr);gap:4mm;align-items:start}\
+.sketch-sheet .drawing{margin:0}\
 .drawing figcaption{font-size:8.5pt;color:#444;margin-top:1mm}\
-svg.thumb{display:block;width:100%;max-width:60mm;height:auto;aspect-ratio:4/3;border:.5pt solid #999;background:#fff;margin-bottom:1mm}\
+svg.thumb{display:block;width:100%;max-width:50mm;height:auto;aspect-ratio:4/3;border:.5pt solid #999;background:#fff;margin-bottom:1mm}\
+svg.thumb g{stroke-width:8}\
+svg.thumb circle{r:4}\
+.sketched{display:flex;gap:3mm;align-items:flex-start}\
+.sketched svg.thumb{flex:0 0 28mm;margin:0}\
 svg.swatch{display:inline-block;width:3mm;height:3mm;vertical-align:middle;margin-inline-start:1mm}\
 .key{display:inline-flex;flex-wrap:wrap;gap:1mm 3mm}\
 .chart{list-style:none;margin:0;padding:0}\
 .chart li{display:grid;grid-template-columns:9mm minmax(0,1fr) 45mm 21mm;gap:3mm;align-items:center;padding:1.2mm 0;border-bottom:.5pt solid #bbb;break-inside:avoid}\
-.chart svg.thumb{max-width:30mm}\
+.chart .what{display:flex;flex-wrap:wrap;gap:1mm 2mm;align-items:center}\
+.chart svg.thumb{width:24mm;margin:0}\
+.cluster svg.thumb{max-width:40mm}\
 .rank{font-weight:700;text-align:end}\
 svg.bar{display:block;width:100%;height:4mm}\
 [dir=rtl] svg.bar{transform:scaleX(-1)}\
@@ -101,7 +109,7 @@ svg.bar{display:block;width:100%;height:4mm}\
 .chain li+li{padding-inline-start:5mm}\
 a.note{white-space:nowrap}\
 footer{margin-top:10mm;padding-top:2mm;border-top:.5pt solid #999;color:#444;font-size:8.5pt}\
-@media print{main{max-width:none;padding:0}a{text-decoration:none}.sheets{break-before:page}}\
+@media print{main{max-width:none;padding:0}a{text-decoration:none}}\
 ";
 
 /// `'sha256-…'`: the CSP source that allows [`STYLE`] as an inline `<style>` and nothing else.
@@ -242,7 +250,12 @@ const AR: Words = Words {
     merged_into: "مدمجة في",
     anonymous: "لا يذكر هذا التقرير أي اسم: الجلسة لا تسجّل أبدًا من كتب ماذا.",
     made_with: "أُعدّ باستخدام brainwrite",
-    methods: ["الكتابة الذهنية 6-3-5", "C-Sketch", "مجمّع الكتابة الذهنية"],
+    // 6-3-5 between isolates (LRI … PDI), so it is not read as 5-3-6 in a right-to-left line.
+    methods: [
+        "الكتابة الذهنية \u{2066}6-3-5\u{2069}",
+        "C-Sketch",
+        "مجمّع الكتابة الذهنية",
+    ],
 };
 
 impl Lang {
@@ -517,10 +530,14 @@ impl Report<'_> {
             Method::CSketch => w.methods[1],
             Method::Pool => w.methods[2],
         };
-        let mut facts: Vec<(&str, String)> =
-            vec![(w.method, method.to_owned()), (w.code, self.x.code.clone())];
+        // The code and the time read left to right in every language.
+        let ltr = |s: &str| format!("<bdi dir=\"ltr\">{}</bdi>", Esc(s));
+        let mut facts: Vec<(&str, String)> = vec![
+            (w.method, Esc(method).to_string()),
+            (w.code, ltr(&self.x.code)),
+        ];
         if let Some(ms) = self.facts.finished_at {
-            facts.push((w.finished, utc(ms)));
+            facts.push((w.finished, ltr(&utc(ms))));
         }
         facts.push((l.sheets, self.x.sheets.len().to_string()));
         facts.push((w.ideas, self.ideas.len().to_string()));
@@ -533,7 +550,7 @@ impl Report<'_> {
         }
         o.push_str("<dl class=\"facts\">");
         for (k, v) in facts {
-            let _ = write!(o, "<div><dt>{}</dt><dd>{}</dd></div>", Esc(k), Esc(&v));
+            let _ = write!(o, "<div><dt>{}</dt><dd>{v}</dd></div>", Esc(k));
         }
         o.push_str("</dl></header>");
     }
@@ -764,7 +781,7 @@ impl Report<'_> {
         let layers = layers(s, u32::MAX);
         let drawn = !layers.is_empty();
         if drawn {
-            o.push_str("<figure class=\"drawing\">");
+            o.push_str("<div class=\"sketch-sheet\"><figure class=\"drawing\">");
             svg(o, "sheet-drawing", &format!("{} {n}", l.sheet), &layers);
             let _ = write!(o, "<figcaption>{}: <span class=\"key\">", Esc(w.drawing));
             for layer in &layers {
@@ -815,7 +832,11 @@ impl Report<'_> {
             }
             o.push_str("</tr>");
         }
-        o.push_str("</tbody></table></section>");
+        o.push_str("</tbody></table>");
+        if drawn {
+            o.push_str("</div>");
+        }
+        o.push_str("</section>");
     }
 
     /// An idea's sketch, small: its layer over the sheet's earlier layers, faded.
@@ -847,8 +868,17 @@ impl Report<'_> {
     }
 
     fn cell(&self, o: &mut String, sheet: usize, round: u32, i: &IdeaView) {
-        let _ = write!(o, "<div class=\"idea\" id=\"idea-{}\">", Esc(&i.id));
-        self.thumb(o, sheet, round, i);
+        let sketched = sketch_of(i).is_some();
+        let _ = write!(
+            o,
+            "<div class=\"idea{}\" id=\"idea-{}\">",
+            if sketched { " sketched" } else { "" },
+            Esc(&i.id)
+        );
+        if sketched {
+            self.thumb(o, sheet, round, i);
+            o.push_str("<div>");
+        }
         if !i.text.is_empty() {
             let _ = write!(o, "<p class=\"text\" dir=\"auto\">{}</p>", Esc(&i.text));
         }
@@ -873,6 +903,9 @@ impl Report<'_> {
             );
         }
         self.vote_note(o, &i.id);
+        if sketched {
+            o.push_str("</div>");
+        }
         o.push_str("</div>");
     }
 
@@ -1039,7 +1072,9 @@ mod tests {
         assert!(html.contains("<dt>Ideas</dt><dd>4</dd>"));
         assert!(html.contains("<dt>Sheets</dt><dd>2</dd>"));
         assert!(html.contains("<dt>Votes cast</dt><dd>5</dd>"));
-        assert!(html.contains("<dt>Finished</dt><dd>2023-11-14 22:13 UTC</dd>"));
+        assert!(
+            html.contains("<dt>Finished</dt><dd><bdi dir=\"ltr\">2023-11-14 22:13 UTC</bdi></dd>")
+        );
         assert!(html.contains("<dd>Brainwriting 6-3-5</dd>"));
         assert!(html.contains("<p class=\"note\">4 votes</p>"));
     }
