@@ -521,7 +521,12 @@ impl Report<'_> {
                 Esc(l.outcomes)
             );
             for out in &self.x.outcomes {
-                let _ = write!(o, "<li class=\"text\" dir=\"auto\">{}</li>", Esc(out));
+                // The text finds its own direction; the bullet keeps the page's.
+                let _ = write!(
+                    o,
+                    "<li><span class=\"text\" dir=\"auto\">{}</span></li>",
+                    Esc(out)
+                );
             }
             o.push_str("</ul>");
         }
@@ -1170,6 +1175,9 @@ mod tests {
         let ar = x.html_in(Lang::Ar, &facts());
         assert!(ar.starts_with("<!doctype html>\n<html lang=\"ar\" dir=\"rtl\">"));
         assert!(ar.contains("تقرير الجلسة") && ar.contains("4 أصوات") && ar.contains("↲"));
+        // An outcome's text takes its own direction, its bullet the page's; 6-3-5 stays 6-3-5.
+        assert!(ar.contains("<li><span class=\"text\" dir=\"auto\">Outcome &lt;script&gt;"));
+        assert!(ar.contains("\u{2066}6-3-5\u{2069}"));
         let fr = x.html_in(Lang::Fr, &facts());
         assert!(fr.contains("Rapport de séance") && fr.contains("Feuille 1"));
         let es = x.html_in(Lang::Es, &facts());
