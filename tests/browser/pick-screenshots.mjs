@@ -25,6 +25,8 @@ const PICKS = [
   'participant-writing-ar-phone.png', // the same phone in Arabic, right to left
   'participant-reveal-ar-phone.png', // every idea, in Arabic
   'participant-build-on-ar-phone.png', // round 2 in Arabic: building on a row, the arrow mirrored
+  'report-desktop.png', // the printable report (tests/browser/report.test.mjs): chart, clusters, chains, sheets
+  'report-sketch-desktop.png', // the report of a C-Sketch session: every sheet's drawing, layer by layer
 ];
 
 mkdirSync(to, { recursive: true });
