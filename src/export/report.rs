@@ -269,6 +269,16 @@ impl Lang {
         }
     }
 
+    /// The name of a method in this language (the Markdown export says it too).
+    pub(super) fn method(self, m: Method) -> &'static str {
+        let w = self.words();
+        match m {
+            Method::SixThreeFive => w.methods[0],
+            Method::CSketch => w.methods[1],
+            Method::Pool => w.methods[2],
+        }
+    }
+
     fn rtl(self) -> bool {
         self == Lang::Ar
     }
@@ -530,11 +540,7 @@ impl Report<'_> {
             }
             o.push_str("</ul>");
         }
-        let method = match self.x.method {
-            Method::SixThreeFive => w.methods[0],
-            Method::CSketch => w.methods[1],
-            Method::Pool => w.methods[2],
-        };
+        let method = self.lang.method(self.x.method);
         // The code and the time read left to right in every language.
         let ltr = |s: &str| format!("<bdi dir=\"ltr\">{}</bdi>", Esc(s));
         let mut facts: Vec<(&str, String)> = vec![
