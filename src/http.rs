@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::export::Lang;
+use crate::export::{Facts, Lang, report};
 use crate::hub::Hub;
 use crate::ids::RoomCode;
 use crate::respond::{api_error, client_ip};
@@ -31,10 +31,18 @@ use strum::VariantArray;
 #[folder = "web/"]
 struct Web;
 
-/// The Content-Security-Policy of every response: nothing inline, nothing foreign.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-    form-action 'self'";
+/// The Content-Security-Policy of every response but the report: nothing inline, nothing
+/// foreign — except the printable report's one stylesheet, allowed by its hash: the
+/// facilitator's page opens the report from a blob URL, and a blob document keeps the policy
+/// of the page that made it (`crate::export::report`).
+pub fn csp() -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' {}; \
+         img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'",
+        report::style_source()
+    )
+}
 
 /// The room code a request is about, for the paths that reach a room's actor.
 fn room_of(path: &str) -> Option<RoomCode> {
@@ -86,6 +94,10 @@ fn routes(hub: Arc<Hub>) -> Router {
             "/api/rooms/{code}/export.json",
             get(|s, p, h, u| export(s, p, h, u, Format::Json)),
         )
+        .route(
+            "/api/rooms/{code}/export.html",
+            get(|s, p, h, u| export(s, p, h, u, Format::Html)),
+        )
         .route("/ws/{code}", get(crate::ws::upgrade))
         .route(
             "/healthz",
@@ -110,9 +122,12 @@ fn routes(hub: Arc<Hub>) -> Router {
             get(|h: HeaderMap| async move { asset("board.html", &h) }),
         )
         .fallback(get(static_file))
-        .layer(SetResponseHeaderLayer::overriding(
+        // The report sets its own, stricter policy; every other response gets the site's.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            HeaderValue::from_str(&csp()).unwrap_or_else(|_| {
+                HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'")
+            }),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
@@ -400,6 +415,7 @@ enum Format {
     Markdown,
     Csv,
     Json,
+    Html,
 }
 
 /// The language an export is asked for with `?lang=` (the page sends the room's language, or
@@ -421,8 +437,9 @@ fn export_lang(uri: &axum::http::Uri) -> Result<Option<Lang>, String> {
     })
 }
 
-/// `GET /api/rooms/{code}/export.{md,csv,json}` with the facilitator token as a bearer token,
-/// optionally `?lang=` for the language of the headings.
+/// `GET /api/rooms/{code}/export.{md,csv,json,html}` with the facilitator token as a bearer
+/// token, optionally `?lang=` for the language of the headings. The HTML report also tells
+/// the room's method, participants and finish time, from the room's summary.
 async fn export(
     State(hub): State<Arc<Hub>>,
     Path(code): Path<String>,
@@ -480,9 +497,32 @@ async fn export(
         ),
         Format::Csv => (export.csv_in(lang), "text/csv; charset=utf-8", "csv"),
         Format::Json => (export.json_in(lang), "application/json", "json"),
+        Format::Html => {
+            let facts = match room.info().await {
+                Some(info) => Facts {
+                    participants: Some(info.participants),
+                    finished_at: info.finished_at,
+                },
+                None => Facts::default(),
+            };
+            (
+                export.html_in(lang, &facts),
+                "text/html; charset=utf-8",
+                "html",
+            )
+        }
     };
-    let disposition = format!("attachment; filename=\"brainwrite-{}.{ext}\"", export.code);
-    (
+    // The report is for showing (and printing); the others are files to keep.
+    let disposition = format!(
+        "{}; filename=\"brainwrite-{}.{ext}\"",
+        if matches!(format, Format::Html) {
+            "inline"
+        } else {
+            "attachment"
+        },
+        export.code
+    );
+    let mut response = (
         [
             (header::CONTENT_TYPE, mime.to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
@@ -490,7 +530,15 @@ async fn export(
         ],
         body,
     )
-        .into_response()
+        .into_response();
+    if matches!(format, Format::Html)
+        && let Ok(policy) = HeaderValue::from_str(&report::csp())
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
 }
 
 async fn qr_svg(

@@ -230,6 +230,47 @@ async fn c_sketch_strokes_travel_rotate_and_reach_the_board_at_the_reveal() {
         .unwrap();
     assert!(export.to_string().contains("[600,600,700,650]"), "{export}");
     assert_eq!(export["method"], "c_sketch");
+
+    // Markdown and CSV mark every sketch, B's without a caption too.
+    let get = |ext: &str| {
+        let url = server.url(&format!("/api/rooms/{code}/export.{ext}"));
+        let token = token.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let csv = get("csv").await;
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",votes,rank,kind"), "{csv}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows.iter().all(|r| r.ends_with(",sketch")), "{csv}");
+    assert!(
+        rows.iter().any(|r| r.contains(",A shelter with a bench,")),
+        "{csv}"
+    );
+    let md = get("md").await;
+    assert!(md.contains("· C-Sketch · brainwrite"), "{md}");
+    assert!(
+        md.contains("| 1 | _(sketch)_ A shelter with a bench `"),
+        "{md}"
+    );
+    assert_eq!(
+        md.matches("| _(sketch)_ `").count(),
+        2,
+        "two uncaptioned layers: {md}"
+    );
+    assert!(
+        md.contains(&format!("1. _(sketch)_ — 1 vote `{idea}`")),
+        "{md}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

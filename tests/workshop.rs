@@ -307,9 +307,13 @@ async fn late_joiners_a_leaver_build_on_vote_cluster_and_export() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "sheet,round,slot,idea_id,text,builds_on,cluster,merged_into,votes,rank"
+        "sheet,round,slot,idea_id,text,builds_on,cluster,merged_into,votes,rank,kind"
     );
     assert_eq!(lines.len(), 1 + texts.len());
+    assert!(
+        lines[1..].iter().all(|l| l.ends_with(",text")),
+        "a 6-3-5 idea is text"
+    );
     for t in &texts {
         assert!(csv.contains(t.as_str()), "{t} missing from the CSV");
     }

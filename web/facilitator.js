@@ -8,13 +8,13 @@
 import { h, byId, setText, replace, showView } from '/lib/dom.js';
 import { t, num, duration, lang, useRoomLanguage } from '/lib/i18n.js';
 import { codeFromPath, formatCode } from '/lib/code.js';
-import { joinLink, fetchExport } from '/lib/api.js';
+import { joinLink } from '/lib/api.js';
 import { load, save, remove, keys } from '/lib/storage.js';
 import { Connection } from '/lib/ws.js';
 import { ServerClock } from '/lib/clock.js';
 import { Countdown } from '/lib/countdown.js';
 import { initialState, reduce, countIdeas, phaseLabel, errorText, roundProgress } from '/lib/state.js';
-import { connectionBanner, trackTopbarHeight, toast, revealText, copyButton, saveBlob } from '/lib/ui.js';
+import { connectionBanner, trackTopbarHeight, toast, revealText, copyButton } from '/lib/ui.js';
 import '/lib/goal.js';
 import '/lib/reveal.js';
 import '/lib/results.js';
@@ -24,6 +24,7 @@ import '/lib/roster.js';
 import '/facilitator/cluster-board.js';
 import { SessionControls } from '/facilitator/controls.js';
 import { methodLabel, poolSettings } from '/facilitator/method.js';
+import { wireExports } from '/facilitator/exports.js';
 
 const main = byId('main');
 trackTopbarHeight();
@@ -127,30 +128,9 @@ function send(msg) {
   return true;
 }
 
-// ---------- after the rounds: export ----------
+// ---------- after the rounds: export and the printable report ----------
 
-for (const btn of byId('export-actions').querySelectorAll('button[data-ext]')) {
-  btn.addEventListener('click', async () => {
-    const ext = btn.dataset.ext;
-    const status = byId('x-status');
-    btn.disabled = true;
-    btn.setAttribute('aria-busy', 'true');
-    status.dataset.state = 'saving';
-    setText(status, t('fac.preparing'));
-    try {
-      const { blob, filename } = await fetchExport(code, page.token, ext, page.state.room?.language || lang);
-      saveBlob(blob, filename);
-      status.dataset.state = 'saved';
-      setText(status, t('fac.downloaded', { file: filename }));
-    } catch (e) {
-      status.dataset.state = 'offline';
-      setText(status, t('fac.notDownloaded', { why: errorText(e) }));
-    } finally {
-      btn.disabled = false;
-      btn.removeAttribute('aria-busy');
-    }
-  });
-}
+wireExports({ code, token: () => page.token, language: () => page.state.room?.language || lang });
 
 // ---------- after the rounds: share ----------
 

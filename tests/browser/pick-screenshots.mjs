@@ -27,6 +27,8 @@ const PICKS = [
   'participant-build-on-ar-phone.png', // round 2 in Arabic: building on a row, the arrow mirrored
   'participant-sketch-phone.png', // C-Sketch on a phone, round 2: the first layer, drawing on top in the next colour (sketch.test.mjs)
   'board-sketch-reveal.png', // C-Sketch on the projector: every sheet as SVG, layer by layer, with captions
+  'report-desktop.png', // the printable report (tests/browser/report.test.mjs): chart, clusters, chains, sheets
+  'report-sketch-desktop.png', // the report of a C-Sketch session: every sheet's drawing, layer by layer
 ];
 
 mkdirSync(to, { recursive: true });

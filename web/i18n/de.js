@@ -464,4 +464,11 @@ export default {
   'pool.hintWriting': 'Blätter kommen in den Pool und wieder heraus, sobald jemand tauscht. Die Sitzung endet, wenn die Uhr abläuft, wenn alle fertig sind oder wenn Sie sie beenden.',
   'error.wrong_method': 'Diese Sitzung arbeitet mit einer anderen Methode, deshalb geht das hier nicht.',
   'error.sketch_too_big': 'Diese Skizze ist voll: Nehmen Sie einen Strich zurück, bevor Sie weiterzeichnen.',
+  // report
+  'fac.reportOpen': 'Druckbaren Bericht öffnen',
+  'fac.reportHint': 'Jedes Blatt, jede Skizze, die Cluster und die Stimmen auf einer Seite – zum Lesen, Drucken oder Speichern als PDF über die Druckfunktion des Browsers.',
+  'fac.reportPreparing': 'Bericht wird vorbereitet …',
+  'fac.reportOpened': '✓ Der Bericht ist in einem neuen Tab geöffnet: Dort drucken oder als PDF speichern.',
+  'fac.reportDownloaded': 'Der Browser hat keinen neuen Tab geöffnet, daher wurde der Bericht heruntergeladen: {file}',
+  'fac.reportFailed': 'Der Bericht wurde nicht geöffnet: {why}',
 };

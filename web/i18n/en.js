@@ -465,4 +465,11 @@ export default {
   'pool.hintWriting': 'Sheets go into the pool and out again whenever someone swaps. The session ends when the clock runs out, when everyone is done, or when you finish it.',
   'error.wrong_method': 'This session uses a different method, so that does not work here.',
   'error.sketch_too_big': 'This sketch is full: undo a stroke before you draw more.',
+  // report
+  'fac.reportOpen': 'Open the printable report',
+  'fac.reportHint': "Every sheet, sketch, cluster and the votes on one page, to read, print or save as PDF with your browser's Print.",
+  'fac.reportPreparing': 'Preparing the report…',
+  'fac.reportOpened': '✓ The report is open in a new tab: print it or save it as PDF from there.',
+  'fac.reportDownloaded': 'The browser did not open a new tab, so the report was downloaded: {file}',
+  'fac.reportFailed': 'The report did not open: {why}',
 };

@@ -465,4 +465,11 @@ export default {
   'pool.hintWriting': 'Las hojas entran y salen del pool cada vez que alguien cambia. La sesión termina cuando se acaba el reloj, cuando todo el mundo ha terminado o cuando la terminas tú.',
   'error.wrong_method': 'Esta sesión usa otro método, así que esto no funciona aquí.',
   'error.sketch_too_big': 'Este boceto está lleno: deshaz un trazo antes de dibujar más.',
+  // report
+  'fac.reportOpen': 'Abrir el informe imprimible',
+  'fac.reportHint': 'Cada hoja, cada boceto, los grupos y los votos en una sola página, para leer, imprimir o guardar como PDF con la función Imprimir del navegador.',
+  'fac.reportPreparing': 'Preparando el informe…',
+  'fac.reportOpened': '✓ El informe está abierto en una pestaña nueva: imprímelo o guárdalo como PDF desde allí.',
+  'fac.reportDownloaded': 'El navegador no abrió una pestaña nueva, así que el informe se descargó: {file}',
+  'fac.reportFailed': 'El informe no se abrió: {why}',
 };

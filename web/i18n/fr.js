@@ -464,4 +464,11 @@ export default {
   'pool.hintWriting': 'Les feuilles entrent dans le pool et en ressortent dès que quelqu’un échange. La séance se termine quand l’horloge arrive à zéro, quand tout le monde a terminé ou quand vous y mettez fin.',
   'error.wrong_method': 'Cette session suit une autre méthode : ce n’est pas possible ici.',
   'error.sketch_too_big': 'Ce croquis est plein : annulez un trait avant de dessiner davantage.',
+  // report
+  'fac.reportOpen': 'Ouvrir le rapport imprimable',
+  'fac.reportHint': "Chaque feuille, chaque croquis, les regroupements et les votes sur une seule page, à lire, imprimer ou enregistrer en PDF avec la fonction Imprimer du navigateur.",
+  'fac.reportPreparing': 'Préparation du rapport…',
+  'fac.reportOpened': '✓ Le rapport est ouvert dans un nouvel onglet : imprimez-le ou enregistrez-le en PDF depuis cet onglet.',
+  'fac.reportDownloaded': "Le navigateur n'a pas ouvert de nouvel onglet, le rapport a donc été téléchargé : {file}",
+  'fac.reportFailed': "Le rapport ne s'est pas ouvert : {why}",
 };

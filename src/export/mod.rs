@@ -1,6 +1,7 @@
-//! Session exports: the finished session as JSON, Markdown and CSV for the facilitator to take
-//! away. The topic, goal and outcomes, every sheet as its grid of rows, build-on chains,
-//! clusters, merged duplicates and votes — never authors (the engine never hands them out).
+//! Session exports: the finished session as JSON, Markdown, CSV and a printable HTML report
+//! ([`report`]) for the facilitator to take away. The topic, goal and outcomes, every sheet as
+//! its grid of rows, build-on chains, clusters, merged duplicates and votes — never authors
+//! (the engine never hands them out).
 //!
 //! Pure formatting of views the engine built; CSV cells are safe from formula injection.
 //!
@@ -13,7 +14,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::protocol::{ClusterView, MergeView, ResultView, SheetView};
+use crate::protocol::{ClusterView, IdeaView, MergeView, ResultView, SheetView};
+
+pub mod report;
+
+pub use report::Facts;
 
 /// A language of the exports: the languages of the web client (`crate::room::LANGUAGES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +50,9 @@ struct Labels {
     no_ideas: &'static str,
     round: &'static str,
     idea: &'static str,
-    csv: [&'static str; 10],
+    /// The mark of a sketch idea in Markdown, `(sketch)`, before its caption.
+    sketch: &'static str,
+    csv: [&'static str; 11],
 }
 
 impl Lang {
@@ -114,6 +121,7 @@ const EN: Labels = Labels {
     no_ideas: "No ideas on this sheet.",
     round: "Round",
     idea: "Idea",
+    sketch: "sketch",
     csv: [
         "sheet",
         "round",
@@ -125,6 +133,7 @@ const EN: Labels = Labels {
         "merged_into",
         "votes",
         "rank",
+        "kind",
     ],
 };
 
@@ -142,6 +151,7 @@ const DE: Labels = Labels {
     no_ideas: "Keine Ideen auf diesem Blatt.",
     round: "Runde",
     idea: "Idee",
+    sketch: "Skizze",
     csv: [
         "Blatt",
         "Runde",
@@ -153,6 +163,7 @@ const DE: Labels = Labels {
         "zusammengeführt mit",
         "Stimmen",
         "Rang",
+        "Art",
     ],
 };
 
@@ -170,6 +181,7 @@ const FR: Labels = Labels {
     no_ideas: "Aucune idée sur cette feuille.",
     round: "Tour",
     idea: "Idée",
+    sketch: "croquis",
     csv: [
         "feuille",
         "tour",
@@ -181,6 +193,7 @@ const FR: Labels = Labels {
         "fusionnee_avec",
         "votes",
         "rang",
+        "type",
     ],
 };
 
@@ -198,6 +211,7 @@ const ES: Labels = Labels {
     no_ideas: "No hay ideas en esta hoja.",
     round: "Ronda",
     idea: "Idea",
+    sketch: "boceto",
     csv: [
         "hoja",
         "ronda",
@@ -209,6 +223,7 @@ const ES: Labels = Labels {
         "fusionada_con",
         "votos",
         "puesto",
+        "tipo",
     ],
 };
 
@@ -226,6 +241,7 @@ const AR: Labels = Labels {
     no_ideas: "لا توجد أفكار على هذه الورقة.",
     round: "الجولة",
     idea: "الفكرة",
+    sketch: "رسم",
     csv: [
         "الورقة",
         "الجولة",
@@ -237,6 +253,7 @@ const AR: Labels = Labels {
         "مدمجة في",
         "الأصوات",
         "الترتيب",
+        "النوع",
     ],
 };
 
@@ -275,6 +292,13 @@ struct Flat<'a> {
     id: &'a str,
     text: &'a str,
     builds_on: Option<&'a str>,
+    /// A C-Sketch layer: `text` is its caption, possibly empty.
+    sketch: bool,
+}
+
+/// Whether an idea is a sketch (a C-Sketch layer with strokes), whatever its caption.
+fn is_sketch(i: &IdeaView) -> bool {
+    i.sketch.as_ref().is_some_and(|s| !s.is_empty())
 }
 
 impl Export {
@@ -290,6 +314,7 @@ impl Export {
                         id: &i.id,
                         text: &i.text,
                         builds_on: i.builds_on.as_deref(),
+                        sketch: is_sketch(i),
                     });
                 }
             }
@@ -297,11 +322,12 @@ impl Export {
         out
     }
 
-    fn texts(&self) -> BTreeMap<&str, &str> {
+    /// Every idea by id: its text and whether it is a sketch.
+    fn texts(&self) -> BTreeMap<&str, (&str, bool)> {
         self.sheets
             .iter()
             .flat_map(|s| s.rows.iter().flat_map(|r| r.ideas.iter()))
-            .map(|i| (i.id.as_str(), i.text.as_str()))
+            .map(|i| (i.id.as_str(), (i.text.as_str(), is_sketch(i))))
             .collect()
     }
 
@@ -343,7 +369,8 @@ impl Export {
         self.csv_in(Lang::En)
     }
 
-    /// One row per idea, under a header row in `lang`.
+    /// One row per idea, under a header row in `lang`. The last column, `kind`, is `text` or
+    /// `sketch` in every language (a sketch's `text` is its caption, possibly empty).
     pub fn csv_in(&self, lang: Lang) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
         let cluster = self.cluster_of();
@@ -370,6 +397,7 @@ impl Export {
                 merged.get(f.id).copied().unwrap_or("").to_owned(),
                 v,
                 rank,
+                if f.sketch { "sketch" } else { "text" }.to_owned(),
             ]);
         }
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -387,7 +415,19 @@ impl Export {
         let votes = self.votes();
         let mut md = String::new();
         let _ = writeln!(md, "# {}\n", md_inline(&self.topic));
-        let _ = writeln!(md, "{} `{}` · brainwrite 6-3-5\n", l.session, self.code);
+        let _ = writeln!(
+            md,
+            "{} `{}` · {} · brainwrite\n",
+            l.session,
+            self.code,
+            lang.method(self.method)
+        );
+        // An idea as Markdown: its text, escaped; a sketch is marked, before its caption.
+        let idea = |text: &str, sketch: bool| md_idea(l, text, sketch);
+        let by_id = |id: &str| {
+            let (t, sketch) = texts.get(id).copied().unwrap_or(("", false));
+            idea(t, sketch)
+        };
         if let Some(g) = &self.goal {
             let _ = writeln!(md, "**{}:** {}\n", l.goal, md_inline(g));
         }
@@ -405,7 +445,7 @@ impl Export {
                     md,
                     "{}. {} — {} `{}`",
                     r.rank,
-                    md_inline(&r.text),
+                    idea(&r.text, r.sketch.as_ref().is_some_and(|s| !s.is_empty())),
                     lang.votes(r.votes),
                     r.id
                 );
@@ -417,8 +457,7 @@ impl Export {
             for c in &self.clusters {
                 let _ = writeln!(md, "### {}\n", md_inline(&c.name));
                 for i in &c.ideas {
-                    let t = texts.get(i.as_str()).copied().unwrap_or("");
-                    let _ = writeln!(md, "- {} `{i}`{}", md_inline(t), vote_note(lang, &votes, i));
+                    let _ = writeln!(md, "- {} `{i}`{}", by_id(i), vote_note(lang, &votes, i));
                 }
                 md.push('\n');
             }
@@ -429,9 +468,9 @@ impl Export {
                 let _ = writeln!(
                     md,
                     "- {} `{}` → {} `{}`",
-                    md_inline(texts.get(m.idea.as_str()).copied().unwrap_or("")),
+                    by_id(&m.idea),
                     m.idea,
-                    md_inline(texts.get(m.into.as_str()).copied().unwrap_or("")),
+                    by_id(&m.into),
                     m.into
                 );
             }
@@ -449,12 +488,11 @@ impl Export {
         if !chains.is_empty() {
             let _ = writeln!(md, "## {}\n", l.chains);
             for f in chains {
-                let mut line = format!("- {} `{}`", md_inline(f.text), f.id);
+                let mut line = format!("- {} `{}`", idea(f.text, f.sketch), f.id);
                 let mut next = f.builds_on;
                 let mut guard = 0;
                 while let Some(id) = next {
-                    let t = texts.get(id).copied().unwrap_or("");
-                    let _ = write!(line, " ← {} {} `{id}`", l.builds_on, md_inline(t));
+                    let _ = write!(line, " ← {} {} `{id}`", l.builds_on, by_id(id));
                     next = flat.iter().find(|g| g.id == id).and_then(|g| g.builds_on);
                     guard += 1;
                     if guard > 64 {
@@ -495,7 +533,7 @@ impl Export {
                             let _ = write!(
                                 md,
                                 " {} `{}`{link}{} |",
-                                md_cell(&i.text),
+                                md_idea(l, &i.text, is_sketch(i)),
                                 i.id,
                                 vote_note(lang, &votes, &i.id)
                             );
@@ -534,9 +572,14 @@ fn md_inline(s: &str) -> String {
     out
 }
 
-/// A table cell: inline-escaped (pipes included).
-fn md_cell(s: &str) -> String {
-    md_inline(s)
+/// An idea's text, inline-escaped (pipes included, so it fits a table cell); a sketch is
+/// `_(sketch)_` before its caption, or alone when it has none.
+fn md_idea(l: &Labels, text: &str, sketch: bool) -> String {
+    match (sketch, text.is_empty()) {
+        (false, _) => md_inline(text),
+        (true, true) => format!("_({})_", l.sketch),
+        (true, false) => format!("_({})_ {}", l.sketch, md_inline(text)),
+    }
 }
 
 /// A cell a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`, tab or
@@ -551,7 +594,7 @@ pub fn csv_safe(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{IdeaView, RowView};
+    use crate::protocol::RowView;
 
     fn sample() -> Export {
         let idea = |id: &str, text: &str, b: Option<&str>| IdeaView {
@@ -616,6 +659,132 @@ mod tests {
         assert_eq!(&rows[2][4], "better, \"quoted\"");
         assert_eq!(&rows[2][5], "i2");
         assert_eq!(&rows[2][7], "i2");
+        assert!(rows.iter().all(|r| r.len() == 11 && &r[10] == "text"));
+        assert!(csv.starts_with(
+            "sheet,round,slot,idea_id,text,builds_on,cluster,merged_into,votes,rank,kind\n"
+        ));
+    }
+
+    /// A C-Sketch room: a captioned sketch, one without a caption that builds on it, and a
+    /// caption with no strokes (a text idea).
+    fn sketches() -> Export {
+        let sketch =
+            |id: &str, text: &str, b: Option<&str>, strokes: Option<Vec<Vec<u16>>>| IdeaView {
+                id: id.into(),
+                text: text.into(),
+                builds_on: b.map(Into::into),
+                sketch: strokes,
+            };
+        Export {
+            code: "SKET2345".into(),
+            method: crate::room::Method::CSketch,
+            topic: "Draw a bus stop".into(),
+            goal: None,
+            outcomes: vec![],
+            ideas_per_round: 1,
+            sheets: vec![SheetView {
+                id: "s1".into(),
+                rows: vec![
+                    RowView {
+                        round: 1,
+                        ideas: vec![sketch(
+                            "i1",
+                            "A *green* roof",
+                            None,
+                            Some(vec![vec![1, 2, 3, 4]]),
+                        )],
+                    },
+                    RowView {
+                        round: 2,
+                        ideas: vec![sketch("i2", "", Some("i1"), Some(vec![vec![5, 5]]))],
+                    },
+                    RowView {
+                        round: 3,
+                        ideas: vec![sketch("i3", "Just words", None, None)],
+                    },
+                ],
+            }],
+            clusters: vec![ClusterView {
+                id: "c1".into(),
+                name: "Roofs".into(),
+                ideas: vec!["i2".into()],
+            }],
+            merged: vec![],
+            results: Some(vec![ResultView {
+                id: "i2".into(),
+                text: String::new(),
+                votes: 2,
+                rank: 1,
+                sketch: Some(vec![vec![5, 5]]),
+            }]),
+            language: None,
+        }
+    }
+
+    #[test]
+    fn csv_marks_sketches_in_a_last_column_and_keeps_the_others() {
+        let csv = sketches().csv();
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(r.headers().unwrap().get(10), Some("kind"));
+        let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        let kinds: Vec<(&str, &str, &str)> = rows.iter().map(|r| (&r[3], &r[4], &r[10])).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("i1", "A *green* roof", "sketch"),
+                ("i2", "", "sketch"),
+                ("i3", "Just words", "text"),
+            ]
+        );
+        assert_eq!(
+            (&rows[1][5], &rows[1][6], &rows[1][8]),
+            ("i1", "Roofs", "2")
+        );
+        // The header is translated, the values are not.
+        let de = sketches().csv_in(Lang::De);
+        assert!(de.lines().next().unwrap().ends_with(",Rang,Art"), "{de}");
+        assert!(de.contains(",sketch\n") && de.contains(",text\n"));
+        for lang in [Lang::En, Lang::De, Lang::Fr, Lang::Es, Lang::Ar] {
+            assert_eq!(lang.labels().csv.len(), 11);
+        }
+    }
+
+    #[test]
+    fn markdown_marks_sketches_wherever_an_idea_is_named() {
+        let md = sketches().markdown();
+        assert!(
+            md.contains("Session `SKET2345` · C-Sketch · brainwrite"),
+            "{md}"
+        );
+        // On the sheet: the mark and the caption, escaped; the mark alone without one.
+        assert!(
+            md.contains("| 1 | _(sketch)_ A \\*green\\* roof `i1` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 | _(sketch)_ `i2` (↳ `i1`) · 2 votes |"),
+            "{md}"
+        );
+        assert!(md.contains("| 3 | Just words `i3` |"), "{md}");
+        // In the ranking, the cluster and the chain.
+        assert!(md.contains("1. _(sketch)_ — 2 votes `i2`"), "{md}");
+        assert!(
+            md.contains("### Roofs\n\n- _(sketch)_ `i2` · 2 votes"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- _(sketch)_ `i2` ← builds on _(sketch)_ A \\*green\\* roof `i1`"),
+            "{md}"
+        );
+        let de = sketches().markdown_in(Lang::De);
+        assert!(
+            de.contains("| 1 | _(Skizze)_ A \\*green\\* roof `i1` |"),
+            "{de}"
+        );
+        // A 6-3-5 room has no mark.
+        let plain = sample().markdown();
+        assert!(!plain.contains("(sketch)"));
+        assert!(plain.contains("Session `ABCD2345` · Brainwriting 6-3-5 · brainwrite"));
     }
 
     #[test]
