@@ -135,7 +135,8 @@ test('keyboard only: join by code, name, write, move between ideas and finish th
     await p.goto(`${base}/`);
     // Tab from the top of the page to the code field: every stop on the way is visible.
     let found = false;
-    for (let i = 0; i < 12 && !found; i++) {
+    // The create form comes first (its method group is one stop, as every radio group).
+    for (let i = 0; i < 16 && !found; i++) {
       await p.keyboard.press('Tab');
       const info = await p.evaluate(() => {
         const el = document.activeElement;

@@ -472,7 +472,7 @@ export default {
   'method.635Desc': 'اكتب بضع أفكار في بضع دقائق؛ وتنتقل الأوراق جولةً بعد جولة.',
   'method.c_sketch': 'C-Sketch',
   'method.c_sketchDesc': 'ارسم رسمًا واحدًا في كل جولة؛ ويرسم الشخص التالي فوقه أو بجانبه.',
-  'method.pool': 'مجمَّع الكتابة (Brainwriting pool)',
+  'method.pool': 'مجمَّع الكتابة',
   'method.poolDesc': 'اكتب على ورقة، وضعها في المجمَّع، وخذ غيرها: على مهلك، بساعة واحدة للجلسة كلها.',
   'method.sketchClassic': 'C-Sketch الكلاسيكية',
   'method.sketchClassicDesc': 'مجموعات من 6 · رسم واحد في 5 دقائق · تمر كل ورقة على الجميع',
