@@ -249,6 +249,8 @@ function render() {
   f.className = `chip ${room.phase === 'paused' ? 'chip-warn' : room.phase === 'finished' ? 'chip-ok' : 'chip-accent'}`;
   const mins = room.round_seconds % 60 === 0 ? duration(room.round_seconds) : t('n.seconds', { n: room.round_seconds });
   setText('f-method', methodLabel(room));
+  // A running pool's phase already reads "Brainwriting pool": one chip says it.
+  byId('f-method').hidden = methodLabel(room) === phaseLabel(room);
   setText('f-settings', poolSettings(room) ?? `${t('fac.settings', { ideas: t('n.ideas', { n: room.ideas_per_round }), time: mins })}${presetLabel(room.preset)}`);
   byId('f-goal').update(room);
 

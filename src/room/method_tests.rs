@@ -128,6 +128,11 @@ fn a_sheet_never_goes_back_to_its_author_and_those_waiting_are_served_first() {
             swaps: 1
         }
     );
+    // Someone waiting is still in the session: "0 of 3 done", as the room's view says.
+    let prog = room.progress();
+    assert_eq!((prog.done, prog.seated), (0, 3));
+    let view = room.view("C", T0 + 2);
+    assert_eq!((view.done, view.seated), (prog.done, prog.seated));
     // Writing while waiting says why.
     assert!(matches!(
         write(&mut room, p[0], 0, "x", T0 + 3),

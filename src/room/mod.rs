@@ -1514,7 +1514,15 @@ impl Room {
         } else {
             self.rounds * self.settings.ideas_per_round
         };
-        let holders = self.participants.iter().filter(|p| p.holding.is_some());
+        // Who counts toward "n of m done": those holding a sheet; in a pool, everyone seated
+        // (someone waiting for a sheet is still in the session), as in the room's view.
+        let holders = self.participants.iter().filter(|p| {
+            if pool {
+                p.seat.is_some() && !p.left
+            } else {
+                p.holding.is_some()
+            }
+        });
         ProgressView {
             round: self.round,
             done: holders.clone().filter(|p| p.done).count() as u32,

@@ -29,6 +29,9 @@ const PICKS = [
   'board-sketch-reveal.png', // C-Sketch on the projector: every sheet as SVG, layer by layer, with captions
   'report-desktop.png', // the printable report (tests/browser/report.test.mjs): chart, clusters, chains, sheets
   'report-sketch-desktop.png', // the report of a C-Sketch session: every sheet's drawing, layer by layer
+  'home-methods-desktop.png', // the three methods at creation, the pool's presets (pool.test.mjs)
+  'participant-pool-writing-phone.png', // a phone in a brainwriting pool: the session clock, swap
+  'facilitator-pool-desktop.png', // the facilitator during a pool: the pool's counts, never text
 ];
 
 mkdirSync(to, { recursive: true });
