@@ -218,6 +218,8 @@ struct Shared {
     staff_lost: AtomicUsize,
     /// Set once the measurements are done: closes after it are not failures.
     ending: AtomicBool,
+    /// Commands (start, done) the sockets have written, for a failed run's report.
+    sent: AtomicUsize,
 }
 
 impl Shared {
@@ -379,6 +381,7 @@ async fn conn(
                             sh.fail_as(role, format!("{}: send: {e}", role.label()));
                             return out;
                         }
+                        sh.sent.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     None => {
@@ -721,6 +724,7 @@ async fn run(args: &Args, bin: &PathBuf, index: u32, ticks: u64) -> Result<Value
         problems: Mutex::new(Vec::new()),
         ending: AtomicBool::new(false),
         staff_lost: AtomicUsize::new(0),
+        sent: AtomicUsize::new(0),
     });
     let mut socks = Sockets {
         tasks: tokio::task::JoinSet::new(),
@@ -855,8 +859,9 @@ async fn run(args: &Args, bin: &PathBuf, index: u32, ticks: u64) -> Result<Value
         Ok(v) => v,
         Err(e) => {
             return Err(format!(
-                "{e}; {} of {n} welcomed, {} round-1 sheets, {} round-2 sheets, {} sockets failed; first problems: {}; server log {}",
+                "{e}; {} of {n} welcomed, {} commands written, {} round-1 sheets, {} round-2 sheets, {} sockets failed; first problems: {}; server log {}",
                 sh.welcomed.load(Ordering::Relaxed),
+                sh.sent.load(Ordering::Relaxed),
                 sh.sheets1.load(Ordering::Relaxed),
                 sh.sheets2.load(Ordering::Relaxed),
                 sh.failed.load(Ordering::Relaxed),
