@@ -24,7 +24,7 @@
 mod frame;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
@@ -47,8 +47,10 @@ pub struct Outbox(Arc<Shared>);
 struct Shared {
     io: TcpStream,
     writer: Mutex<Writer>,
-    max_frames: usize,
-    max_bytes: usize,
+    /// The limits of [`Outbox::send`]; raised once for a facilitator or a board
+    /// ([`Outbox::widen`]).
+    max_frames: AtomicUsize,
+    max_bytes: AtomicUsize,
     /// The close code asked for; 0 while open. The first code asked for wins.
     close_code: AtomicU16,
     /// The socket task has ended: nothing sent now will be written.
@@ -100,8 +102,8 @@ impl Outbox {
         Outbox(Arc::new(Shared {
             io,
             writer: Mutex::new(Writer::default()),
-            max_frames: max_frames.max(1),
-            max_bytes: max_bytes.max(1),
+            max_frames: AtomicUsize::new(max_frames.max(1)),
+            max_bytes: AtomicUsize::new(max_bytes.max(1)),
             close_code: AtomicU16::new(0),
             gone: AtomicBool::new(false),
             waker: AtomicWaker::new(),
@@ -125,14 +127,26 @@ impl Outbox {
             return Err(SendError::Closed);
         }
         let out = &mut w.out;
-        if out.data_len() >= self.0.max_frames || out.data_bytes() + frame.len() > self.0.max_bytes
-        {
+        let max_frames = self.0.max_frames.load(Ordering::Relaxed);
+        let max_bytes = self.0.max_bytes.load(Ordering::Relaxed);
+        if out.data_len() >= max_frames || out.data_bytes() + frame.len() > max_bytes {
             drop(w);
             self.fell_behind();
             return Err(SendError::Slow);
         }
         out.push_data(frame);
         Ok(())
+    }
+
+    /// Let this connection queue `factor` times as much before it counts as slow: for a
+    /// facilitator or a board, whose room-wide frames (roster, progress) grow with the room
+    /// (about 100 KB each at 2,000 people) and who are a few per room.
+    pub fn widen(&self, factor: usize) {
+        for limit in [&self.0.max_frames, &self.0.max_bytes] {
+            let _ = limit.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                Some(l.saturating_mul(factor))
+            });
+        }
     }
 
     /// For the room actor, after queueing a batch: hand it to the socket's task (woken once
@@ -351,6 +365,24 @@ mod tests {
         std::future::poll_fn(|cx| o.poll_flush(cx)).await.unwrap();
         // Written: those bytes no longer count.
         o.send(f("1234567890")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_widened_outbox_holds_that_many_times_more() {
+        let (o, _peer) = pair(2, 10).await;
+        o.widen(3);
+        for _ in 0..6 {
+            o.send(f("12345")).unwrap();
+        }
+        // Six frames of 30 bytes: the frame limit (2 × 3) is reached first.
+        assert_eq!(o.send(f("1")), Err(SendError::Slow));
+        let (o, _peer) = pair(100, 10).await;
+        o.widen(3);
+        for _ in 0..6 {
+            o.send(f("12345")).unwrap();
+        }
+        // 30 bytes of 30: one more byte is over.
+        assert_eq!(o.send(f("1")), Err(SendError::Slow));
     }
 
     /// A peer that does not read: the kernel takes what fits, the rest waits in the outbox,

@@ -34,6 +34,11 @@ use crate::turns::Turn;
 /// Messages taken from the queue before one journal commit and one flush.
 const BATCH: usize = 256;
 
+/// How many times a participant's outbox limits a facilitator's or a board's are: their
+/// roster and progress frames grow with the room (~100 KB each at 2,000 people), and
+/// there are a few of them per room.
+const STAFF_OUTBOX: usize = 16;
+
 /// A message to a room actor.
 #[derive(Debug)]
 pub enum RoomMsg {
@@ -310,6 +315,11 @@ impl RoomTask {
         // Connections in the order of their frames (a repeated wake of one connection in a
         // batch costs a lock and an atomic).
         let mut touched: Vec<ConnId> = Vec::new();
+        for conn in self.session.take_promoted() {
+            if let Some(o) = self.outboxes.get(&conn) {
+                o.widen(STAFF_OUTBOX);
+            }
+        }
         for (conn, frame) in self.session.take_frames() {
             n += 1;
             if self.gone.contains(&conn) {

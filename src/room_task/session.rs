@@ -80,9 +80,11 @@ pub const COALESCE_MS: Millis = 100;
 
 /// Rooms with more connections than this fold their count-only broadcasts. In a smaller
 /// room a burst is at most a few dozen frames, cheaper to send at once than to wake the
-/// actor again for (measured: folding in rooms of 8 cut frames by a third and cost more CPU
-/// than it saved, for the extra timer wake-ups).
-pub const FOLD_ABOVE: usize = 32;
+/// actor again for (measured: folding in rooms of 8 — six writers, a facilitator and a
+/// board — cut frames by a third and cost more CPU than it saved, for the extra timer
+/// wake-ups). Above it, the first joiners of a big room get at most two frames per join
+/// of the first eight, then the folded ones (≤ 30 over the joins of 2,000: benches/big_room).
+pub const FOLD_ABOVE: usize = 8;
 
 /// At most one broadcast of a kind per [`COALESCE_MS`]: the first change goes out at once;
 /// later ones inside the interval are folded into one sent when it ends, with the counts as
@@ -189,6 +191,9 @@ pub struct Session {
     progress_gate: Gate<u32>,
     /// Connections to close (with a code) once this batch's frames are queued.
     closing: Vec<(ConnId, u16)>,
+    /// Connections that became a facilitator or a board in this batch: their outboxes are
+    /// widened before their frames are queued.
+    promoted: Vec<ConnId>,
     /// The deadline of a round boundary whose sheets are in `out`.
     boundary: Option<Millis>,
     /// The finish time once it has been journaled.
@@ -268,6 +273,7 @@ impl Session {
             roster_gate: Gate::new(),
             progress_gate: Gate::new(),
             closing: Vec::new(),
+            promoted: Vec::new(),
             boundary: None,
             degraded: false,
             phase_metric,
@@ -423,6 +429,11 @@ impl Session {
     /// The frames to hand to their connections, in order: participants' first.
     pub fn take_frames(&mut self) -> impl Iterator<Item = (ConnId, Utf8Bytes)> + '_ {
         self.out.drain(..).chain(self.late.drain(..))
+    }
+
+    /// Connections that became a facilitator or a board since the last call.
+    pub fn take_promoted(&mut self) -> Vec<ConnId> {
+        std::mem::take(&mut self.promoted)
     }
 
     /// Connections to close, with their codes, once this batch's frames are queued.
@@ -684,6 +695,7 @@ impl Session {
         };
         self.send_to(conn, &welcome);
         self.conns.insert(conn, Some(who));
+        self.promoted.push(conn);
         self.send_to(
             conn,
             &ServerMsg::Room(self.room.view(self.code.as_str(), now)),
