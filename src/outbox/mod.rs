@@ -1,13 +1,15 @@
 //! The send side of one connection, shared by its room actor and its socket task: the
 //! bounded queue of what waits for the peer, the frame writer ([`frame`]) and the stream.
 //!
-//! The actor queues a batch's frames ([`Outbox::send`], never waiting) and then hands them
-//! over once per batch ([`Outbox::flush`]), which wakes the socket's task; the task writes
-//! everything queued in one vectored write when the socket is writable
-//! ([`Outbox::poll_flush`]), with its own control frames (pings, pongs, close) between data
-//! frames, through one cursor behind the writer's lock, so frames never interleave or tear.
-//! (The actor writing its batch straight into the socket was tried and measured faster, but
-//! it stalled deliveries in rooms of 500 and more: see docs/performance.md.)
+//! The actor queues a batch's frames ([`Outbox::send`], never waiting) and then writes them
+//! straight into the socket in its own turn ([`Outbox::flush`]): a room's burst is on the
+//! wire before the next room on the shard is computed, and when the kernel takes it all, the
+//! socket's task is not even woken. What the kernel does not take stays queued, and the
+//! socket's task writes it when the socket is writable ([`Outbox::poll_flush`]), with its
+//! own control frames (pings, pongs, close) between data frames. Both write only while
+//! holding the writer's lock, through one cursor, so frames never interleave or tear.
+//! (This was withdrawn once for stalling rooms of 500; the stall was the actor dropping a
+//! message at the end of a full batch, fixed in `room_task`: docs/performance.md.)
 //!
 //! A client that stops reading is cut off as slow ([`close::SLOW`]) when `--outbox` data
 //! frames or `--max-write-buffer` bytes of them wait. Once its socket decides to close, the
@@ -149,11 +151,22 @@ impl Outbox {
         }
     }
 
-    /// For the room actor, after queueing a batch: hand it to the socket's task (woken once
-    /// per batch, not per frame), which writes it.
+    /// For the room actor, after queueing a batch: write what is queued now, in the caller's
+    /// turn. What the socket does not take is left to the socket's task, which is woken.
     pub fn flush(&self) {
-        if !self.writer().out.is_empty() {
-            self.0.waker.wake();
+        let mut w = self.writer();
+        if w.out.is_empty() {
+            return;
+        }
+        let r = w.out.write_with(|s| self.0.io.try_write_vectored(s));
+        self.wrote();
+        match r {
+            Ok(()) => w.out = Unsent::default(),
+            // Not taken (or broken): the socket's task writes the rest or finds the error.
+            Err(_) => {
+                drop(w);
+                self.0.waker.wake();
+            }
         }
     }
 
@@ -326,17 +339,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_goes_in_one_write_and_keeps_no_storage() {
+    async fn a_flush_writes_the_batch_at_once_and_keeps_no_storage() {
         let (o, mut peer) = pair(8, 1024).await;
         o.send(f("a")).unwrap();
         o.send(f("bc")).unwrap();
-        // Nothing is written until the socket's task writes.
+        // Nothing is written before the flush.
         assert_eq!(o.writer().out.data_len(), 2);
         o.flush();
-        assert_eq!(o.writer().out.data_len(), 2);
-        std::future::poll_fn(|cx| o.poll_flush(cx)).await.unwrap();
         assert!(o.writer().out.is_empty());
         assert_eq!(read(&mut peer, 7).await, b"\x81\x01a\x81\x02bc");
+        // Everything went in the actor's turn: the socket's task has nothing to do.
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(o.poll_flush(&mut cx).is_ready());
     }
 
     #[tokio::test]
@@ -392,11 +406,10 @@ mod tests {
         let (o, mut peer) = pair(1_000_000, 64 << 20).await;
         let big = Utf8Bytes::from("x".repeat(60_000));
         let mut sent = 0;
-        // Fill the socket's buffers until a write leaves something queued.
-        let mut cx = Context::from_waker(Waker::noop());
+        // Fill the socket's buffers until the actor's flush leaves something queued.
         while o.writer().out.is_empty() {
             o.send(big.clone()).unwrap();
-            let _ = o.poll_flush(&mut cx);
+            o.flush();
             sent += 1;
             assert!(sent < 10_000, "the kernel never pushed back");
         }

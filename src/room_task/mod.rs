@@ -5,8 +5,9 @@
 //! ordered, bounded queue, so "did this idea land before the round ended?" has exactly one
 //! answer. The loop does only what needs a runtime: it waits for the queue or for its turn
 //! on its shard's clock ([`crate::turns`]), takes what else is queued into one batch, awaits
-//! the journal's commit of that batch, and then hands the batch's frames to the
-//! connections' bounded outboxes, waking each socket's task once. It never awaits a
+//! the journal's commit of that batch, and then queues the batch's frames in the
+//! connections' bounded outboxes and writes each connection's at once, in its own turn
+//! (what the kernel does not take is left to the socket's task). It never awaits a
 //! client: a connection whose outbox is full is disconnected with [`close::SLOW`] (it can
 //! resume). It must not hold anything across an
 //! `.await` except its own state.
@@ -308,12 +309,12 @@ impl RoomTask {
         }
     }
 
-    /// Queue the batch's frames with their connections, wake their sockets' tasks (in the
+    /// Queue the batch's frames with their connections, write each connection's (in the
     /// order the session gave: participants first), then close those asked to close.
     fn flush(&mut self) {
         let mut n = 0;
-        // Connections in the order of their frames (a repeated wake of one connection in a
-        // batch costs a lock and an atomic).
+        // Connections in the order of their frames (a repeated flush of one connection in
+        // a batch costs a lock).
         let mut touched: Vec<ConnId> = Vec::new();
         for conn in self.session.take_promoted() {
             if let Some(o) = self.outboxes.get(&conn) {
@@ -341,7 +342,7 @@ impl RoomTask {
                 }
             }
         }
-        // One wake per connection and batch, in the order of the frames.
+        // One write per connection and batch, in the order of the frames.
         for conn in touched {
             if let Some(o) = self.outboxes.get(&conn) {
                 o.flush();
