@@ -17,8 +17,9 @@
 //!   engine (roles, resume, acks, degraded mode, who gets which frame), synchronously; the
 //!   loop around it waits for the queue, the timer and the journal, and flushes.
 //! - [`outbox`]: a connection's send side, shared by its room actor (which queues its
-//!   batches) and its socket task (which writes them): the stream, the bounded queue and
-//!   `outbox::frame`, the frame writer.
+//!   batches and writes them in its own turn) and its socket task (which writes what the
+//!   kernel did not take): the stream, the bounded queue and `outbox::frame`, the frame
+//!   writer.
 //! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper, and on
 //!   PostgreSQL the cluster loop (takeover of dead nodes' rooms, forgetting lost ones).
 //! - [`shards`]: the single-threaded runtimes a room and its sockets run on together;
