@@ -219,33 +219,12 @@ async fn c_sketch_strokes_travel_rotate_and_reach_the_board_at_the_reveal() {
     assert_eq!(top["sketch"], json!([[600, 600, 700, 650]]));
 
     // The JSON export keeps the strokes.
-    let export: Value = reqwest::Client::new()
-        .get(server.url(&format!("/api/rooms/{code}/export.json")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export: Value = serde_json::from_str(&server.export(&code, &token, "json").await).unwrap();
     assert!(export.to_string().contains("[600,600,700,650]"), "{export}");
     assert_eq!(export["method"], "c_sketch");
 
     // Markdown and CSV mark every sketch, B's without a caption too.
-    let get = |ext: &str| {
-        let url = server.url(&format!("/api/rooms/{code}/export.{ext}"));
-        let token = token.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
-    };
+    let get = |ext: &'static str| server.export(&code, &token, ext);
     let csv = get("csv").await;
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().ends_with(",votes,rank,kind"), "{csv}");

@@ -190,15 +190,7 @@ async fn the_report_is_a_self_contained_page_with_every_idea_escaped() {
         "no names"
     );
 
-    let ar = http
-        .get(url("?lang=ar"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ar = server.export(&code, &token, "html?lang=ar").await;
     assert!(ar.starts_with("<!doctype html>\n<html lang=\"ar\" dir=\"rtl\">"));
     assert!(ar.contains("تقرير الجلسة"));
     assert_eq!(style_hash(&ar), hash, "one stylesheet in every language");
@@ -220,24 +212,11 @@ async fn the_report_follows_the_rooms_language() {
     fac.send(json!({"type":"finish"})).await;
     fac.recv_where(|v| v["type"] == "room" && v["phase"] == "finished")
         .await;
-    let get = |q: &'static str| {
-        let url = server.url(&format!("/api/rooms/{code}/export.html{q}"));
-        let token = token.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
-    };
-    let de = get("").await;
+    let get = |q: &'static str| server.export(&code, &token, q);
+    let de = get("html").await;
     assert!(de.contains("<html lang=\"de\" dir=\"ltr\">") && de.contains("Sitzungsbericht"));
     assert!(de.contains("Keine Ideen auf diesem Blatt."), "{de}");
-    let fr = get("?lang=fr").await;
+    let fr = get("html?lang=fr").await;
     assert!(fr.contains("Rapport de séance") && !fr.contains("Sitzungsbericht"));
 }
 
@@ -276,15 +255,7 @@ async fn a_c_sketch_report_draws_every_layer() {
             .await;
     }
     fac.recv_type("reveal").await;
-    let html = reqwest::Client::new()
-        .get(server.url(&format!("/api/rooms/{code}/export.html")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = server.export(&code, &token, "html").await;
     assert!(html.contains("<dd>C-Sketch</dd>"));
     let drawings: Vec<&str> = html
         .split("<svg class=\"sheet-drawing\" viewBox=\"0 0 1000 750\"")

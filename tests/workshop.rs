@@ -406,23 +406,10 @@ async fn a_rooms_language_reaches_its_lookup_and_its_exports() {
     fac.send(json!({"type":"finish"})).await;
     fac.recv_where(|v| v["type"] == "room" && v["phase"] == "finished")
         .await;
-    let md = |q: &'static str| {
-        let url = server.url(&format!("/api/rooms/{code}/export.md{q}"));
-        let token = token.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
-    };
-    let german = md("").await;
+    let md = |q: &'static str| server.export(&code, &token, q);
+    let german = md("md").await;
     assert!(german.contains("Blätter"), "{german}");
-    let english = md("?lang=en").await;
+    let english = md("md?lang=en").await;
     assert!(
         !english.contains("Blätter") && english.contains("Sheets"),
         "{english}"

@@ -129,7 +129,6 @@ impl TestServer {
         (status, r.json().await.unwrap())
     }
 
-    /// Create a room; returns (code, facilitator token).
     /// `GET /api/rooms/{code}`, as JSON.
     pub async fn room_info(&self, code: &str) -> Value {
         reqwest::get(self.url(&format!("/api/rooms/{code}")))
@@ -140,6 +139,20 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `GET /api/rooms/{code}/export.{file}` (`file` is e.g. `"md"` or `"html?lang=de"`)
+    /// with the facilitator token, which must answer 200; the body.
+    pub async fn export(&self, code: &str, token: &str, file: &str) -> String {
+        let r = reqwest::Client::new()
+            .get(self.url(&format!("/api/rooms/{code}/export.{file}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "export.{file}");
+        r.text().await.unwrap()
+    }
+
+    /// Create a room; returns (code, facilitator token).
     pub async fn create(&self, body: Value) -> (String, String) {
         let (status, v) = self.create_raw(&body.to_string()).await;
         assert_eq!(status, 201, "{v}");
