@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -229,4 +230,24 @@ export async function timerSeconds(page) {
   const t = (await page.getByRole('timer').first().textContent())?.trim() ?? '';
   const m = /^(\d+):(\d\d)$/.exec(t);
   return m ? Number(m[1]) * 60 + Number(m[2]) : null;
+}
+
+/**
+ * The usual setup of a test file, registered as its `before` and `after` hooks: a server
+ * (`startServer(options)`), a browser and the `Pages` opened in it, all closed at the end.
+ * The returned object holds them while the tests run: `suite.server.url`, `suite.pages`.
+ */
+export function browserSuite(options) {
+  const suite = { server: null, browser: null, pages: null };
+  before(async () => {
+    suite.server = await startServer(options);
+    suite.browser = await launchBrowser();
+    suite.pages = new Pages(suite.browser);
+  });
+  after(async () => {
+    await suite.pages?.close();
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
 }

@@ -5,22 +5,20 @@
 // room's language (set at creation) wins over the browser's, and the person's own choice on
 // the switcher wins over both.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   ROOT,
-  startServer,
-  launchBrowser,
   createRoomApi,
-  Pages,
   PHONE,
   DESKTOP,
   assertAccessible,
   assertNoHorizontalScroll,
   shot,
   eventually,
+  browserSuite,
 } from './helpers.mjs';
 
 const catalog = async (lang) => (await import(pathToFileURL(path.join(ROOT, 'web/i18n', `${lang}.js`)).href)).default;
@@ -29,21 +27,7 @@ const de = await catalog('de');
 const ar = await catalog('ar');
 const CATALOGS = { de, ar, fr: await catalog('fr'), es: await catalog('es') };
 
-let server;
-let browser;
-let pages;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  pages = new Pages(browser);
-});
-
-after(async () => {
-  await pages?.close();
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 /** Pieces of English catalog text (placeholders cut out) that the other language says differently. */
 function englishPieces(other) {
@@ -98,15 +82,15 @@ for (const lang of ['de', 'ar', 'fr', 'es']) {
   const [TOPIC, ...IDEAS] = SAMPLES[lang];
 
   test(`every page in ${lang}: no English, lang/dir set, no sideways scroll at 360 px, axe-clean`, { timeout: 120_000 }, async () => {
-    const base = server.url;
-    const home = await pages.open(`home-${lang}`, phone(lang));
+    const base = suite.server.url;
+    const home = await suite.pages.open(`home-${lang}`, phone(lang));
     await home.goto(`${base}/`);
     await checkPage(home, lang, 'home');
     const room = await createRoomApi(base, { topic: TOPIC, ideas_per_round: 1, round_seconds: 600 });
 
     const people = [];
     for (const i of [0, 1]) {
-      const p = await pages.open(`phone${i}-${lang}`, phone(lang));
+      const p = await suite.pages.open(`phone${i}-${lang}`, phone(lang));
       await p.goto(`${base}/r/${room.code}`);
       await p.locator('#join-form').waitFor();
       await p.locator('#join-topic').getByText(TOPIC).waitFor();
@@ -117,11 +101,11 @@ for (const lang of ['de', 'ar', 'fr', 'es']) {
     }
     await checkPage(people[0], lang, 'participant lobby');
 
-    const fac = await pages.open(`facilitator-${lang}`, phone(lang));
+    const fac = await suite.pages.open(`facilitator-${lang}`, phone(lang));
     await fac.goto(`${base}/f/${room.code}#${room.facilitator_token}`);
     await fac.locator('#c-start:not([hidden])').waitFor();
     await checkPage(fac, lang, 'facilitator lobby');
-    const board = await pages.open(`board-${lang}`, phone(lang));
+    const board = await suite.pages.open(`board-${lang}`, phone(lang));
     await board.goto(`${base}/b/${room.code}`);
     await board.locator('[data-view="lobby"]').waitFor();
     await checkPage(board, lang, 'board lobby');
@@ -156,16 +140,16 @@ for (const lang of ['de', 'ar', 'fr', 'es']) {
     await checkPage(board, lang, 'board reveal');
     await fac.locator('#f-reveal-sheets').getByText(`${IDEAS[0]} +`).waitFor();
     await checkPage(fac, lang, 'facilitator after the rounds');
-    assert.deepEqual(pages.errors, []);
+    assert.deepEqual(suite.pages.errors, []);
   });
 }
 
 test('one phone in German, one in English: a whole session, each in its own language', { timeout: 120_000 }, async () => {
-  const base = server.url;
+  const base = suite.server.url;
   const room = await createRoomApi(base, { topic: 'Mixed languages', ideas_per_round: 1, round_seconds: 600 });
-  const fac = await pages.open('facilitator-mixed', DESKTOP);
+  const fac = await suite.pages.open('facilitator-mixed', DESKTOP);
   await fac.goto(`${base}/f/${room.code}#${room.facilitator_token}`);
-  const people = { de: await pages.open('phone-de', phone('de-DE')), en: await pages.open('phone-en', phone('en-US')) };
+  const people = { de: await suite.pages.open('phone-de', phone('de-DE')), en: await suite.pages.open('phone-en', phone('en-US')) };
   const words = { de, en };
   const text = (lang, key, n) => {
     const v = words[lang][key];
@@ -216,14 +200,14 @@ test('one phone in German, one in English: a whole session, each in its own lang
     assert.equal(await p.locator('[data-view="results"] .eyebrow').textContent(), text(lang, 'phase.results'));
     await p.locator('#res-list .result-votes').getByText(text(lang, 'n.votes', 1).replace('{n}', '1')).first().waitFor();
   }
-  assert.deepEqual(pages.errors, []);
+  assert.deepEqual(suite.pages.errors, []);
 });
 
 test("the room's language wins over the browser's; the person's own choice wins over both", { timeout: 60_000 }, async () => {
-  const base = server.url;
+  const base = suite.server.url;
   const room = await createRoomApi(base, { topic: 'Sprache der Sitzung', language: 'de' });
   assert.equal(room.language, 'de');
-  const p = await pages.open('phone-room-de', phone('en-US'));
+  const p = await suite.pages.open('phone-room-de', phone('en-US'));
   await p.goto(`${base}/r/${room.code}`);
   await p.locator('#join-btn').click();
   // The first `room` message names the room's language: the page switches to it.
@@ -237,12 +221,12 @@ test("the room's language wins over the browser's; the person's own choice wins 
   // The export speaks the room's language.
   const res = await fetch(`${base}/api/rooms/${room.code}/export.md?lang=zz`, { headers: { authorization: `Bearer ${room.facilitator_token}` } });
   assert.equal(res.status, 400);
-  assert.deepEqual(pages.errors, []);
+  assert.deepEqual(suite.pages.errors, []);
 });
 
 test('a room created in Arabic from the home page opens its facilitator page in Arabic, right to left', { timeout: 60_000 }, async () => {
-  const base = server.url;
-  const home = await pages.open('home-create-ar', { ...DESKTOP, locale: 'en-US' });
+  const base = suite.server.url;
+  const home = await suite.pages.open('home-create-ar', { ...DESKTOP, locale: 'en-US' });
   await home.goto(`${base}/`);
   assert.equal(await home.evaluate(() => document.documentElement.lang), 'en');
   await home.getByLabel(en['home.topic']).fill('كيف نخفف ضغط الاجتماعات؟');
@@ -252,5 +236,5 @@ test('a room created in Arabic from the home page opens its facilitator page in 
   await home.getByRole('button', { name: ar['fac.start'], exact: true }).waitFor();
   assert.equal(await home.evaluate(() => document.documentElement.dir), 'rtl');
   await checkPage(home, 'ar', 'facilitator lobby made from the home page');
-  assert.deepEqual(pages.errors, []);
+  assert.deepEqual(suite.pages.errors, []);
 });

@@ -7,12 +7,9 @@
 // once; a dot vote works as in 6-3-5. Another test creates a C-Sketch room from the home page.
 // Every new state is checked with axe-core; no page may log an error.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer,
-  launchBrowser,
-  Pages,
   PHONE,
   DESKTOP,
   assertAccessible,
@@ -21,23 +18,10 @@ import {
   eventually,
   bodyText,
   timerSeconds,
+  browserSuite,
 } from './helpers.mjs';
 
-let server;
-let browser;
-let pages;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  pages = new Pages(browser);
-});
-
-after(async () => {
-  await pages?.close();
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const TOPIC = 'How might we make the office a place people want to come to?';
 const NAMES = ['Ana', 'Ben', 'Cy'];
@@ -90,7 +74,7 @@ async function expectWaiting(page) {
 }
 
 test('a brainwriting pool from the home page to the vote', { timeout: 180_000 }, async (t) => {
-  const base = server.url;
+  const base = suite.server.url;
   let code;
   let fac;
   let board;
@@ -129,7 +113,7 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
   }
 
   await t.test('the home page offers three methods, a line each, and creates a pool room', async () => {
-    fac = await pages.open('facilitator', DESKTOP);
+    fac = await suite.pages.open('facilitator', DESKTOP);
     await fac.goto(`${base}/`);
     const group = fac.getByRole('group', { name: 'Method' });
     for (const [value, name, line] of METHODS) {
@@ -175,14 +159,14 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
     await fac.locator('#f-method').getByText('Brainwriting pool', { exact: true }).waitFor();
     assert.match(await fac.locator('#f-settings').textContent(), /2 ideas a sheet · a session of 30 minutes/);
 
-    board = await pages.open('board', DESKTOP);
+    board = await suite.pages.open('board', DESKTOP);
     await board.goto(`${base}/b/${code}`);
     await board.locator('#bl-topic').getByText(TOPIC).waitFor();
   });
 
   await t.test('three phones join; the lobby explains the pool', async () => {
     for (const name of NAMES) {
-      p[name] = await pages.open(name, PHONE);
+      p[name] = await suite.pages.open(name, PHONE);
       await p[name].goto(`${base}/r/${code}`);
       await p[name].getByLabel('Your name (optional)').fill(name);
       await p[name].getByRole('button', { name: 'Join', exact: true }).click();
@@ -325,14 +309,14 @@ test('a brainwriting pool from the home page to the vote', { timeout: 180_000 },
   });
 
   await t.test('no page logged an error', () => {
-    assert.deepEqual(pages.errors, []);
+    assert.deepEqual(suite.pages.errors, []);
   });
 });
 
 test('the home page creates a C-Sketch room', { timeout: 60_000 }, async () => {
-  const base = server.url;
-  const fac = await pages.open('facilitator-sketch', DESKTOP);
-  const before = pages.errors.length;
+  const base = suite.server.url;
+  const fac = await suite.pages.open('facilitator-sketch', DESKTOP);
+  const before = suite.pages.errors.length;
   await fac.goto(`${base}/`);
   await fac.getByRole('radio', { name: /^C-Sketch/ }).check();
   // One sketch a round: there is no number of ideas to choose.
@@ -354,5 +338,5 @@ test('the home page creates a C-Sketch room', { timeout: 60_000 }, async () => {
   await fac.locator('#f-method').getByText('C-Sketch', { exact: true }).waitFor();
   const info = await (await fetch(`${base}/api/rooms/${code}`)).json();
   assert.equal(info.method, 'c_sketch');
-  assert.deepEqual(pages.errors.slice(before), []);
+  assert.deepEqual(suite.pages.errors.slice(before), []);
 });

@@ -5,27 +5,13 @@
 // show every idea, its vote chart and (for C-Sketch) every sketch as SVG, fetch nothing, keep
 // its style under the policy the blob inherits, pass axe, and print to an A4 PDF in Chromium.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, launchBrowser, Pages, DESKTOP, OUT, createRoomApi, assertAccessible, shot } from './helpers.mjs';
+import { DESKTOP, OUT, createRoomApi, assertAccessible, shot, browserSuite } from './helpers.mjs';
 
-let server;
-let browser;
-let pages;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  pages = new Pages(browser);
-});
-
-after(async () => {
-  await pages?.close();
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const TOPIC = 'How might we make the first week of a new colleague a good one?';
 const GOAL = 'Three things to try with the next person who starts';
@@ -84,7 +70,7 @@ function installDriver(code) {
 }
 
 async function driver(base, code) {
-  const page = await pages.open('driver', DESKTOP);
+  const page = await suite.pages.open('driver', DESKTOP);
   await page.goto(`${base}/`);
   await page.evaluate(installDriver, code);
   return {
@@ -97,7 +83,7 @@ async function driver(base, code) {
 /** Click the report control on the facilitator page; the new tab once the report is in it. */
 async function openReport(fac) {
   const [tab] = await Promise.all([fac.context().waitForEvent('page'), fac.getByRole('button', { name: 'Open the printable report', exact: true }).click()]);
-  pages.watch(tab, 'report');
+  suite.pages.watch(tab, 'report');
   await tab.waitForURL(/^blob:/);
   await tab.waitForLoadState('load');
   await fac.getByText(/The report is open in a new tab/).waitFor();
@@ -112,7 +98,7 @@ function pdfPageSizes(pdf) {
 
 const A4 = [595.28, 841.89]; // 210 × 297 mm in points
 
-/** Every text visible, on screen and in print; nothing fetched; its style kept; A4 pages. */
+/** Every text visible, on screen and in print; nothing fetched; its style kept; A4 suite.pages. */
 async function checkReport(tab, texts, name) {
   const shows = async (media) => {
     await tab.emulateMedia({ media });
@@ -142,7 +128,7 @@ async function checkReport(tab, texts, name) {
 }
 
 test('the printable report: every idea, chains, a cluster, the vote chart; opened from the facilitator page; prints to A4', { timeout: 120_000 }, async (t) => {
-  const base = server.url;
+  const base = suite.server.url;
   const { code, facilitator_token: token } = await createRoomApi(base, {
     topic: TOPIC,
     goal: GOAL,
@@ -160,7 +146,7 @@ test('the printable report: every idea, chains, a cluster, the vote chart; opene
   await ws.connect('F', { type: 'facilitate', token });
   await ws.next('F', { type: 'welcome' });
 
-  const fac = await pages.open('facilitator', DESKTOP);
+  const fac = await suite.pages.open('facilitator', DESKTOP);
   await fac.goto(`${base}/f/${code}#${token}`);
   await fac.getByRole('button', { name: 'Start', exact: true }).waitFor();
 
@@ -244,7 +230,7 @@ test('the printable report: every idea, chains, a cluster, the vote chart; opene
       async ([c, tok]) => (await fetch(`/api/rooms/${c}/export.html?lang=ar`, { headers: { authorization: `Bearer ${tok}` } })).text(),
       [code, token],
     );
-    const ar = await pages.open('report (ar)', DESKTOP);
+    const ar = await suite.pages.open('report (ar)', DESKTOP);
     await ar.setContent(html);
     assert.equal(await ar.evaluate(() => document.documentElement.dir), 'rtl');
     assert.equal(await ar.locator('h2').nth(1).innerText(), 'الترتيب حسب الأصوات');
@@ -285,7 +271,7 @@ const SKETCHES = {
 };
 
 test('a C-Sketch report: every sheet as its drawing, every layer in SVG, captions visible; prints to A4', { timeout: 120_000 }, async () => {
-  const base = server.url;
+  const base = suite.server.url;
   const { code, facilitator_token: token } = await createRoomApi(base, {
     topic: 'Draw a better bus stop',
     method: 'c_sketch',
@@ -300,7 +286,7 @@ test('a C-Sketch report: every sheet as its drawing, every layer in SVG, caption
   }
   await ws.connect('F', { type: 'facilitate', token });
   await ws.next('F', { type: 'welcome' });
-  const fac = await pages.open('facilitator (C-Sketch)', DESKTOP);
+  const fac = await suite.pages.open('facilitator (C-Sketch)', DESKTOP);
   await fac.goto(`${base}/f/${code}#${token}`);
   await fac.getByRole('button', { name: 'Start', exact: true }).waitFor();
   await ws.send('F', { type: 'start' });
@@ -365,5 +351,5 @@ test('a C-Sketch report: every sheet as its drawing, every layer in SVG, caption
 });
 
 test('no page logged an error', () => {
-  assert.deepEqual(pages.errors, []);
+  assert.deepEqual(suite.pages.errors, []);
 });

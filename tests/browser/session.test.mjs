@@ -4,12 +4,9 @@
 // came late is seated at the last round, and the board shows every idea. Every page is checked with axe-core and for console errors, and
 // screenshotted on a phone and a desktop viewport.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer,
-  launchBrowser,
-  Pages,
   PHONE,
   DESKTOP,
   assertAccessible,
@@ -18,23 +15,10 @@ import {
   eventually,
   bodyText,
   timerSeconds,
+  browserSuite,
 } from './helpers.mjs';
 
-let server;
-let browser;
-let pages;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  pages = new Pages(browser);
-});
-
-after(async () => {
-  await pages?.close();
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const TOPIC = 'How might we make a newcomer\'s first week at <Acme> feel welcoming & useful?';
 
@@ -73,7 +57,7 @@ async function sheetRowsText(page) {
 }
 
 test('a full session, from creating it to the reveal', { timeout: 180_000 }, async (t) => {
-  const base = server.url;
+  const base = suite.server.url;
   let code;
   let joinHref;
   let fac;
@@ -85,14 +69,14 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
 
   await t.test('the facilitator creates a session from the home page', async () => {
     // The home page on a phone, for the screenshot and the phone checks.
-    const home = await pages.open('home-phone', PHONE);
+    const home = await suite.pages.open('home-phone', PHONE);
     await home.goto(`${base}/`);
     await home.getByRole('button', { name: 'Create session', exact: true }).waitFor();
     await assertNoHorizontalScroll(home, 'home on a phone');
     await shot(home, 'home-phone');
     await home.close();
 
-    fac = await pages.open('facilitator', DESKTOP);
+    fac = await suite.pages.open('facilitator', DESKTOP);
     await fac.goto(`${base}/`);
     assert.equal(await fac.getByLabel('Ideas per round').inputValue(), '3');
     assert.equal(await fac.getByLabel('Minutes per round').inputValue(), '5');
@@ -124,7 +108,7 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
   });
 
   await t.test('the board shows how to join', async () => {
-    board = await pages.open('board', DESKTOP);
+    board = await suite.pages.open('board', DESKTOP);
     await board.goto(`${base}/b/${code}`);
     await board.locator('#bl-code').getByText(`${code.slice(0, 4)}-${code.slice(4)}`).waitFor();
     assert.equal(await board.locator('#bl-topic').textContent(), TOPIC);
@@ -133,7 +117,7 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
 
   await t.test('three phones join, two by link and one by typing the code', async () => {
     for (let i = 0; i < 3; i++) {
-      const p = await pages.open(`phone${i + 1}`, PHONE);
+      const p = await suite.pages.open(`phone${i + 1}`, PHONE);
       phones.push(p);
       if (i === 1) {
         // By code, typed the sloppy way people type: lower case, a space, O for 0, I for 1.
@@ -294,7 +278,7 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
   });
 
   await t.test('someone who arrives after the start waits to be seated at the next round', async () => {
-    late = await pages.open('late phone', PHONE);
+    late = await suite.pages.open('late phone', PHONE);
     await late.goto(joinHref);
     await late.getByText('This session has already started').waitFor();
     await late.getByLabel('Your name (optional)').fill('Lou');
@@ -391,26 +375,26 @@ test('a full session, from creating it to the reveal', { timeout: 180_000 }, asy
 
   await t.test('the other pages on the other viewport', async () => {
     // Facilitator and board on a phone, participant on a desktop: all reveal, all usable.
-    const facPhone = await pages.open('facilitator-phone', PHONE);
+    const facPhone = await suite.pages.open('facilitator-phone', PHONE);
     const token = await fac.evaluate((c) => localStorage.getItem(`brainwrite:facilitator:${c}`), code);
     await facPhone.goto(`${base}/f/${code}#${JSON.parse(token)}`);
     await facPhone.getByRole('heading', { name: 'Every idea' }).waitFor();
     await assertNoHorizontalScroll(facPhone, 'facilitator on a phone');
     await shot(facPhone, 'facilitator-reveal-phone');
 
-    const boardPhone = await pages.open('board-phone', PHONE);
+    const boardPhone = await suite.pages.open('board-phone', PHONE);
     await boardPhone.goto(`${base}/b/${code}`);
     await boardPhone.locator('#br-sheets .sheet').first().waitFor();
     await assertNoHorizontalScroll(boardPhone, 'board on a phone');
     await shot(boardPhone, 'board-reveal-phone');
 
-    const partDesk = await pages.open('participant-desktop', DESKTOP);
+    const partDesk = await suite.pages.open('participant-desktop', DESKTOP);
     await partDesk.goto(`${base}/r/${code}`);
     await partDesk.getByRole('button', { name: 'Join', exact: true }).waitFor();
     await shot(partDesk, 'participant-join-desktop');
   });
 
   await t.test('no page logged an error', () => {
-    assert.deepEqual(pages.errors, []);
+    assert.deepEqual(suite.pages.errors, []);
   });
 });

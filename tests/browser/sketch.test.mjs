@@ -4,11 +4,9 @@
 // the other phone, which draws on top of it in its own layer; at the reveal the board shows the
 // sheets as SVG, layer by layer, in two colours. axe and the console are checked throughout.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer,
-  launchBrowser,
   Pages,
   PHONE,
   DESKTOP,
@@ -18,23 +16,10 @@ import {
   shot,
   eventually,
   bodyText,
+  browserSuite,
 } from './helpers.mjs';
 
-let server;
-let browser;
-let pages;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  pages = new Pages(browser);
-});
-
-after(async () => {
-  await pages?.close();
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const TOPIC = 'How might a visitor find the right entrance of the hospital?';
 const CAPTIONS = ['Coloured lines on the floor, one per clinic', 'A big map at the car park'];
@@ -107,12 +92,12 @@ async function saved(page) {
 }
 
 test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal as SVG', { timeout: 180_000 }, async (t) => {
-  const base = server.url;
+  const base = suite.server.url;
   const room = await createRoomApi(base, { topic: TOPIC, method: 'c_sketch', round_seconds: 600 });
   const { code } = room;
-  const fac = await pages.open('facilitator', DESKTOP);
-  const board = await pages.open('board', DESKTOP);
-  const phones = [await pages.open('phone A', PHONE), await pages.open('phone B', PHONE)];
+  const fac = await suite.pages.open('facilitator', DESKTOP);
+  const board = await suite.pages.open('board', DESKTOP);
+  const phones = [await suite.pages.open('phone A', PHONE), await suite.pages.open('phone B', PHONE)];
   const cdp = await Promise.all(phones.map((p) => p.context().newCDPSession(p)));
   let drawnA = 0; // strokes on phone A's own sheet after round 1
 
@@ -356,14 +341,14 @@ test('C-Sketch: draw, undo, caption, reload, pass the sheet, draw on top, reveal
   });
 
   await t.test('no page logged an error', () => {
-    assert.deepEqual(pages.errors, []);
+    assert.deepEqual(suite.pages.errors, []);
   });
 
 });
 
 test('a stroke whose ack was lost is resent once and not kept twice: the ack count reconciles', { timeout: 90_000 }, async () => {
-  const base = server.url;
-  const local = new Pages(browser);
+  const base = suite.server.url;
+  const local = new Pages(suite.browser);
   try {
     const room = await createRoomApi(base, { topic: 'Lost acks', method: 'c_sketch', round_seconds: 600 });
     const fac = await local.open('facilitator', DESKTOP);

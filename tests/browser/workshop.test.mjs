@@ -5,12 +5,9 @@
 // results, and the three server exports. Every new state is checked with axe-core; no page
 // may log an error.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer,
-  launchBrowser,
-  Pages,
   PHONE,
   DESKTOP,
   assertAccessible,
@@ -18,23 +15,10 @@ import {
   shot,
   eventually,
   bodyText,
+  browserSuite,
 } from './helpers.mjs';
 
-let server;
-let browser;
-let pages;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  pages = new Pages(browser);
-});
-
-after(async () => {
-  await pages?.close();
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 const TOPIC = 'How might we cut the time it takes a new team member to ship?';
 const GOAL = 'Leave with three experiments we can start on Monday';
@@ -78,7 +62,7 @@ async function toWriting(page) {
 }
 
 test('the whole workshop: presets, people coming and going, build-on, share, clusters, vote, export', { timeout: 150_000 }, async (t) => {
-  const base = server.url;
+  const base = suite.server.url;
   let code;
   let fac;
   let board;
@@ -87,7 +71,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
   let cySheetHolder;
 
   await t.test('a preset fills the form; goal and outcomes show on the facilitator lobby and the board', async () => {
-    fac = await pages.open('facilitator', DESKTOP);
+    fac = await suite.pages.open('facilitator', DESKTOP);
     await fac.goto(`${base}/`);
     await fac.getByRole('radio', { name: /Quick 3-3/ }).check();
     assert.equal(await fac.getByLabel('Ideas per round').inputValue(), '3');
@@ -116,7 +100,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     for (const o of OUTCOMES) await goal.getByText(o, { exact: true }).waitFor();
     assert.match(await fac.locator('#f-settings').textContent(), /1 idea · 3 minutes a round · Quick 3-3/);
 
-    board = await pages.open('board', DESKTOP);
+    board = await suite.pages.open('board', DESKTOP);
     await board.goto(`${base}/b/${code}`);
     await board.locator('#bl-goal').getByText(GOAL).waitFor();
     assert.deepEqual(await board.locator('#bl-goal li').allTextContents(), OUTCOMES);
@@ -126,7 +110,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
 
   await t.test('three start; two join late and wait; joining can be locked; one leaves mid-round', async () => {
     for (const name of ['Ana', 'Ben', 'Cy']) {
-      p[name] = await pages.open(name, PHONE);
+      p[name] = await suite.pages.open(name, PHONE);
       await join(p[name], base, code, name);
       await p[name].getByRole('heading', { name: /You're in/ }).waitFor();
     }
@@ -141,7 +125,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     }
 
     for (const name of ['Dee', 'Eli']) {
-      p[name] = await pages.open(name, PHONE);
+      p[name] = await suite.pages.open(name, PHONE);
       await join(p[name], base, code, name);
       await p[name].getByRole('heading', { name: "You'll be seated at the next round" }).waitFor();
     }
@@ -156,7 +140,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     // Locked: a newcomer is told so on the join page; unlocking lets people in again.
     await fac.getByRole('button', { name: 'Lock joining', exact: true }).click();
     await fac.getByText('Locked: nobody new can join').waitFor();
-    const fay = await pages.open('Fay', PHONE);
+    const fay = await suite.pages.open('Fay', PHONE);
     await join(fay, base, code, 'Fay');
     const err = fay.locator('#join-error');
     await err.waitFor();
@@ -427,7 +411,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
     await shot(ana, 'participant-results-phone');
 
     // The facilitator's page after the rounds also works on a phone.
-    const facPhone = await pages.open('facilitator-phone', PHONE);
+    const facPhone = await suite.pages.open('facilitator-phone', PHONE);
     const token = JSON.parse(await fac.evaluate((c) => localStorage.getItem(`brainwrite:facilitator:${c}`), code));
     await facPhone.goto(`${base}/f/${code}#${token}`);
     await facPhone.getByRole('heading', { name: 'Results', exact: true }).waitFor();
@@ -461,7 +445,7 @@ test('the whole workshop: presets, people coming and going, build-on, share, clu
   });
 
   await t.test('no page logged an error', () => {
-    assert.deepEqual(pages.errors, []);
+    assert.deepEqual(suite.pages.errors, []);
   });
 });
 
