@@ -12,10 +12,16 @@
 //! [`CHECKPOINT_EVERY`] while commits come in. The writer's own automatic checkpoint is off,
 //! so no commit, and no acknowledgement behind it, waits for that copy and its fsync.
 //!
+//! The log is append-ordered (see [`migrate`]): a commit writes the last pages of one B-tree
+//! whatever rooms it holds, and the writer keeps each room's next seq and rowid span in
+//! memory, to refuse an append out of order on its own and to delete a room without a scan.
+//! A journal of an older schema is migrated on open.
+//!
 //! This module must not block the async runtime (the only blocking join runs on
 //! `spawn_blocking`), hold a lock across an `.await`, or queue without bound; it knows nothing
 //! about sockets, messages or the room engine beyond what it stores.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
@@ -76,15 +82,39 @@ pub struct Sqlite {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// The schema this code writes: 2 is the append-ordered `log` (1, the `entries` table keyed
+/// by room and seq, is migrated on open).
+const SCHEMA: i64 = 2;
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk (fsync) before it is acknowledged; group commit pays it once
     // per batch.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.execute_batch(
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Create the schema, or bring an older one up to [`SCHEMA`] in one transaction.
+///
+/// The log is append-ordered: its key is SQLite's rowid, so a commit's entries, whatever
+/// rooms they belong to, land together on the last pages of one B-tree, and a group commit
+/// of 2,400 rooms writes a few pages to the WAL instead of one per room. There is no index
+/// on the room: the log is read only on open (in one scan), and the writer keeps each room's
+/// next seq and the span of its rows in memory ([`Logs`]), for checking appends and for
+/// deleting a room by rowid range.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA {
+        return Err(StoreError::Backend(format!(
+            "the journal was written by a newer brainwrite (schema {version}; this one reads \
+             up to {SCHEMA})"
+        )));
+    }
+    let tx = conn.transaction()?;
+    tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS rooms(
              code TEXT PRIMARY KEY,
@@ -93,15 +123,60 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
              settings TEXT NOT NULL,
              facilitator_hash BLOB NOT NULL,
              finished_ms INTEGER);
-         CREATE TABLE IF NOT EXISTS entries(
-             code TEXT NOT NULL REFERENCES rooms(code) ON DELETE CASCADE,
+         CREATE TABLE IF NOT EXISTS log(
+             id INTEGER PRIMARY KEY,
+             code TEXT NOT NULL,
              seq INTEGER NOT NULL,
              at_ms INTEGER NOT NULL,
-             entry TEXT NOT NULL,
-             PRIMARY KEY(code, seq)) WITHOUT ROWID;",
+             entry TEXT NOT NULL);",
     )?;
-    Ok(conn)
+    let old: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries')",
+        [],
+        |r| r.get(0),
+    )?;
+    if old {
+        let moved = tx.execute(
+            "INSERT INTO log(code, seq, at_ms, entry)
+             SELECT code, seq, at_ms, entry FROM entries ORDER BY code, seq",
+            [],
+        )?;
+        tx.execute_batch("DROP TABLE entries")?;
+        tracing::info!(
+            entries = moved,
+            "journal migrated to the append-ordered log"
+        );
+    }
+    tx.pragma_update(None, "user_version", SCHEMA)?;
+    tx.commit()?;
+    Ok(())
 }
+
+/// Where one room's entries are in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RoomLog {
+    /// The seq its next append must start at (the number of entries stored).
+    next_seq: u64,
+    /// The rowids of its first and last entry, once it has one.
+    span: Option<(i64, i64)>,
+}
+
+impl RoomLog {
+    const EMPTY: RoomLog = RoomLog {
+        next_seq: 0,
+        span: None,
+    };
+
+    fn stored(self, id: i64) -> RoomLog {
+        RoomLog {
+            next_seq: self.next_seq + 1,
+            span: Some(self.span.map_or((id, id), |(first, _)| (first, id))),
+        }
+    }
+}
+
+/// Every stored room's [`RoomLog`], kept by the writer thread (the only writer of the file).
+type Logs = HashMap<RoomCode, RoomLog>;
 
 /// Open (or create) the journal at `path`, drop rooms that expired, load the rest, and start
 /// the writer thread. `expired(finished_ms, last_ms)` says whether a room is gone.
@@ -109,14 +184,14 @@ pub fn open(
     path: &Path,
     expired: impl Fn(Option<Millis>, Millis) -> bool,
 ) -> Result<Opened, StoreError> {
-    let conn = open_connection(path)?;
+    let mut conn = open_connection(path)?;
     let alive_ms: Millis = conn
         .query_row("SELECT value FROM meta WHERE key = 'alive_ms'", [], |r| {
             r.get::<_, i64>(0)
         })
         .optional()?
         .unwrap_or(0) as Millis;
-    let rooms = load(&conn, &expired)?;
+    let (rooms, logs) = load(&mut conn, &expired)?;
     // Checkpoints are the checkpointer's, off the commit path.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let checkpoints = Connection::open(path)?;
@@ -128,7 +203,7 @@ pub fn open(
         .map_err(|e| StoreError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
     let thread = std::thread::Builder::new()
         .name("journal".into())
-        .spawn(move || writer(conn, rx, ck_tx, checkpointer))
+        .spawn(move || writer(conn, logs, rx, ck_tx, checkpointer))
         .map_err(|e| StoreError::Backend(format!("cannot start the journal thread: {e}")))?;
     Ok(Opened {
         journal: Journal::new(Sqlite {
@@ -206,88 +281,139 @@ impl Backend for Sqlite {
     }
 }
 
+/// A room read from the `rooms` table, with its log's raw rows while the log is scanned.
+struct Loading {
+    room: StoredRoom,
+    finished: Option<Millis>,
+    log: RoomLog,
+    /// (seq, at, entry as stored), in seq order.
+    rows: Vec<(i64, Millis, String)>,
+}
+
+/// Read every room and, in one scan of the log in rowid order, every entry; delete the rooms
+/// `expired` says are gone (and any entry whose room is gone); decode the rest.
 fn load(
-    conn: &Connection,
+    conn: &mut Connection,
     expired: &impl Fn(Option<Millis>, Millis) -> bool,
-) -> Result<Vec<StoredRoom>, StoreError> {
-    let mut rooms = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT r.code, r.created_ms, r.seed, r.settings, r.facilitator_hash, r.finished_ms,
-                COALESCE((SELECT MAX(at_ms) FROM entries e WHERE e.code = r.code), r.created_ms)
-         FROM rooms r ORDER BY r.created_ms",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Vec<u8>>(4)?,
-            r.get::<_, Option<i64>>(5)?,
-            r.get::<_, i64>(6)?,
-        ))
-    })?;
-    let mut gone = Vec::new();
-    for row in rows {
-        let (code_s, created, seed, settings, hash, finished, last) = row?;
-        let corrupt = |why: String| StoreError::Corrupt {
-            code: code_s.clone(),
-            seq: -1,
-            why,
-        };
-        let code = RoomCode::parse(&code_s).ok_or_else(|| corrupt("bad code".into()))?;
-        if expired(finished.map(|f| f as Millis), last as Millis) {
-            gone.push(code_s.clone());
-            continue;
-        }
-        let settings: Settings =
-            serde_json::from_str(&settings).map_err(|e| corrupt(e.to_string()))?;
-        let facilitator_hash: [u8; 32] = hash
-            .try_into()
-            .map_err(|_| corrupt("facilitator hash is not 32 bytes".into()))?;
-        rooms.push(StoredRoom {
-            code,
-            settings,
-            seed: seed as u64,
-            facilitator_hash,
-            created_ms: created as Millis,
-            entries: Vec::new(),
-        });
-    }
-    drop(stmt);
-    for code in gone {
-        conn.execute("DELETE FROM rooms WHERE code = ?1", params![code])?;
-        tracing::info!(room = %code, "expired room deleted");
-    }
-    let mut stmt =
-        conn.prepare("SELECT seq, at_ms, entry FROM entries WHERE code = ?1 ORDER BY seq")?;
-    for room in &mut rooms {
-        let code = room.code.to_string();
-        let rows = stmt.query_map(params![code], |r| {
+) -> Result<(Vec<StoredRoom>, Logs), StoreError> {
+    let mut loading: Vec<Loading> = Vec::new();
+    let mut by_code: HashMap<String, usize> = HashMap::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT code, created_ms, seed, settings, facilitator_hash, finished_ms
+             FROM rooms ORDER BY created_ms",
+        )?;
+        let rows = stmt.query_map([], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         })?;
-        for (i, row) in rows.enumerate() {
-            let (seq, at, entry) = row?;
-            if seq != i as i64 {
+        for row in rows {
+            let (code_s, created, seed, settings, hash, finished) = row?;
+            let corrupt = |why: String| StoreError::Corrupt {
+                code: code_s.clone(),
+                seq: -1,
+                why,
+            };
+            let code = RoomCode::parse(&code_s).ok_or_else(|| corrupt("bad code".into()))?;
+            let settings: Settings =
+                serde_json::from_str(&settings).map_err(|e| corrupt(e.to_string()))?;
+            let facilitator_hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| corrupt("facilitator hash is not 32 bytes".into()))?;
+            by_code.insert(code_s, loading.len());
+            loading.push(Loading {
+                room: StoredRoom {
+                    code,
+                    settings,
+                    seed: seed as u64,
+                    facilitator_hash,
+                    created_ms: created as Millis,
+                    entries: Vec::new(),
+                },
+                finished: finished.map(|f| f as Millis),
+                log: RoomLog::EMPTY,
+                rows: Vec::new(),
+            });
+        }
+    }
+    let mut orphans = 0u64;
+    {
+        let mut stmt = conn.prepare("SELECT id, code, seq, at_ms, entry FROM log ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let code: String = r.get(1)?;
+            let Some(&i) = by_code.get(&code) else {
+                orphans += 1;
+                continue;
+            };
+            let l = &mut loading[i];
+            let seq: i64 = r.get(2)?;
+            if seq != l.log.next_seq as i64 {
                 return Err(StoreError::Corrupt {
                     code,
                     seq,
-                    why: format!("expected entry {i}"),
+                    why: format!("expected entry {}", l.log.next_seq),
                 });
             }
+            l.rows.push((seq, r.get::<_, i64>(3)? as Millis, r.get(4)?));
+            l.log = l.log.stored(id);
+        }
+    }
+    let tx = conn.transaction()?;
+    if orphans > 0 {
+        tx.execute(
+            "DELETE FROM log WHERE code NOT IN (SELECT code FROM rooms)",
+            [],
+        )?;
+        tracing::warn!(entries = orphans, "journal entries without a room deleted");
+    }
+    let mut rooms = Vec::with_capacity(loading.len());
+    let mut logs = Logs::with_capacity(loading.len());
+    for l in loading {
+        let code = l.room.code;
+        let last = l.rows.last().map_or(l.room.created_ms, |r| r.1);
+        if expired(l.finished, last) {
+            delete_room(&tx, code, l.log)?;
+            tracing::info!(room = %code, "expired room deleted");
+            continue;
+        }
+        let mut room = l.room;
+        room.entries.reserve_exact(l.rows.len());
+        for (seq, at, entry) in l.rows {
             let entry: Entry = serde_json::from_str(&entry).map_err(|e| StoreError::Corrupt {
-                code: code.clone(),
+                code: code.to_string(),
                 seq,
                 why: e.to_string(),
             })?;
-            room.entries.push((at as Millis, entry));
+            room.entries.push((at, entry));
         }
+        logs.insert(code, l.log);
+        rooms.push(room);
     }
-    Ok(rooms)
+    tx.commit()?;
+    Ok((rooms, logs))
+}
+
+/// Delete a room and its entries (found by their rowid span: no scan of the whole log).
+fn delete_room(
+    tx: &rusqlite::Transaction<'_>,
+    code: RoomCode,
+    log: RoomLog,
+) -> rusqlite::Result<()> {
+    if let Some((first, last)) = log.span {
+        tx.prepare_cached("DELETE FROM log WHERE id BETWEEN ?1 AND ?2 AND code = ?3")?
+            .execute(params![first, last, code.as_str()])?;
+    }
+    tx.prepare_cached("DELETE FROM rooms WHERE code = ?1")?
+        .execute(params![code.as_str()])?;
+    Ok(())
 }
 
 /// The checkpointer thread: after commits, a passive checkpoint (it copies what no reader
@@ -322,6 +448,7 @@ fn checkpointer(conn: Connection, commits: std::sync::mpsc::Receiver<()>) {
 /// and tell the checkpointer. It stops the checkpointer before its own last checkpoint.
 fn writer(
     mut conn: Connection,
+    mut logs: Logs,
     mut rx: mpsc::Receiver<Pending>,
     commits: std::sync::mpsc::SyncSender<()>,
     checkpointer: JoinHandle<()>,
@@ -338,11 +465,8 @@ fn writer(
         }
         let started = Instant::now();
         let closing = batch.iter().any(|p| matches!(p.req, Req::Close));
-        let result = commit(&mut conn, &batch).map_err(|e| e.to_string());
+        let results = commit(&mut conn, &mut logs, &batch);
         crate::metrics::journal_commit(started.elapsed(), batch.len());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, requests = batch.len(), "journal commit failed");
-        }
         if closing {
             stop(&mut checkpointer);
             let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
@@ -350,9 +474,9 @@ fn writer(
             // Never waits: one signal pending is enough.
             let _ = commits.try_send(());
         }
-        for p in batch.drain(..) {
+        for (p, result) in batch.drain(..).zip(results) {
             if let Some(done) = p.done {
-                let _ = done.send(result.clone());
+                let _ = done.send(result);
             }
         }
         if closing {
@@ -373,62 +497,117 @@ fn stop(checkpointer: &mut Option<(std::sync::mpsc::SyncSender<()>, JoinHandle<(
     }
 }
 
-fn commit(conn: &mut Connection, batch: &[Pending]) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction()?;
-    for p in batch {
-        match &p.req {
-            Req::CreateRoom { room } => {
-                let settings = serde_json::to_string(&room.settings)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                tx.prepare_cached(
-                    "INSERT INTO rooms(code, created_ms, seed, settings, facilitator_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    room.code.as_str(),
-                    room.created_ms as i64,
-                    room.seed as i64,
-                    settings,
-                    &room.facilitator_hash[..]
-                ])?;
-            }
-            Req::Append {
-                code,
-                first_seq,
-                entries,
-                finished,
-            } => {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO entries(code, seq, at_ms, entry) VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                for (i, (at, e)) in entries.iter().enumerate() {
-                    stmt.execute(params![
-                        code.as_str(),
-                        (*first_seq + i as u64) as i64,
-                        *at as i64,
-                        e
-                    ])?;
+/// Commit `batch` in one transaction and say, per request, what became of it.
+///
+/// A request that does not fit what is stored (an append out of seq order or for a room that
+/// does not exist, a room created twice) is refused on its own, before the transaction, and
+/// the others go ahead; if the transaction fails, every request in it fails and `logs` is
+/// left as it was.
+fn commit(conn: &mut Connection, logs: &mut Logs, batch: &[Pending]) -> Vec<Result<(), String>> {
+    // What this transaction changes in `logs` (`None`: the room is deleted), applied only
+    // once it commits.
+    let mut changed: HashMap<RoomCode, Option<RoomLog>> = HashMap::new();
+    let mut results: Vec<Result<(), String>> = Vec::with_capacity(batch.len());
+    let outcome = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction()?;
+        for p in batch {
+            let current = |code: &RoomCode| match changed.get(code) {
+                Some(change) => *change,
+                None => logs.get(code).copied(),
+            };
+            let refused = match &p.req {
+                Req::CreateRoom { room } => match current(&room.code) {
+                    Some(_) => Some(format!("room {} is already stored", room.code)),
+                    None => {
+                        let settings = serde_json::to_string(&room.settings)
+                            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                        tx.prepare_cached(
+                            "INSERT INTO rooms(code, created_ms, seed, settings, facilitator_hash)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(params![
+                            room.code.as_str(),
+                            room.created_ms as i64,
+                            room.seed as i64,
+                            settings,
+                            &room.facilitator_hash[..]
+                        ])?;
+                        changed.insert(room.code, Some(RoomLog::EMPTY));
+                        None
+                    }
+                },
+                Req::Append {
+                    code,
+                    first_seq,
+                    entries,
+                    finished,
+                } => match current(code) {
+                    None => Some(format!("room {code} is not stored")),
+                    Some(log) if log.next_seq != *first_seq => Some(format!(
+                        "room {code}: an append at entry {first_seq}, but {} are stored",
+                        log.next_seq
+                    )),
+                    Some(mut log) => {
+                        let mut stmt = tx.prepare_cached(
+                            "INSERT INTO log(code, seq, at_ms, entry) VALUES (?1, ?2, ?3, ?4)",
+                        )?;
+                        for (at, e) in entries {
+                            stmt.execute(params![
+                                code.as_str(),
+                                log.next_seq as i64,
+                                *at as i64,
+                                e
+                            ])?;
+                            log = log.stored(tx.last_insert_rowid());
+                        }
+                        if let Some(f) = finished {
+                            tx.prepare_cached("UPDATE rooms SET finished_ms = ?2 WHERE code = ?1")?
+                                .execute(params![code.as_str(), *f as i64])?;
+                        }
+                        changed.insert(*code, Some(log));
+                        None
+                    }
+                },
+                Req::Delete { code } => {
+                    if let Some(log) = current(code) {
+                        delete_room(&tx, *code, log)?;
+                        changed.insert(*code, None);
+                    }
+                    None
                 }
-                if let Some(f) = finished {
-                    tx.prepare_cached("UPDATE rooms SET finished_ms = ?2 WHERE code = ?1")?
-                        .execute(params![code.as_str(), *f as i64])?;
+                Req::Close => None,
+                Req::Alive { now } => {
+                    tx.prepare_cached(
+                        "INSERT INTO meta(key, value) VALUES ('alive_ms', ?1)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![*now as i64])?;
+                    None
                 }
+            };
+            results.push(refused.map_or(Ok(()), Err));
+        }
+        tx.commit()
+    })();
+    match outcome {
+        Ok(()) => {
+            for (code, change) in changed {
+                match change {
+                    Some(log) => logs.insert(code, log),
+                    None => logs.remove(&code),
+                };
             }
-            Req::Delete { code } => {
-                tx.prepare_cached("DELETE FROM rooms WHERE code = ?1")?
-                    .execute(params![code.as_str()])?;
+            for r in results.iter().filter_map(|r| r.as_ref().err()) {
+                tracing::error!(error = %r, "journal request refused");
             }
-            Req::Close => {}
-            Req::Alive { now } => {
-                tx.prepare_cached(
-                    "INSERT INTO meta(key, value) VALUES ('alive_ms', ?1)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![*now as i64])?;
-            }
+            results
+        }
+        Err(e) => {
+            let e = e.to_string();
+            tracing::error!(error = %e, requests = batch.len(), "journal commit failed");
+            vec![Err(e); batch.len()]
         }
     }
-    tx.commit()
 }
 
 #[cfg(test)]
@@ -528,14 +707,26 @@ mod tests {
                 .await
                 .unwrap();
             o.journal.alive(1500).await.unwrap();
-            // A gap in the sequence is refused by the primary key only if it repeats.
-            assert!(matches!(
-                o.journal
-                    .append(code, 2, vec![(1004, Entry::Tick)], None)
+            // An append that repeats an entry, or leaves a gap, is refused and stores nothing.
+            for first_seq in [2, 4] {
+                let e = o
+                    .journal
+                    .append(code, first_seq, vec![(1004, Entry::Tick)], None)
                     .await
-                    .unwrap_err(),
-                StoreError::Backend(_)
-            ));
+                    .unwrap_err();
+                assert!(
+                    e.to_string()
+                        .contains(&format!("an append at entry {first_seq}, but 3 are stored")),
+                    "{e}"
+                );
+            }
+            // So is one for a room that was never created.
+            let e = o
+                .journal
+                .append(RoomCode::random(), 0, vec![(1004, Entry::Tick)], None)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("is not stored"), "{e}");
             o.journal.close().await.unwrap();
             // Closed: the writer has stopped and its thread is joined.
             assert!(matches!(
@@ -565,7 +756,7 @@ mod tests {
         // backend in `store` expects the same text).
         let stored: Vec<String> = Connection::open(&path)
             .unwrap()
-            .prepare("SELECT entry FROM entries ORDER BY seq")
+            .prepare("SELECT entry FROM log ORDER BY id")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -581,8 +772,182 @@ mod tests {
         o.journal.close().await.unwrap();
         let conn = Connection::open(&path).unwrap();
         let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM log", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    fn write(pid: u32, text: &str) -> Entry {
+        Entry::Cmd(Command::Write(crate::room::WriteSlot {
+            pid: crate::room::Pid(pid),
+            slot: 0,
+            text: text.into(),
+            round: None,
+            builds_on: None,
+            sheet: None,
+        }))
+    }
+
+    /// Rooms whose entries interleave in the log come back whole and in order, and deleting
+    /// one (by its rowid span) leaves every entry of the others, also those inside its span.
+    #[tokio::test]
+    async fn interleaved_rooms_reload_in_order_and_delete_alone() {
+        let (_dir, path) = tmp();
+        let codes: Vec<RoomCode> = (0..3).map(|_| RoomCode::random()).collect();
+        let settings = Settings::classic("topic");
+        {
+            let o = open(&path, |_, _| false).unwrap();
+            for (i, code) in codes.iter().enumerate() {
+                o.journal
+                    .create_room(*code, &settings, i as u64, [i as u8; 32], 1000)
+                    .await
+                    .unwrap();
+            }
+            // Round-robin: room 0's entries span everyone's.
+            for seq in 0..20u64 {
+                let appends = codes.iter().enumerate().map(|(i, code)| {
+                    o.journal.append(
+                        *code,
+                        seq,
+                        vec![(2000 + seq, write(i as u32, &format!("{i}:{seq}")))],
+                        None,
+                    )
+                });
+                for r in futures_util::future::join_all(appends).await {
+                    r.unwrap();
+                }
+            }
+            o.journal.delete(codes[0]).await.unwrap();
+            // Deleted: its next append is refused, and it can be created again, empty.
+            assert!(
+                o.journal
+                    .append(codes[0], 20, vec![(3000, Entry::Tick)], None)
+                    .await
+                    .is_err()
+            );
+            o.journal.close().await.unwrap();
+        }
+        let o = open(&path, |_, _| false).unwrap();
+        let mut loaded: Vec<_> = o
+            .rooms
+            .iter()
+            .map(|r| (r.seed, r.entries.clone()))
+            .collect();
+        loaded.sort_by_key(|r| r.0);
+        let want = |i: u32| -> Vec<(Millis, Entry)> {
+            (0..20u64)
+                .map(|seq| (2000 + seq, write(i, &format!("{i}:{seq}"))))
+                .collect()
+        };
+        assert_eq!(loaded, vec![(1, want(1)), (2, want(2))]);
+        // The next append of a reloaded room continues where its log ends, and only there.
+        assert!(
+            o.journal
+                .append(codes[1], 19, vec![(3000, Entry::Tick)], None)
+                .await
+                .is_err()
+        );
+        o.journal
+            .append(codes[1], 20, vec![(3000, Entry::Tick)], None)
+            .await
+            .unwrap();
+        o.journal.close().await.unwrap();
+        let n: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 41);
+    }
+
+    /// A journal written with schema 1 (entries keyed by room and seq) opens with every room
+    /// and entry, as schema 2, and keeps working; a newer schema is refused, untouched.
+    #[tokio::test]
+    async fn a_schema_1_journal_is_migrated_and_a_newer_one_refused() {
+        let (_dir, path) = tmp();
+        let code = RoomCode::random();
+        let other = RoomCode::random();
+        let settings = Settings::classic("topic");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 CREATE TABLE rooms(
+                     code TEXT PRIMARY KEY,
+                     created_ms INTEGER NOT NULL,
+                     seed INTEGER NOT NULL,
+                     settings TEXT NOT NULL,
+                     facilitator_hash BLOB NOT NULL,
+                     finished_ms INTEGER);
+                 CREATE TABLE entries(
+                     code TEXT NOT NULL REFERENCES rooms(code) ON DELETE CASCADE,
+                     seq INTEGER NOT NULL,
+                     at_ms INTEGER NOT NULL,
+                     entry TEXT NOT NULL,
+                     PRIMARY KEY(code, seq)) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('alive_ms', 4242);",
+            )
+            .unwrap();
+            for (c, seed) in [(code, 5i64), (other, 6)] {
+                conn.execute(
+                    "INSERT INTO rooms VALUES (?1, 1000, ?2, ?3, ?4, NULL)",
+                    params![
+                        c.as_str(),
+                        seed,
+                        serde_json::to_string(&settings).unwrap(),
+                        &[seed as u8; 32][..]
+                    ],
+                )
+                .unwrap();
+            }
+            // Stored out of order on purpose: the old table was read by (code, seq).
+            for (c, seq, at, e) in [
+                (other, 0, 1001, r#"{"cmd":"start"}"#),
+                (code, 1, 1003, r#""tick""#),
+                (code, 0, 1002, r#"{"cmd":"start"}"#),
+            ] {
+                conn.execute(
+                    "INSERT INTO entries VALUES (?1, ?2, ?3, ?4)",
+                    params![c.as_str(), seq, at, e],
+                )
+                .unwrap();
+            }
+        }
+        let o = open(&path, |_, _| false).unwrap();
+        assert_eq!(o.alive_ms, 4242);
+        let room = |c: RoomCode| {
+            o.rooms
+                .iter()
+                .find(|r| r.code == c)
+                .unwrap()
+                .entries
+                .clone()
+        };
+        assert_eq!(
+            room(code),
+            vec![(1002, Entry::Cmd(Command::Start)), (1003, Entry::Tick)]
+        );
+        assert_eq!(room(other), vec![(1001, Entry::Cmd(Command::Start))]);
+        o.journal
+            .append(code, 2, vec![(1004, Entry::Tick)], None)
+            .await
+            .unwrap();
+        o.journal.close().await.unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            let (version, old): (i64, bool) = conn
+                .query_row(
+                    "SELECT (SELECT user_version FROM pragma_user_version),
+                            EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'entries')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((version, old), (SCHEMA, false));
+            conn.pragma_update(None, "user_version", SCHEMA + 1)
+                .unwrap();
+        }
+        let e = open(&path, |_, _| false).unwrap_err();
+        assert!(e.to_string().contains("newer brainwrite"), "{e}");
     }
 }
