@@ -39,6 +39,8 @@ use crate::room::{Millis, Settings};
 const QUEUE: usize = 4096;
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 2048;
+/// Commits start at most this often: requests that come sooner wait and share the next.
+const COMMIT_EVERY: Duration = Duration::from_millis(2);
 /// How often, at most, the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
@@ -455,8 +457,15 @@ fn writer(
 ) {
     let mut checkpointer = Some((commits, checkpointer));
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    let mut last_commit: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
+        // A request that comes soon after a commit waits for the rest of the window, and
+        // whatever else comes in it, so a steady stream shares commits (and fsyncs) instead of
+        // paying one each; one that comes after a quiet spell is committed at once.
+        if let Some(wait) = last_commit.and_then(|t| COMMIT_EVERY.checked_sub(t.elapsed())) {
+            std::thread::sleep(wait);
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(p) => batch.push(p),
@@ -464,6 +473,7 @@ fn writer(
             }
         }
         let started = Instant::now();
+        last_commit = Some(started);
         let closing = batch.iter().any(|p| matches!(p.req, Req::Close));
         let results = commit(&mut conn, &mut logs, &batch);
         crate::metrics::journal_commit(started.elapsed(), batch.len());
