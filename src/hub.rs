@@ -603,6 +603,9 @@ impl Hub {
                 Entry::Tick => {
                     room.replay_tick(at);
                 }
+                Entry::Deadline(deadline) => {
+                    room.set_deadline(deadline);
+                }
                 Entry::Cmd(cmd) => {
                     if let Err(e) = room.handle(cmd, at) {
                         warn!(room = %code, error = %e, "journal entry refused on replay");

@@ -638,6 +638,19 @@ impl Room {
         ev
     }
 
+    /// Move the running round's deadline to `deadline` (the actor does, when the sheets of
+    /// a round went out later than it was decided; a replay, from the journal). Nothing
+    /// happens, and `false` says so, outside a round.
+    pub fn set_deadline(&mut self, deadline: Millis) -> bool {
+        match self.phase {
+            Phase::Writing { .. } => {
+                self.phase = Phase::Writing { deadline };
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Replay a journaled clock boundary: the round running at `at` ended then, whatever its
     /// deadline says (a journal written by a server that timed rounds differently replays
     /// the same way). Nothing happens outside a round.

@@ -268,7 +268,7 @@ impl RoomTask {
                 match j.append(self.code, self.next_seq, batch, finished).await {
                     Ok(()) => {
                         self.next_seq += n;
-                        self.session.committed();
+                        self.session.committed(self.clock.now());
                     }
                     Err(e @ crate::store::StoreError::Fenced) => {
                         self.fenced(&e);

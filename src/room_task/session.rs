@@ -120,6 +120,13 @@ impl<K: PartialEq> Gate<K> {
         open
     }
 
+    /// The last broadcast was re-rendered with `key`: later changes compare with it.
+    fn rekey(&mut self, key: K) {
+        if let Some((_, k)) = &mut self.sent {
+            *k = key;
+        }
+    }
+
     /// When the folded broadcast is owed, if one is.
     fn due(&self) -> Option<Millis> {
         match (&self.sent, self.pending) {
@@ -196,6 +203,14 @@ pub struct Session {
     promoted: Vec<ConnId>,
     /// The deadline of a round boundary whose sheets are in `out`.
     boundary: Option<Millis>,
+    /// Journaled only: when the round's clock was last set in this batch (a start, a
+    /// boundary, a resume). Its sheets and state go out only after the commit, so at
+    /// [`Session::committed`] the clock is moved on by the commit's delay: a round runs its
+    /// full length from the moment its people can see it, as it does in memory.
+    clock_set: Option<Millis>,
+    /// Journaled only: the room-state frames queued in this batch, which carry the deadline
+    /// and are re-rendered if [`Session::committed`] moves it.
+    views: Vec<Utf8Bytes>,
     /// The finish time once it has been journaled.
     finished_logged: bool,
     /// The last journal commit failed: client commands are refused until one succeeds, so
@@ -275,6 +290,8 @@ impl Session {
             closing: Vec::new(),
             promoted: Vec::new(),
             boundary: None,
+            clock_set: None,
+            views: Vec::new(),
             degraded: false,
             phase_metric,
             last_active: now,
@@ -318,6 +335,7 @@ impl Session {
     pub fn tick(&mut self, now: Millis) {
         let deadline = self.room.next_deadline();
         let events = self.room.tick(now);
+        self.note_clock(deadline, now);
         if !events.is_empty() {
             debug!(round = self.room.round(), "round boundary");
             if self.journaled {
@@ -390,13 +408,43 @@ impl Session {
         (&self.entries, finished)
     }
 
-    /// The waiting changes are durable: the frames announcing them may go out.
-    pub fn committed(&mut self) {
+    /// The waiting changes are durable at `now`: the frames announcing them may go out.
+    ///
+    /// If this batch set the round's clock, the round starts now, when its people are told,
+    /// not when it was decided before the commit: the deadline moves on by the commit's
+    /// delay, the room-state frames are rendered again with it, and the new deadline is
+    /// queued as [`Entry::Deadline`] for the next commit. That it is durable later is safe:
+    /// anything accepted under the moved deadline is journaled after it, so a replay that
+    /// lacks it lacks those too (and only gives the round that much less time back).
+    pub fn committed(&mut self, now: Millis) {
         self.entries.clear();
         self.finished_logged |= self.room.finished_at().is_some();
         if self.degraded {
             info!("journal writable again");
             self.degraded = false;
+        }
+        let views = std::mem::take(&mut self.views);
+        let Some(set) = self.clock_set.take() else {
+            return;
+        };
+        let Some(deadline) = self.room.next_deadline() else {
+            return;
+        };
+        if now <= set || !self.room.set_deadline(deadline + (now - set)) {
+            return;
+        }
+        let moved = deadline + (now - set);
+        self.entries.push((now, Entry::Deadline(moved)));
+        let view = self.room.view(self.code.as_str(), now);
+        self.state_gate.rekey(StateKey::of(&view));
+        let fresh = frame(&ServerMsg::Room(view));
+        for (_, f) in self.out.iter_mut().chain(self.late.iter_mut()) {
+            if views
+                .iter()
+                .any(|v| v.as_str().as_ptr() == f.as_str().as_ptr())
+            {
+                *f = fresh.clone();
+            }
         }
     }
 
@@ -416,6 +464,8 @@ impl Session {
         self.out.clear();
         self.late.clear();
         self.boundary = None;
+        self.clock_set = None;
+        self.views.clear();
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for &c in &conns {
             self.closed(c, now);
@@ -428,6 +478,7 @@ impl Session {
 
     /// The frames to hand to their connections, in order: participants' first.
     pub fn take_frames(&mut self) -> impl Iterator<Item = (ConnId, Utf8Bytes)> + '_ {
+        self.views.clear();
         self.out.drain(..).chain(self.late.drain(..))
     }
 
@@ -592,11 +643,24 @@ impl Session {
     /// Apply a command to the engine and, when accepted, queue it for the journal.
     fn exec(&mut self, cmd: Command, now: Millis) -> Result<Vec<Event>, RoomError> {
         let copy = self.journaled.then(|| cmd.clone());
+        let deadline = self.room.next_deadline();
         let events = self.room.handle(cmd, now)?;
         if let Some(c) = copy {
             self.entries.push((now, Entry::Cmd(c)));
         }
+        self.note_clock(deadline, now);
         Ok(events)
+    }
+
+    /// Journaled: remember that the round's clock was set at `now` if the deadline moved
+    /// from `before` to a new one.
+    fn note_clock(&mut self, before: Option<Millis>, now: Millis) {
+        if self.journaled {
+            let after = self.room.next_deadline();
+            if after.is_some() && after != before {
+                self.clock_set = Some(now);
+            }
+        }
     }
 
     /// Apply a command on behalf of a client; a refusal goes back to it.
@@ -672,8 +736,8 @@ impl Session {
         // snapshot. A broadcast folded into the next interval is no snapshot: send it here.
         self.apply(Command::Connect(pid), now);
         if self.state_gate.due().is_some() {
-            let view = ServerMsg::Room(self.room.view(self.code.as_str(), now));
-            self.send_to(conn, &view);
+            let view = self.room_frame(now);
+            self.send_frame(conn, view);
         }
         self.send_me(pid);
         self.send_sheet(pid);
@@ -696,10 +760,8 @@ impl Session {
         self.send_to(conn, &welcome);
         self.conns.insert(conn, Some(who));
         self.promoted.push(conn);
-        self.send_to(
-            conn,
-            &ServerMsg::Room(self.room.view(self.code.as_str(), now)),
-        );
+        let view = self.room_frame(now);
+        self.send_frame(conn, view);
         if who == Attached::Facilitator {
             let roster = ServerMsg::Roster {
                 participants: self.room.roster(),
@@ -724,7 +786,8 @@ impl Session {
         if ch.state {
             let view = self.room.view(self.code.as_str(), now);
             if self.state_gate.pass(now, StateKey::of(&view), fold) {
-                self.broadcast(&frame(&ServerMsg::Room(view)), |_| true);
+                let view = self.view_frame(view);
+                self.broadcast(&view, |_| true);
             }
         }
         // `me` only where it changed; at a boundary everyone holding a sheet gets it.
@@ -780,8 +843,23 @@ impl Session {
     }
 
     fn broadcast_state(&mut self, now: Millis) {
+        let view = self.room_frame(now);
+        self.broadcast(&view, |_| true);
+    }
+
+    /// The room's state at `now` as a frame (kept, when journaled, for
+    /// [`Session::committed`]).
+    fn room_frame(&mut self, now: Millis) -> Utf8Bytes {
         let view = self.room.view(self.code.as_str(), now);
-        self.broadcast(&frame(&ServerMsg::Room(view)), |_| true);
+        self.view_frame(view)
+    }
+
+    fn view_frame(&mut self, view: crate::room::view::RoomView) -> Utf8Bytes {
+        let f = frame(&ServerMsg::Room(view));
+        if self.journaled {
+            self.views.push(f.clone());
+        }
+        f
     }
 
     fn broadcast_progress(&mut self) {
@@ -840,12 +918,16 @@ impl Session {
 
     /// Queue one message for one connection (sent at the next flush).
     fn send_to(&mut self, conn: ConnId, msg: &ServerMsg) {
+        self.send_frame(conn, frame(msg));
+    }
+
+    fn send_frame(&mut self, conn: ConnId, frame: Utf8Bytes) {
         if let Some(role) = self.conns.get(&conn) {
             let queue = match role {
                 Some(Attached::Facilitator | Attached::Board) => &mut self.late,
                 _ => &mut self.out,
             };
-            queue.push((conn, frame(msg)));
+            queue.push((conn, frame));
         }
     }
 

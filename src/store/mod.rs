@@ -58,6 +58,9 @@ pub enum Entry {
     Cmd(Command),
     /// Time passed and the room changed by it (a round boundary).
     Tick,
+    /// The running round's deadline, moved on after a commit to when its sheets went out
+    /// (see `Session::committed`); replayed with `Room::set_deadline`.
+    Deadline(Millis),
 }
 
 /// A room as stored.

@@ -128,7 +128,7 @@ fn a_resume_token_gives_back_the_same_seat_and_a_wrong_one_changes_nothing() {
     let welcome = join(&mut s, 1, "Ana");
     let token = welcome["token"].as_str().expect("a token").to_owned();
     s.closed(1, T0);
-    s.committed();
+    s.committed(T0);
     s.open(2);
     let resume = ClientMsg::Join {
         name: None,
@@ -141,7 +141,7 @@ fn a_resume_token_gives_back_the_same_seat_and_a_wrong_one_changes_nothing() {
     assert_eq!(again["name"], "Ana");
     assert_eq!(s.room().participant_count(), 1);
 
-    s.committed();
+    s.committed(T0);
     s.open(3);
     let wrong = ClientMsg::Join {
         name: None,
@@ -192,7 +192,7 @@ fn each_role_may_send_only_its_own_messages() {
     s.client(5, ClientMsg::Watch {}, T0);
     s.open(6);
     frames(&mut s);
-    s.committed();
+    s.committed(T0);
 
     s.client(6, ClientMsg::Start {}, T0);
     s.client(5, ClientMsg::Start {}, T0);
@@ -229,7 +229,7 @@ fn each_role_may_send_only_its_own_messages() {
 #[test]
 fn a_write_is_acknowledged_with_its_seq_and_a_refused_one_is_refused_with_it() {
     let mut s = started();
-    s.committed();
+    s.committed(T0);
     // Past the start's interval, so the progress is not folded into the next one.
     s.client(
         1,
@@ -253,7 +253,7 @@ fn a_write_is_acknowledged_with_its_seq_and_a_refused_one_is_refused_with_it() {
         [(_, Entry::Cmd(Command::Write(WriteSlot { slot: 1, .. })))]
     ));
 
-    s.committed();
+    s.committed(T0);
     s.client(1, write(7, "no such slot", 42), T0 + 20);
     let f = frames(&mut s);
     let e = to(&f, 1)[0];
@@ -298,7 +298,7 @@ fn after_a_failed_commit_everything_but_ping_is_refused_until_one_succeeds() {
         "a second failure closes nobody"
     );
 
-    s.committed();
+    s.committed(T0);
     let token = None;
     s.client(3, ClientMsg::Join { name: None, token }, T0 + 14);
     let f = frames(&mut s);
@@ -343,7 +343,7 @@ fn a_boundary_deals_each_sheet_to_its_holder_only_and_the_reveal_names_nobody() 
         s.entries().1.is_some(),
         "the finish time waits for the journal"
     );
-    s.committed();
+    s.committed(T0);
     assert!(s.entries().1.is_none());
 }
 
@@ -603,4 +603,87 @@ fn a_room_of_2000_joins_and_finishes_a_round_in_linear_frames() {
         "{frames} frames to end a round of {n} (O(n²) would be ~{})",
         n * n
     );
+}
+
+/// Replay what a session journaled, the way the hub restores a room.
+fn replay(entries: &[(Millis, Entry)]) -> Room {
+    let mut room = Room::new(Settings::classic("How might we onboard faster?"), 7);
+    for (at, e) in entries {
+        match e {
+            Entry::Tick => {
+                room.replay_tick(*at);
+            }
+            Entry::Deadline(d) => {
+                room.set_deadline(*d);
+            }
+            Entry::Cmd(c) => {
+                room.handle(c.clone(), *at).expect("replayed as accepted");
+            }
+        }
+    }
+    room
+}
+
+/// Journaled, a round's clock starts when its sheets go out after the commit, not when it
+/// was decided: the deadline moves on by the commit's delay, in the frames too, is journaled
+/// for the next commit, and replays the same; a write inside the moved time is accepted
+/// live and on replay.
+#[test]
+fn a_round_starts_when_its_commit_lets_the_sheets_out() {
+    let mut s = session(true);
+    let mut journal: Vec<(Millis, Entry)> = Vec::new();
+    let mut commit = |s: &mut Session, at: Millis| {
+        journal.extend(s.entries().0.iter().cloned());
+        s.committed(at);
+        journal.clone()
+    };
+    join(&mut s, 1, "Ana");
+    join(&mut s, 2, "Ben");
+    facilitate(&mut s, 9);
+    commit(&mut s, T0);
+    let round = Millis::from(s.room().settings().round_seconds) * 1000;
+    s.client(9, ClientMsg::Start {}, T0);
+    assert_eq!(s.room().next_deadline(), Some(T0 + round));
+    // The commit took 300 ms.
+    commit(&mut s, T0 + 300);
+    let moved = T0 + 300 + round;
+    assert_eq!(s.room().next_deadline(), Some(moved));
+    assert_eq!(s.entries().0, [(T0 + 300, Entry::Deadline(moved))]);
+    let f = frames(&mut s);
+    for conn in [1, 2, 9] {
+        let states: Vec<_> = to(&f, conn)
+            .into_iter()
+            .filter(|v| v["type"] == "room")
+            .collect();
+        assert!(!states.is_empty(), "{conn} is told the state");
+        for v in states {
+            assert_eq!(v["deadline"], json!(moved), "{conn}: {v}");
+        }
+    }
+    // Written after the decided deadline, before the moved one: accepted.
+    s.tick(T0 + round + 100);
+    s.client(1, write(0, "late but in time", 1), T0 + round + 100);
+    let f = frames(&mut s);
+    assert!(
+        to(&f, 1).iter().any(|v| v["type"] == "ack"),
+        "the write is acknowledged: {f:?}"
+    );
+    let journal = commit(&mut s, T0 + round + 100);
+    assert!(s.entries().0.is_empty(), "a write sets no clock");
+    let room = replay(&journal);
+    assert_eq!(room.next_deadline(), Some(moved));
+    assert_eq!(room.round(), 1);
+    // A commit without delay moves nothing; in memory nothing is ever moved.
+    s.tick(moved);
+    let boundary = s.room().next_deadline();
+    commit(&mut s, moved);
+    assert_eq!(s.room().next_deadline(), boundary);
+    assert!(s.entries().0.is_empty());
+    let mut m = session(false);
+    join(&mut m, 1, "Ana");
+    join(&mut m, 2, "Ben");
+    facilitate(&mut m, 9);
+    m.client(9, ClientMsg::Start {}, T0);
+    m.committed(T0 + 300);
+    assert_eq!(m.room().next_deadline(), Some(T0 + round));
 }
