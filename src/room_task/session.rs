@@ -182,6 +182,10 @@ pub struct Session {
     facilitator_hash: [u8; 32],
     /// Every open connection, with its role once it has one.
     conns: HashMap<ConnId, Option<Attached>>,
+    /// The connections of each participant (the same as in `conns`), so that a frame for
+    /// one participant costs a lookup, not a walk over the room: a boundary sends one to
+    /// each of up to 2,000.
+    by_pid: HashMap<Pid, Vec<ConnId>>,
     /// Accepted commands are recorded for a journal (false in memory).
     journaled: bool,
     /// Accepted changes not yet durable.
@@ -250,12 +254,17 @@ impl Changes {
                 Event::Clusters => c.clusters = true,
                 Event::Ballots => c.ballots = true,
                 Event::Results => c.results = true,
-                Event::Me(p) if !c.me.contains(p) => c.me.push(*p),
-                Event::Ballot(p) if !c.ballot.contains(p) => c.ballot.push(*p),
+                Event::Me(p) => c.me.push(*p),
+                Event::Ballot(p) => c.ballot.push(*p),
                 Event::Removed(p) => c.removed.push(*p),
                 Event::Handed(p) => c.handed.push(*p),
-                Event::Me(_) | Event::Ballot(_) | Event::Joined(_) | Event::Saved { .. } => {}
+                Event::Joined(_) | Event::Saved { .. } => {}
             }
+        }
+        // Each once (a boundary names all 2,000 of a big room).
+        for pids in [&mut c.me, &mut c.ballot] {
+            pids.sort_unstable();
+            pids.dedup();
         }
         c
     }
@@ -280,6 +289,7 @@ impl Session {
             room,
             facilitator_hash,
             conns: HashMap::new(),
+            by_pid: HashMap::new(),
             journaled,
             entries: Vec::new(),
             out: Vec::new(),
@@ -312,6 +322,12 @@ impl Session {
     /// A socket closed, or was given up: a participant's seat is marked disconnected.
     pub fn closed(&mut self, conn: ConnId, now: Millis) {
         if let Some(Some(Attached::Participant(pid))) = self.conns.remove(&conn) {
+            if let Some(theirs) = self.by_pid.get_mut(&pid) {
+                theirs.retain(|&c| c != conn);
+                if theirs.is_empty() {
+                    self.by_pid.remove(&pid);
+                }
+            }
             self.apply(Command::Disconnect(pid), now);
         }
     }
@@ -732,6 +748,7 @@ impl Session {
             },
         );
         self.conns.insert(conn, Some(Attached::Participant(pid)));
+        self.by_pid.entry(pid).or_default().push(conn);
         // Connect broadcasts the new state, this connection included: subscribe, then
         // snapshot. A broadcast folded into the next interval is no snapshot: send it here.
         self.apply(Command::Connect(pid), now);
@@ -835,9 +852,8 @@ impl Session {
         }
         for pid in ch.removed {
             // Gone for good: close its sockets (after this batch's frames) with 4003.
-            let conns = self.conns.iter();
-            let theirs = conns.filter(|(_, a)| **a == Some(Attached::Participant(pid)));
-            let closing: Vec<_> = theirs.map(|(&id, _)| (id, close::REMOVED)).collect();
+            let theirs = self.by_pid.get(&pid).into_iter().flatten();
+            let closing: Vec<_> = theirs.map(|&id| (id, close::REMOVED)).collect();
             self.closing.extend(closing);
         }
     }
@@ -878,25 +894,19 @@ impl Session {
 
     fn send_me(&mut self, pid: Pid) {
         if let Some(me) = self.room.me(pid) {
-            self.broadcast(&frame(&ServerMsg::Me(me)), |a| {
-                a == Attached::Participant(pid)
-            });
+            self.to_participant(pid, frame(&ServerMsg::Me(me)));
         }
     }
 
     fn send_ballot(&mut self, pid: Pid) {
         if let Some(ballot) = self.room.ballot(pid) {
-            self.broadcast(&frame(&ServerMsg::Ballot(ballot)), |a| {
-                a == Attached::Participant(pid)
-            });
+            self.to_participant(pid, frame(&ServerMsg::Ballot(ballot)));
         }
     }
 
     fn send_sheet(&mut self, pid: Pid) {
         if let Some(held) = self.room.held_sheet(pid) {
-            self.broadcast(&frame(&ServerMsg::Sheet(held)), |a| {
-                a == Attached::Participant(pid)
-            });
+            self.to_participant(pid, frame(&ServerMsg::Sheet(held)));
         }
     }
 
@@ -928,6 +938,13 @@ impl Session {
                 _ => &mut self.out,
             };
             queue.push((conn, frame));
+        }
+    }
+
+    /// Queue a frame for every connection of participant `pid`.
+    fn to_participant(&mut self, pid: Pid, frame: Utf8Bytes) {
+        if let Some(theirs) = self.by_pid.get(&pid) {
+            self.out.extend(theirs.iter().map(|&c| (c, frame.clone())));
         }
     }
 
