@@ -30,7 +30,7 @@ use rotation::Seat;
 use sketch::{Layer, Stroke, StrokeError};
 use view::{
     HeldSheet, IdeaView, MeView, PhaseName, PoolView, ProgressView, RoomView, RosterEntry, RowView,
-    SheetProgress, SheetView,
+    SheetProgress, SheetView, ViewKey,
 };
 
 /// Server epoch milliseconds.
@@ -1407,6 +1407,26 @@ impl Room {
             goal: self.settings.goal.clone(),
             outcomes: self.settings.outcomes.clone(),
             language: self.settings.language.clone(),
+        }
+    }
+
+    /// [`Room::view`]'s key fields, without counting anyone (a view of 2,000 people walks
+    /// them several times).
+    pub fn view_key(&self) -> ViewKey {
+        let (phase, deadline, remaining_ms) = match self.phase {
+            Phase::Lobby => (PhaseName::Lobby, None, None),
+            Phase::Writing { deadline } => (PhaseName::Writing, Some(deadline), None),
+            Phase::Paused { remaining } => (PhaseName::Paused, None, Some(remaining)),
+            Phase::Finished => (PhaseName::Finished, None, None),
+        };
+        ViewKey {
+            phase,
+            round: self.round,
+            deadline,
+            remaining_ms,
+            locked: self.locked,
+            stage: self.decide.stage,
+            presenting: self.decide.presenting.map(|s| self.sheets[s].id.clone()),
         }
     }
 

@@ -1314,3 +1314,34 @@ fn write_commands_keep_their_journal_form() {
     };
     assert_eq!((old.builds_on, old.round), (None, None));
 }
+
+/// `view_key` is the view's key in every phase (lobby, writing, paused, locked, finished),
+/// and `set_deadline` moves a running round's deadline only.
+#[test]
+fn the_view_key_matches_the_view_and_set_deadline_moves_only_a_round() {
+    let (mut room, _) = room_with(3, settings(6, 3, 60));
+    let same = |room: &Room| {
+        assert_eq!(
+            room.view_key(),
+            view::ViewKey::of(&room.view("C", T0)),
+            "{:?}",
+            room.phase()
+        )
+    };
+    same(&room);
+    assert!(!room.set_deadline(T0 + 1));
+    room.handle(Command::Start, T0).unwrap();
+    same(&room);
+    assert!(room.set_deadline(T0 + 99_000));
+    assert_eq!(room.next_deadline(), Some(T0 + 99_000));
+    same(&room);
+    room.handle(Command::Pause, T0 + 20_000).unwrap();
+    same(&room);
+    assert!(!room.set_deadline(T0 + 1));
+    assert_eq!(room.phase(), Phase::Paused { remaining: 79_000 });
+    room.handle(Command::Resume, T0 + 30_000).unwrap();
+    room.handle(Command::Lock, T0 + 30_000).unwrap();
+    same(&room);
+    room.handle(Command::Finish, T0 + 40_000).unwrap();
+    same(&room);
+}

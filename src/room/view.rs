@@ -29,6 +29,42 @@ pub enum PhaseName {
     Finished,
 }
 
+/// What in a room's public state is more than counts (`RoomView` without its tallies):
+/// cheap to take, so a caller can tell whether a change needs the full view at once.
+/// (`rounds` is left out: in the lobby it is planned from the head count.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewKey {
+    /// As in [`RoomView`].
+    pub phase: PhaseName,
+    /// As in [`RoomView`].
+    pub round: u32,
+    /// As in [`RoomView`].
+    pub deadline: Option<u64>,
+    /// As in [`RoomView`].
+    pub remaining_ms: Option<u64>,
+    /// As in [`RoomView`].
+    pub locked: bool,
+    /// As in [`RoomView`].
+    pub stage: Option<Stage>,
+    /// As in [`RoomView`].
+    pub presenting: Option<String>,
+}
+
+impl ViewKey {
+    /// The key of a rendered view.
+    pub fn of(v: &RoomView) -> Self {
+        ViewKey {
+            phase: v.phase,
+            round: v.round,
+            deadline: v.deadline,
+            remaining_ms: v.remaining_ms,
+            locked: v.locked,
+            stage: v.stage,
+            presenting: v.presenting.clone(),
+        }
+    }
+}
+
 /// The public state of a room: the same bytes go to everyone in it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomView {

@@ -148,32 +148,8 @@ impl<K: PartialEq> Gate<K> {
     }
 }
 
-/// What in the room's public state is more than counts: a change here is sent at once.
-/// (`rounds` is left out: in the lobby it is planned from the head count.)
-#[derive(Debug, PartialEq)]
-struct StateKey {
-    phase: PhaseName,
-    round: u32,
-    deadline: Option<Millis>,
-    remaining_ms: Option<u64>,
-    locked: bool,
-    stage: Option<crate::room::Stage>,
-    presenting: Option<String>,
-}
-
-impl StateKey {
-    fn of(v: &crate::room::view::RoomView) -> Self {
-        StateKey {
-            phase: v.phase,
-            round: v.round,
-            deadline: v.deadline,
-            remaining_ms: v.remaining_ms,
-            locked: v.locked,
-            stage: v.stage,
-            presenting: v.presenting.clone(),
-        }
-    }
-}
+/// The state broadcast's key: a change of it goes out at once.
+type StateKey = crate::room::view::ViewKey;
 
 /// One room's engine and connections; see the module documentation.
 pub struct Session {
@@ -800,12 +776,10 @@ impl Session {
             metrics::room_phase(Some(self.phase_metric), Some(phase));
             self.phase_metric = phase;
         }
-        if ch.state {
-            let view = self.room.view(self.code.as_str(), now);
-            if self.state_gate.pass(now, StateKey::of(&view), fold) {
-                let view = self.view_frame(view);
-                self.broadcast(&view, |_| true);
-            }
+        // The key first: a folded change is not rendered (it costs a walk over the room).
+        if ch.state && self.state_gate.pass(now, self.room.view_key(), fold) {
+            let view = self.room_frame(now);
+            self.broadcast(&view, |_| true);
         }
         // `me` only where it changed; at a boundary everyone holding a sheet gets it.
         for pid in ch.me {
@@ -866,12 +840,7 @@ impl Session {
     /// The room's state at `now` as a frame (kept, when journaled, for
     /// [`Session::committed`]).
     fn room_frame(&mut self, now: Millis) -> Utf8Bytes {
-        let view = self.room.view(self.code.as_str(), now);
-        self.view_frame(view)
-    }
-
-    fn view_frame(&mut self, view: crate::room::view::RoomView) -> Utf8Bytes {
-        let f = frame(&ServerMsg::Room(view));
+        let f = frame(&ServerMsg::Room(self.room.view(self.code.as_str(), now)));
         if self.journaled {
             self.views.push(f.clone());
         }
@@ -894,19 +863,19 @@ impl Session {
 
     fn send_me(&mut self, pid: Pid) {
         if let Some(me) = self.room.me(pid) {
-            self.to_participant(pid, frame(&ServerMsg::Me(me)));
+            self.send_participant(pid, frame(&ServerMsg::Me(me)));
         }
     }
 
     fn send_ballot(&mut self, pid: Pid) {
         if let Some(ballot) = self.room.ballot(pid) {
-            self.to_participant(pid, frame(&ServerMsg::Ballot(ballot)));
+            self.send_participant(pid, frame(&ServerMsg::Ballot(ballot)));
         }
     }
 
     fn send_sheet(&mut self, pid: Pid) {
         if let Some(held) = self.room.held_sheet(pid) {
-            self.to_participant(pid, frame(&ServerMsg::Sheet(held)));
+            self.send_participant(pid, frame(&ServerMsg::Sheet(held)));
         }
     }
 
@@ -942,7 +911,7 @@ impl Session {
     }
 
     /// Queue a frame for every connection of participant `pid`.
-    fn to_participant(&mut self, pid: Pid, frame: Utf8Bytes) {
+    fn send_participant(&mut self, pid: Pid, frame: Utf8Bytes) {
         if let Some(theirs) = self.by_pid.get(&pid) {
             self.out.extend(theirs.iter().map(|&c| (c, frame.clone())));
         }
