@@ -138,6 +138,100 @@ async fn appends_are_fenced_once_another_node_takes_the_room_and_one_racer_wins(
     a.journal.close().await.unwrap();
 }
 
+/// Appends queued together go in one statement and get one result each: the room another
+/// node took is fenced and stores nothing, the rooms still held store theirs. A deleted
+/// room's entries go with it. A schema-2 database (entries referencing rooms) is migrated
+/// to version 3 when a node opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_appends_fences_only_the_room_taken_and_a_schema_2_database_is_migrated() {
+    let Some(pg) = Pg::start("batch") else {
+        return;
+    };
+    let (a, _node_a, ca) = postgres::open(opts(&pg, "a"), |_, _| false, 1000)
+        .await
+        .unwrap();
+    let settings = Settings::classic("topic");
+    let rooms: Vec<RoomCode> = (0..4).map(|_| RoomCode::random()).collect();
+    for c in &rooms {
+        a.journal
+            .create_room(*c, &settings, 7, [3; 32], 1000)
+            .await
+            .unwrap();
+    }
+    let (_b, node_b, cb) = postgres::open(opts(&pg, "b"), |_, _| false, 1000)
+        .await
+        .unwrap();
+    let taken = rooms[1].to_string();
+    assert_eq!(node_b.claim(&cb, &taken, "a", 1).await.unwrap(), Some(2));
+    let tick = |at| vec![(at, Entry::Tick), (at + 1, Entry::Cmd(Command::Start))];
+    let results = futures_util::future::join_all(
+        rooms
+            .iter()
+            .enumerate()
+            .map(|(i, c)| a.journal.append(*c, 0, tick(2000 + i as u64), Some(5000))),
+    )
+    .await;
+    for (i, r) in results.iter().enumerate() {
+        if i == 1 {
+            assert!(matches!(r, Err(StoreError::Fenced)), "room {i}: {r:?}");
+        } else {
+            assert!(r.is_ok(), "room {i}: {r:?}");
+        }
+    }
+    let count = |code: String| {
+        let cb = &cb;
+        async move {
+            let row = cb
+                .query_one(
+                    "SELECT count(*), (SELECT finished_ms FROM rooms WHERE code = $1)
+                     FROM entries WHERE code = $1",
+                    &[&code],
+                )
+                .await
+                .unwrap();
+            (row.get::<_, i64>(0), row.get::<_, Option<i64>>(1))
+        }
+    };
+    assert_eq!(count(rooms[0].to_string()).await, (2, Some(5000)));
+    assert_eq!(
+        count(taken.clone()).await,
+        (0, None),
+        "the fenced room stored nothing"
+    );
+    assert_eq!(count(rooms[3].to_string()).await, (2, Some(5000)));
+    // A deleted room takes its entries with it (no foreign key does it any more).
+    a.journal.delete(rooms[0]).await.unwrap();
+    assert_eq!(count(rooms[0].to_string()).await, (0, None));
+
+    // Back to schema 2: the foreign key, version 2. A node opening it migrates it.
+    ca.batch_execute(
+        "ALTER TABLE entries ADD CONSTRAINT entries_code_fkey FOREIGN KEY (code)
+             REFERENCES rooms(code) ON DELETE CASCADE;
+         UPDATE schema_version SET version = 2;",
+    )
+    .await
+    .unwrap();
+    let (c, _node_c, cc) = postgres::open(opts(&pg, "c"), |_, _| false, 1000)
+        .await
+        .unwrap();
+    let row = cc
+        .query_one(
+            "SELECT (SELECT max(version) FROM schema_version),
+                    (SELECT count(*) FROM pg_constraint WHERE conname = 'entries_code_fkey')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i64>(1)), (3, 0));
+    assert_eq!(
+        count(rooms[2].to_string()).await,
+        (2, Some(5000)),
+        "nothing lost"
+    );
+    c.journal.close().await.unwrap();
+    a.journal.close().await.unwrap();
+}
+
 /// A participant as a client program sees itself.
 struct Writer {
     token: String,

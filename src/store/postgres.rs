@@ -7,17 +7,18 @@
 //! Crate: `tokio-postgres`, the async client of the rust-postgres project (the most used
 //! PostgreSQL client in Rust, maintained since 2013): it runs on tokio like the rest of the
 //! server and pipelines the statements of one batch on one connection, so a batch of many
-//! rooms costs one round trip plus `BEGIN`/`COMMIT`, not one per room. No pool: the backend
+//! rooms costs one round trip plus `BEGIN`/`COMMIT`, not one per room, and its appends are
+//! one statement with array parameters. No pool: the backend
 //! holds two connections (the writer's, and the control one the hub's cluster loop uses for
 //! claims and loads), each reopened when it breaks.
 //!
 //! # Ownership and fencing
 //! Every node renews a row in `nodes` ([`Backend::alive`], every second) with
 //! `expires = clock_timestamp() + lease`: the database's clock judges every lease, never a
-//! node's. Every room row names its `owner` and an `epoch` that grows at every takeover. An
-//! append is one statement that updates the room row `WHERE code = $1 AND owner = $2 AND
-//! epoch = $3` and inserts the entries only if that row matched, inside the batch's
-//! transaction: a takeover (which changes owner and epoch under the same row lock) and an
+//! node's. Every room row names its `owner` and an `epoch` that grows at every takeover. A
+//! batch's appends are one statement that updates each room's row `WHERE code = … AND owner
+//! = me AND epoch = …` and inserts a room's entries only if its row matched, inside the
+//! batch's transaction (one statement for 800 rooms' boundary, not 800): a takeover (which changes owner and epoch under the same row lock) and an
 //! append are serialized by PostgreSQL, so once a takeover has committed the old owner's
 //! appends store nothing and answer [`StoreError::Fenced`]. A takeover is a compare-and-swap
 //! on `(owner, epoch)`: when two nodes race, exactly one update matches.
@@ -40,12 +41,12 @@
 //! This module must not hold a lock across an `.await` or queue without bound; it knows
 //! nothing about sockets, messages or the room engine beyond what it stores.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use futures_util::future::{BoxFuture, join_all};
+use futures_util::future::{BoxFuture, join, join_all};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 use tracing::{error, info, warn};
@@ -61,7 +62,7 @@ const MAX_BATCH: usize = 1024;
 /// Longest wait for a new connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The schema this code writes.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 /// How often a node waiting for a handoff reads the room's row between notifications.
 const RELEASE_POLL: Duration = Duration::from_millis(50);
 /// Handoff requests the listener queues for the hub before it drops new ones (the cluster
@@ -130,15 +131,36 @@ const RELEASE: &str = "
         pg_notify('bw_' || left(md5(requester), 16), 'released ' || $1::text)
     FROM r";
 
-/// The fenced append: entries are inserted only if the room is still ours at this epoch.
+/// Version 3: `entries` no longer references `rooms`. The foreign key ran a lookup and a row
+/// lock on the room for every entry inserted; the fenced append already matches the room
+/// row, and a room's entries are deleted with it ([`DELETE_ROOM`]).
+const MIGRATION_3: &str = "ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_code_fkey;";
+
+/// Delete a room and its entries if it is still ours: $1 code, $2 me, $3 my epoch.
+const DELETE_ROOM: &str = "
+    WITH r AS (
+        DELETE FROM rooms WHERE code = $1 AND owner = $2 AND epoch = $3 RETURNING code)
+    DELETE FROM entries WHERE code IN (SELECT code FROM r)";
+
+/// The fenced append of a whole batch, in one statement: each room's row is updated `WHERE
+/// owner = me AND epoch = the epoch I hold it at`, and its entries are inserted only if that
+/// row matched; the codes of the rooms that matched are returned (the others are fenced).
+/// $1 me; per room $2 code, $3 epoch, $4 finish time or NULL; per entry $5 code, $6 seq,
+/// $7 time, $8 the entry.
 const APPEND: &str = "
-    WITH fence AS (
-        UPDATE rooms SET finished_ms = COALESCE($4, finished_ms)
-        WHERE code = $1 AND owner = $2 AND epoch = $3
-        RETURNING code)
-    INSERT INTO entries(code, seq, at_ms, entry)
-    SELECT fence.code, $5 + u.ord - 1, u.at, u.entry
-    FROM fence, unnest($6::bigint[], $7::text[]) WITH ORDINALITY AS u(at, entry, ord)";
+    WITH req AS (
+        SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS r(code, epoch, finished)),
+    fence AS (
+        UPDATE rooms SET finished_ms = COALESCE(req.finished, rooms.finished_ms)
+        FROM req
+        WHERE rooms.code = req.code AND rooms.owner = $1 AND rooms.epoch = req.epoch
+        RETURNING rooms.code),
+    stored AS (
+        INSERT INTO entries(code, seq, at_ms, entry)
+        SELECT e.code, e.seq, e.at, e.entry
+        FROM unnest($5::text[], $6::bigint[], $7::bigint[], $8::text[]) AS e(code, seq, at, entry)
+        WHERE e.code IN (SELECT code FROM fence))
+    SELECT code FROM fence";
 
 /// How to reach the database and who this node is.
 #[derive(Debug, Clone)]
@@ -609,6 +631,10 @@ async fn migrate(c: &mut Client) -> Result<(), StoreError> {
         tx.batch_execute(MIGRATION_2).await.map_err(pg)?;
         info!("PostgreSQL schema migrated to version 2 (handoffs)");
     }
+    if have < 3 {
+        tx.batch_execute(MIGRATION_3).await.map_err(pg)?;
+        info!("PostgreSQL schema migrated to version 3 (entries without a foreign key)");
+    }
     tx.execute("DELETE FROM schema_version", &[])
         .await
         .map_err(pg)?;
@@ -732,10 +758,7 @@ pub async fn open(
             (row.get(0), row.get(1), row.get(2), row.get(3));
         if expired(finished.map(|f| f as Millis), last as Millis) {
             control
-                .execute(
-                    "DELETE FROM rooms WHERE code = $1 AND owner = $2 AND epoch = $3",
-                    &[&code, &node.opts.node, &epoch],
-                )
+                .execute(DELETE_ROOM, &[&code, &node.opts.node, &epoch])
                 .await
                 .map_err(pg)?;
             info!(room = %code, "expired room deleted");
@@ -846,18 +869,36 @@ async fn commit(
         .batch_execute("BEGIN")
         .await
         .map_err(|e| e.to_string())?;
-    let results = join_all(batch.iter().map(|p| one(c, node, &p.req))).await;
-    let mut outcomes = Vec::with_capacity(results.len());
+    // Every append of the batch in one statement, the other requests beside it, pipelined.
+    let others = batch
+        .iter()
+        .filter(|p| !matches!(p.req, Req::Append { .. }))
+        .map(|p| one(c, node, &p.req));
+    let (results, stored) = join(join_all(others), append_all(c, node, batch)).await;
+    let mut outcomes = Vec::with_capacity(batch.len());
     let mut failed = None;
-    for r in results {
-        match r {
-            Ok(o) => outcomes.push(o),
-            Err(e) => {
-                failed.get_or_insert_with(|| {
-                    e.as_db_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
-                });
+    let mut fail = |e: tokio_postgres::Error| {
+        failed.get_or_insert_with(|| {
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        });
+    };
+    let stored = stored.unwrap_or_else(|e| {
+        fail(e);
+        HashSet::new()
+    });
+    let mut results = results.into_iter();
+    for p in batch {
+        match &p.req {
+            Req::Append { code, .. } if stored.contains(code.as_str()) => {
+                outcomes.push(Outcome::Ok);
             }
+            Req::Append { .. } => outcomes.push(Outcome::Fenced),
+            _ => match results.next() {
+                Some(Ok(o)) => outcomes.push(o),
+                Some(Err(e)) => fail(e),
+                None => outcomes.push(Outcome::Failed("no result".to_owned())),
+            },
         }
     }
     if let Some(e) = failed {
@@ -892,6 +933,67 @@ async fn commit(
     Ok(outcomes)
 }
 
+/// The batch's appends in one fenced statement ([`APPEND`]): the codes of the rooms whose
+/// entries were stored. A room this node does not hold (or no longer) is left out, so it is
+/// fenced like one another node has taken.
+async fn append_all(
+    c: &Conn,
+    node: &Node,
+    batch: &[Pending],
+) -> Result<HashSet<String>, tokio_postgres::Error> {
+    let mut rooms: HashMap<&str, (i64, Option<i64>)> = HashMap::new();
+    let (mut codes, mut seqs, mut ats, mut texts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for p in batch {
+        let Req::Append {
+            code,
+            first_seq,
+            entries,
+            finished,
+        } = &p.req
+        else {
+            continue;
+        };
+        let Some(epoch) = node.held.get(code).map(|e| *e) else {
+            continue;
+        };
+        let room = rooms.entry(code.as_str()).or_insert((epoch, None));
+        room.1 = finished.map(|f| f as i64).or(room.1);
+        for (i, (at, entry)) in entries.iter().enumerate() {
+            codes.push(code.as_str());
+            seqs.push((*first_seq + i as u64) as i64);
+            ats.push(*at as i64);
+            texts.push(entry.as_str());
+        }
+    }
+    if rooms.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let (mut room_codes, mut epochs, mut finished) = (Vec::new(), Vec::new(), Vec::new());
+    for (code, (epoch, fin)) in rooms {
+        room_codes.push(code);
+        epochs.push(epoch);
+        finished.push(fin);
+    }
+    let rows = c
+        .client
+        .query(
+            &c.append,
+            &[
+                &node.opts.node,
+                &room_codes,
+                &epochs,
+                &finished,
+                &codes,
+                &seqs,
+                &ats,
+                &texts,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
 async fn one(c: &Conn, node: &Node, req: &Req) -> Result<Outcome, tokio_postgres::Error> {
     let me = &node.opts.node;
     match req {
@@ -917,38 +1019,12 @@ async fn one(c: &Conn, node: &Node, req: &Req) -> Result<Outcome, tokio_postgres
                 .await?;
             Ok(Outcome::Ok)
         }
-        Req::Append {
-            code,
-            first_seq,
-            entries,
-            finished,
-        } => {
-            let Some(epoch) = node.held.get(code).map(|e| *e) else {
-                return Ok(Outcome::Fenced);
-            };
-            let at: Vec<i64> = entries.iter().map(|(a, _)| *a as i64).collect();
-            let text: Vec<&str> = entries.iter().map(|(_, e)| e.as_str()).collect();
-            let finished = finished.map(|f| f as i64);
-            let first = *first_seq as i64;
-            let n = c
-                .client
-                .execute(
-                    &c.append,
-                    &[&code.as_str(), me, &epoch, &finished, &first, &at, &text],
-                )
-                .await?;
-            if n == 0 && !entries.is_empty() {
-                return Ok(Outcome::Fenced);
-            }
-            Ok(Outcome::Ok)
-        }
+        // All of a batch's appends go in one statement (`append_all`).
+        Req::Append { .. } => Ok(Outcome::Failed("an append outside its batch".to_owned())),
         Req::Delete(code) => {
             let epoch = node.held.get(code).map_or(-1, |e| *e);
             c.client
-                .execute(
-                    "DELETE FROM rooms WHERE code = $1 AND owner = $2 AND epoch = $3",
-                    &[&code.as_str(), me, &epoch],
-                )
+                .execute(DELETE_ROOM, &[&code.as_str(), me, &epoch])
                 .await?;
             Ok(Outcome::Ok)
         }
