@@ -142,6 +142,77 @@ async fn appends_are_fenced_once_another_node_takes_the_room_and_one_racer_wins(
 /// node took is fenced and stores nothing, the rooms still held store theirs. A deleted
 /// room's entries go with it. A schema-2 database (entries referencing rooms) is migrated
 /// to version 3 when a node opens it.
+/// The append share-locks its room's row: an append that meets a takeover still open waits
+/// for it, is stored if the takeover rolls back, and stores nothing (fenced) if it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_meeting_an_open_takeover_waits_for_it_and_is_fenced_only_if_it_commits() {
+    let Some(pg) = Pg::start("lock") else {
+        return;
+    };
+    let (a, _node_a, _ca) = postgres::open(opts(&pg, "a"), |_, _| false, 1000)
+        .await
+        .unwrap();
+    let code = RoomCode::random();
+    let code_s = code.to_string();
+    a.journal
+        .create_room(code, &Settings::classic("topic"), 7, [3; 32], 1000)
+        .await
+        .unwrap();
+    a.journal
+        .append(code, 0, vec![(1001, Entry::Tick)], None)
+        .await
+        .unwrap();
+    let (_b, node_b, cb) = postgres::open(opts(&pg, "b"), |_, _| false, 1000)
+        .await
+        .unwrap();
+    let mut raw = node_b.connect().await.unwrap();
+    const TAKE: &str = "UPDATE rooms SET owner = 'b', epoch = epoch + 1 \
+                        WHERE code = $1 AND owner = 'a' AND epoch = 1";
+    for (seq, commit) in [(1, false), (2, true)] {
+        let tx = raw.transaction().await.unwrap();
+        assert_eq!(tx.execute(TAKE, &[&code_s]).await.unwrap(), 1);
+        let append = a.journal.append(
+            code,
+            seq,
+            vec![(1002 + seq, Entry::Tick)],
+            Some(9000 + seq as u64),
+        );
+        tokio::pin!(append);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut append)
+                .await
+                .is_err(),
+            "the append waits for the takeover's row lock"
+        );
+        if commit {
+            tx.commit().await.unwrap();
+            assert!(matches!(append.await.unwrap_err(), StoreError::Fenced));
+        } else {
+            tx.rollback().await.unwrap();
+            append.await.unwrap();
+        }
+    }
+    let row = cb
+        .query_one(
+            "SELECT (SELECT count(*) FROM entries WHERE code = $1), owner, finished_ms \
+             FROM rooms WHERE code = $1",
+            &[&code_s],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, i64>(0),
+        2,
+        "the entry after the rollback, not the fenced one"
+    );
+    assert_eq!(row.get::<_, String>(1), "b");
+    assert_eq!(
+        row.get::<_, Option<i64>>(2),
+        Some(9001),
+        "the finish time of the stored append only"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_appends_fences_only_the_room_taken_and_a_schema_2_database_is_migrated() {
     let Some(pg) = Pg::start("batch") else {
