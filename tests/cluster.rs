@@ -171,12 +171,9 @@ async fn an_append_meeting_an_open_takeover_waits_for_it_and_is_fenced_only_if_i
     for (seq, commit) in [(1, false), (2, true)] {
         let tx = raw.transaction().await.unwrap();
         assert_eq!(tx.execute(TAKE, &[&code_s]).await.unwrap(), 1);
-        let append = a.journal.append(
-            code,
-            seq,
-            vec![(1002 + seq, Entry::Tick)],
-            Some(9000 + seq as u64),
-        );
+        let append = a
+            .journal
+            .append(code, seq, vec![(1002 + seq, Entry::Tick)], Some(9000 + seq));
         tokio::pin!(append);
         assert!(
             tokio::time::timeout(Duration::from_millis(300), &mut append)
