@@ -142,8 +142,9 @@ async fn appends_are_fenced_once_another_node_takes_the_room_and_one_racer_wins(
 /// node took is fenced and stores nothing, the rooms still held store theirs. A deleted
 /// room's entries go with it. A schema-2 database (entries referencing rooms) is migrated
 /// to version 3 when a node opens it.
-/// The append share-locks its room's row: an append that meets a takeover still open waits
-/// for it, is stored if the takeover rolls back, and stores nothing (fenced) if it commits.
+/// The append locks its room's row (it updates it): an append that meets a takeover still
+/// open waits for it, is stored if the takeover rolls back, and stores nothing (fenced) if it
+/// commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_meeting_an_open_takeover_waits_for_it_and_is_fenced_only_if_it_commits() {
     let Some(pg) = Pg::start("lock") else {

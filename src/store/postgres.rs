@@ -17,10 +17,9 @@
 //! Every node renews a row in `nodes` ([`Backend::alive`], every second) with
 //! `expires = clock_timestamp() + lease`: the database's clock judges every lease, never a
 //! node's. Every room row names its `owner` and an `epoch` that grows at every takeover. A
-//! batch's appends are one statement that share-locks each room's row `WHERE code = … AND
-//! owner = me AND epoch = …` and inserts a room's entries only if its row matched (one
-//! statement for 800 rooms' boundary, not 800): a takeover (which updates owner and epoch,
-//! and so waits for the lock, or makes the append's re-checked row fail to match) and an
+//! batch's appends are one statement that updates each room's row `WHERE code = … AND owner
+//! = me AND epoch = …` and inserts a room's entries only if its row matched, inside the
+//! batch's transaction (one statement for 800 rooms' boundary, not 800): a takeover (which changes owner and epoch under the same row lock) and an
 //! append are serialized by PostgreSQL, so once a takeover has committed the old owner's
 //! appends store nothing and answer [`StoreError::Fenced`]. A takeover is a compare-and-swap
 //! on `(owner, epoch)`: when two nodes race, exactly one update matches.
@@ -144,24 +143,19 @@ const DELETE_ROOM: &str = "
         DELETE FROM rooms WHERE code = $1 AND owner = $2 AND epoch = $3 RETURNING code)
     DELETE FROM entries WHERE code IN (SELECT code FROM r)";
 
-/// The fenced append of a whole batch, in one statement: each room's row is read `WHERE
-/// owner = me AND epoch = the epoch I hold it at` and share-locked (`FOR SHARE` conflicts
-/// with a takeover's `UPDATE`, so the two are ordered; once a takeover has committed, the
-/// re-checked row no longer matches), its entries are inserted only if that row matched,
-/// and its finish time is written only when it has one (a lock, not a new row version, for
-/// the common append). The codes of the rooms that matched are returned (the others are
-/// fenced). $1 me; per room $2 code, $3 epoch, $4 finish time or NULL; per entry $5 code,
-/// $6 seq, $7 time, $8 the entry.
+/// The fenced append of a whole batch, in one statement: each room's row is updated `WHERE
+/// owner = me AND epoch = the epoch I hold it at`, and its entries are inserted only if that
+/// row matched; the codes of the rooms that matched are returned (the others are fenced).
+/// $1 me; per room $2 code, $3 epoch, $4 finish time or NULL; per entry $5 code, $6 seq,
+/// $7 time, $8 the entry.
 const APPEND: &str = "
     WITH req AS (
         SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS r(code, epoch, finished)),
     fence AS (
-        SELECT rooms.code, req.finished FROM rooms JOIN req ON rooms.code = req.code
-        WHERE rooms.owner = $1 AND rooms.epoch = req.epoch
-        FOR SHARE OF rooms),
-    finish AS (
-        UPDATE rooms SET finished_ms = fence.finished FROM fence
-        WHERE rooms.code = fence.code AND fence.finished IS NOT NULL),
+        UPDATE rooms SET finished_ms = COALESCE(req.finished, rooms.finished_ms)
+        FROM req
+        WHERE rooms.code = req.code AND rooms.owner = $1 AND rooms.epoch = req.epoch
+        RETURNING rooms.code),
     stored AS (
         INSERT INTO entries(code, seq, at_ms, entry)
         SELECT e.code, e.seq, e.at, e.entry
