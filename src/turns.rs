@@ -137,6 +137,16 @@ impl Turn {
     pub async fn wait(&self) {
         self.wake.notified().await;
     }
+
+    /// Take a turn now, after the rooms already due: for work that becomes ready for many
+    /// rooms at one instant other than a deadline (a group commit answers every room in it at
+    /// once), so that each room's follow-up (writing its sockets) runs in its own turn, with
+    /// the sockets and the I/O driver between rooms, instead of every room before any read.
+    /// It replaces the room's deadline: the caller sets it again afterwards.
+    pub async fn take(&self) {
+        self.set(Some(Instant::now()));
+        self.wait().await;
+    }
 }
 
 impl Drop for Turn {
@@ -192,6 +202,42 @@ mod tests {
                 "sockets 2"
             ]
         );
+        stop.cancel();
+    }
+
+    /// Rooms made ready at one instant by something else than their clock (a commit's
+    /// answers) also take turns: a socket woken meanwhile (a ping) runs before the later
+    /// rooms, not after all of them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn rooms_ready_at_once_take_turns_and_a_socket_woken_between_runs_before_the_rest() {
+        let turns = Arc::new(Turns::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(turns.clone().run(stop.clone()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let commit = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        for r in 0..4 {
+            let turn = turns.join();
+            let (log, commit) = (log.clone(), commit.clone());
+            tasks.push(tokio::spawn(async move {
+                commit.notified().await;
+                turn.take().await;
+                log.lock().unwrap().push(format!("room {r}"));
+                if r == 0 {
+                    // A socket that becomes ready while the first room writes.
+                    let log = log.clone();
+                    tokio::spawn(async move { log.lock().unwrap().push("ping".to_owned()) });
+                }
+            }));
+        }
+        tokio::task::yield_now().await;
+        // The commit answers every room at once.
+        commit.notify_waiters();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log, ["room 0", "ping", "room 1", "room 2", "room 3"]);
         stop.cancel();
     }
 

@@ -193,13 +193,16 @@ impl RoomTask {
                     Err(_) => break,
                 }
             }
-            self.commit_and_flush().await;
+            if self.commit_and_flush(Some(&turn)).await {
+                // The turn after the commit replaced the deadline on the shard's clock.
+                armed = None;
+            }
         }
         // Whatever was accepted is made durable before the task ends, and its frames go out
         // before the close: on shutdown every socket is told to reconnect (1012), including
         // those still waiting to be let in. A room handed over to another node does the
         // same: its people resume there.
-        self.commit_and_flush().await;
+        self.commit_and_flush(None).await;
         if shutdown.is_cancelled() || handoff.is_some() {
             for o in self.outboxes.values() {
                 o.close(close::RESTART);
@@ -253,12 +256,18 @@ impl RoomTask {
     /// Make the accepted changes durable, then send what they announce. If the journal
     /// fails, nothing is acknowledged: every client is disconnected to resync, and the
     /// changes stay queued for the next commit.
-    async fn commit_and_flush(&mut self) {
+    ///
+    /// A group commit answers every room in it at the same instant; with `turn`, the room
+    /// then waits for its turn on the shard's clock before writing its sockets, so the
+    /// shard's sockets (a ping) are read between rooms and not only after all of them.
+    /// Returns whether it took that turn (which replaced the room's deadline).
+    async fn commit_and_flush(&mut self, turn: Option<&Turn>) -> bool {
+        let mut took_turn = false;
         if let Some(j) = &self.journal
             && !j.holds(self.code)
         {
             self.fenced(&crate::store::StoreError::Fenced);
-            return;
+            return took_turn;
         }
         loop {
             let (entries, finished) = self.session.entries();
@@ -268,11 +277,15 @@ impl RoomTask {
                 match j.append(self.code, self.next_seq, batch, finished).await {
                     Ok(()) => {
                         self.next_seq += n;
+                        if let Some(turn) = turn {
+                            turn.take().await;
+                            took_turn = true;
+                        }
                         self.session.committed(self.clock.now());
                     }
                     Err(e @ crate::store::StoreError::Fenced) => {
                         self.fenced(&e);
-                        return;
+                        return took_turn;
                     }
                     Err(e) => {
                         let now = self.clock.now();
@@ -283,14 +296,14 @@ impl RoomTask {
                                     o.close(close::INTERNAL);
                                 }
                             }
-                            return;
+                            return took_turn;
                         }
                     }
                 }
             }
             self.flush();
             if self.gone.is_empty() {
-                return;
+                return took_turn;
             }
             let now = self.clock.now();
             for c in std::mem::take(&mut self.gone) {
