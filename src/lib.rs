@@ -23,7 +23,8 @@
 //! - [`hub`]: the registry of rooms (`DashMap`), creation, restore, the reaper, and on
 //!   PostgreSQL the cluster loop (takeover of dead nodes' rooms, forgetting lost ones).
 //! - [`shards`]: the single-threaded runtimes a room and its sockets run on together;
-//!   [`turns`]: each shard's one clock for its rooms' deadlines, waking due rooms in turns.
+//!   [`turns`]: each shard's one clock for its rooms' deadlines, waking due rooms in turns
+//!   (and rooms a journal commit released at once).
 //! - [`ws`]: the WebSocket upgrade and one task per socket (reading, keepalive, limits,
 //!   the closing handshake).
 //! - [`http`]: REST endpoints, exports and the embedded web client.

@@ -9,6 +9,10 @@
 //! time and yields after each, and tokio runs a yielded task only after what is already
 //! queued and after polling the sockets: room, its sockets, the I/O driver, the next room.
 //!
+//! The same turns serve rooms made ready at one instant by something else: a journal's
+//! group commit answers every room in it at once, and each then takes a turn
+//! ([`Turn::take`]) before writing its sockets.
+//!
 //! It owns the deadlines and the waking, nothing else: it knows no room, message or socket.
 //! The map is behind a `std` mutex only ever taken on the shard's own thread, never across
 //! an `.await`.
