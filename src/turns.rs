@@ -5,9 +5,10 @@
 //! task of the shard in one go; the shard's run queue is first in, first out, so the sockets
 //! a room wakes when it hands out its sheets run only after *every* room has computed its
 //! boundary, and a ping waits behind the whole burst (issue #13). Here the rooms tell their
-//! shard's [`Turns`] when they next need to wake; its one task wakes the due rooms one at a
-//! time and yields after each, and tokio runs a yielded task only after what is already
-//! queued and after polling the sockets: room, its sockets, the I/O driver, the next room.
+//! shard's [`Turns`] when they next need to wake; its one task wakes the due rooms a few at
+//! a time (as many as take about [`QUANTUM`]) and yields after each group, and tokio runs a
+//! yielded task only after what is already queued and after polling the sockets: rooms,
+//! their sockets, the I/O driver, the next rooms.
 //!
 //! The same turns serve rooms made ready at one instant by something else: a journal's
 //! group commit answers every room in it at once, and each then takes a turn
@@ -24,6 +25,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// About the most time a shard spends on due rooms (and what they wake) before it polls its
+/// sockets again.
+pub const QUANTUM: std::time::Duration = std::time::Duration::from_millis(1);
+/// The most rooms woken in one turn.
+pub const MAX_GROUP: usize = 64;
 
 /// The deadlines of one shard's rooms.
 #[derive(Debug, Default)]
@@ -49,24 +56,42 @@ pub struct Turn {
 }
 
 impl Turns {
-    /// Run the clock until `stop`: wake each due room in deadline order, one per turn.
+    /// Run the clock until `stop`: wake the due rooms in deadline order, a group per turn,
+    /// as many as took [`QUANTUM`] at the pace of the previous turn (one when rooms are slow,
+    /// up to [`MAX_GROUP`] when they are quick), so the shard reads its sockets at least
+    /// about every quantum however many rooms are due, and a quick room does not pay a
+    /// driver poll of its own.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut group = 1;
         loop {
-            match self.take_due(Instant::now()) {
-                Ok(wake) => {
-                    wake.notify_one();
-                    // The room runs, then the sockets it wakes, then the driver, then us.
-                    tokio::task::yield_now().await;
-                }
-                Err(next) => {
-                    // Registered before sleeping: a `set` from now on wakes us.
-                    let changed = self.changed.notified();
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = changed => {}
-                        _ = sleep_until(next) => {}
+            let mut woken = 0;
+            let mut next = None;
+            while woken < group {
+                match self.take_due(Instant::now()) {
+                    Ok(wake) => {
+                        wake.notify_one();
+                        woken += 1;
+                    }
+                    Err(at) => {
+                        next = at;
+                        break;
                     }
                 }
+            }
+            if woken > 0 {
+                // The rooms run, then the sockets they woke, then the driver, then us.
+                let started = std::time::Instant::now();
+                tokio::task::yield_now().await;
+                let per_room = started.elapsed().as_nanos() / woken as u128;
+                group = (QUANTUM.as_nanos() / per_room.max(1)).clamp(1, MAX_GROUP as u128) as usize;
+                continue;
+            }
+            // Registered before sleeping: a `set` from now on wakes us.
+            let changed = self.changed.notified();
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = changed => {}
+                _ = sleep_until(next) => {}
             }
         }
     }
@@ -169,7 +194,7 @@ mod tests {
     use super::*;
 
     /// Rooms due at one instant are woken in turns, each after the previous room's own
-    /// follow-up work (what it wakes) has run.
+    /// follow-up work (what it wakes) has run: rooms slower than the quantum one by one.
     #[tokio::test(flavor = "current_thread")]
     async fn rooms_due_at_once_take_turns_each_followed_by_what_it_wakes() {
         let turns = Arc::new(Turns::default());
@@ -185,6 +210,8 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 turn.wait().await;
                 log.lock().unwrap().push(format!("room {r}"));
+                // A room slower than the quantum has a turn of its own.
+                std::thread::sleep(QUANTUM * 2);
                 // What the room wakes (its sockets) runs before the next room's turn.
                 let log = log.clone();
                 tokio::spawn(async move { log.lock().unwrap().push(format!("sockets {r}")) });
@@ -206,6 +233,44 @@ mod tests {
                 "sockets 2"
             ]
         );
+        stop.cancel();
+    }
+
+    /// Quick rooms are woken in groups (no driver poll each), but never more than
+    /// [`MAX_GROUP`] run before the sockets the first of them woke.
+    #[tokio::test(flavor = "current_thread")]
+    async fn quick_rooms_are_woken_in_groups_and_their_sockets_never_wait_long() {
+        let turns = Arc::new(Turns::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(turns.clone().run(stop.clone()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let at = Instant::now() + Duration::from_millis(20);
+        let rooms = 3 * MAX_GROUP;
+        let mut tasks = Vec::new();
+        for r in 0..rooms {
+            let turn = turns.join();
+            turn.set(Some(at));
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                turn.wait().await;
+                log.lock().unwrap().push(("room", r));
+                let log = log.clone();
+                tokio::spawn(async move { log.lock().unwrap().push(("sockets", r)) });
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let log = log.lock().unwrap().clone();
+        let at = |what, r| log.iter().position(|e| *e == (what, r)).unwrap();
+        let rooms_in_a_row = log
+            .windows(2)
+            .filter(|w| w[0].0 == "room" && w[1].0 == "room");
+        assert!(rooms_in_a_row.count() > rooms / 2, "grouped: {log:?}");
+        for r in 0..rooms - MAX_GROUP {
+            assert!(at("sockets", r) < at("room", r + MAX_GROUP), "{log:?}");
+        }
         stop.cancel();
     }
 
