@@ -193,13 +193,19 @@ mod tests {
 
     use super::*;
 
+    /// A shard's clock, running until the token is cancelled.
+    fn running() -> (Arc<Turns>, CancellationToken) {
+        let turns = Arc::new(Turns::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(turns.clone().run(stop.clone()));
+        (turns, stop)
+    }
+
     /// Rooms due at one instant are woken in turns, each after the previous room's own
     /// follow-up work (what it wakes) has run: rooms slower than the quantum one by one.
     #[tokio::test(flavor = "current_thread")]
     async fn rooms_due_at_once_take_turns_each_followed_by_what_it_wakes() {
-        let turns = Arc::new(Turns::default());
-        let stop = CancellationToken::new();
-        tokio::spawn(turns.clone().run(stop.clone()));
+        let (turns, stop) = running();
         let log = Arc::new(Mutex::new(Vec::new()));
         let at = Instant::now() + Duration::from_millis(20);
         let mut tasks = Vec::new();
@@ -240,9 +246,7 @@ mod tests {
     /// [`MAX_GROUP`] run before the sockets the first of them woke.
     #[tokio::test(flavor = "current_thread")]
     async fn quick_rooms_are_woken_in_groups_and_their_sockets_never_wait_long() {
-        let turns = Arc::new(Turns::default());
-        let stop = CancellationToken::new();
-        tokio::spawn(turns.clone().run(stop.clone()));
+        let (turns, stop) = running();
         let log = Arc::new(Mutex::new(Vec::new()));
         let at = Instant::now() + Duration::from_millis(20);
         let rooms = 3 * MAX_GROUP;
@@ -279,9 +283,7 @@ mod tests {
     /// rooms, not after all of them.
     #[tokio::test(flavor = "current_thread")]
     async fn rooms_ready_at_once_take_turns_and_a_socket_woken_between_runs_before_the_rest() {
-        let turns = Arc::new(Turns::default());
-        let stop = CancellationToken::new();
-        tokio::spawn(turns.clone().run(stop.clone()));
+        let (turns, stop) = running();
         let log = Arc::new(Mutex::new(Vec::new()));
         let commit = Arc::new(Notify::new());
         let mut tasks = Vec::new();
@@ -312,9 +314,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_moved_deadline_wakes_at_the_new_time_and_a_dropped_room_never() {
-        let turns = Arc::new(Turns::default());
-        let stop = CancellationToken::new();
-        tokio::spawn(turns.clone().run(stop.clone()));
+        let (turns, stop) = running();
         let start = Instant::now();
         let a = turns.join();
         a.set(Some(start + Duration::from_secs(10)));

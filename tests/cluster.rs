@@ -34,14 +34,26 @@ fn opts(pg: &Pg, node: &str) -> Options {
     }
 }
 
+/// The PostgreSQL backend opened as node `name`, with no rooms of its own to restore.
+async fn backend(
+    pg: &Pg,
+    name: &str,
+) -> (
+    brainwrite::store::Opened,
+    std::sync::Arc<postgres::Node>,
+    tokio_postgres::Client,
+) {
+    postgres::open(opts(pg, name), |_, _| false, 1000)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_are_fenced_once_another_node_takes_the_room_and_one_racer_wins() {
     let Some(pg) = Pg::start("backend") else {
         return;
     };
-    let (a, node_a, _ca) = postgres::open(opts(&pg, "a"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (a, node_a, _ca) = backend(&pg, "a").await;
     let code = RoomCode::random();
     let other = RoomCode::random();
     let settings = Settings::classic("topic");
@@ -70,12 +82,8 @@ async fn appends_are_fenced_once_another_node_takes_the_room_and_one_racer_wins(
         StoreError::Backend(_)
     ));
 
-    let (b, node_b, cb) = postgres::open(opts(&pg, "b"), |_, _| false, 1000)
-        .await
-        .unwrap();
-    let (c, node_c, cc) = postgres::open(opts(&pg, "c"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (b, node_b, cb) = backend(&pg, "b").await;
+    let (c, node_c, cc) = backend(&pg, "c").await;
     // a holds its lease: nobody adopts its rooms.
     assert!(node_b.adopt(&cb, 10).await.unwrap().is_empty());
     // Two nodes race to take the room from a at epoch 1: exactly one wins.
@@ -138,10 +146,6 @@ async fn appends_are_fenced_once_another_node_takes_the_room_and_one_racer_wins(
     a.journal.close().await.unwrap();
 }
 
-/// Appends queued together go in one statement and get one result each: the room another
-/// node took is fenced and stores nothing, the rooms still held store theirs. A deleted
-/// room's entries go with it. A schema-2 database (entries referencing rooms) is migrated
-/// to version 3 when a node opens it.
 /// The append locks its room's row (it updates it): an append that meets a takeover still
 /// open waits for it, is stored if the takeover rolls back, and stores nothing (fenced) if it
 /// commits.
@@ -150,9 +154,7 @@ async fn an_append_meeting_an_open_takeover_waits_for_it_and_is_fenced_only_if_i
     let Some(pg) = Pg::start("lock") else {
         return;
     };
-    let (a, _node_a, _ca) = postgres::open(opts(&pg, "a"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (a, _node_a, _ca) = backend(&pg, "a").await;
     let code = RoomCode::random();
     let code_s = code.to_string();
     a.journal
@@ -163,9 +165,7 @@ async fn an_append_meeting_an_open_takeover_waits_for_it_and_is_fenced_only_if_i
         .append(code, 0, vec![(1001, Entry::Tick)], None)
         .await
         .unwrap();
-    let (_b, node_b, cb) = postgres::open(opts(&pg, "b"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (_b, node_b, cb) = backend(&pg, "b").await;
     let mut raw = node_b.connect().await.unwrap();
     const TAKE: &str = "UPDATE rooms SET owner = 'b', epoch = epoch + 1 \
                         WHERE code = $1 AND owner = 'a' AND epoch = 1";
@@ -211,14 +211,16 @@ async fn an_append_meeting_an_open_takeover_waits_for_it_and_is_fenced_only_if_i
     );
 }
 
+/// Appends queued together go in one statement and get one result each: the room another
+/// node took is fenced and stores nothing, the rooms still held store theirs. A deleted
+/// room's entries go with it. A schema-2 database (entries referencing rooms) is migrated
+/// to version 3 when a node opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_appends_fences_only_the_room_taken_and_a_schema_2_database_is_migrated() {
     let Some(pg) = Pg::start("batch") else {
         return;
     };
-    let (a, _node_a, ca) = postgres::open(opts(&pg, "a"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (a, _node_a, ca) = backend(&pg, "a").await;
     let settings = Settings::classic("topic");
     let rooms: Vec<RoomCode> = (0..4).map(|_| RoomCode::random()).collect();
     for c in &rooms {
@@ -227,9 +229,7 @@ async fn a_batch_of_appends_fences_only_the_room_taken_and_a_schema_2_database_i
             .await
             .unwrap();
     }
-    let (_b, node_b, cb) = postgres::open(opts(&pg, "b"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (_b, node_b, cb) = backend(&pg, "b").await;
     let taken = rooms[1].to_string();
     assert_eq!(node_b.claim(&cb, &taken, "a", 1).await.unwrap(), Some(2));
     let tick = |at| vec![(at, Entry::Tick), (at + 1, Entry::Cmd(Command::Start))];
@@ -280,9 +280,7 @@ async fn a_batch_of_appends_fences_only_the_room_taken_and_a_schema_2_database_i
     )
     .await
     .unwrap();
-    let (c, _node_c, cc) = postgres::open(opts(&pg, "c"), |_, _| false, 1000)
-        .await
-        .unwrap();
+    let (c, _node_c, cc) = backend(&pg, "c").await;
     let row = cc
         .query_one(
             "SELECT (SELECT max(version) FROM schema_version),

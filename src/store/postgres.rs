@@ -18,9 +18,9 @@
 //! `expires = clock_timestamp() + lease`: the database's clock judges every lease, never a
 //! node's. Every room row names its `owner` and an `epoch` that grows at every takeover. A
 //! batch's appends are one statement that updates each room's row `WHERE code = … AND owner
-//! = me AND epoch = …` and inserts a room's entries only if its row matched, inside the
-//! batch's transaction (one statement for 800 rooms' boundary, not 800): a takeover (which changes owner and epoch under the same row lock) and an
-//! append are serialized by PostgreSQL, so once a takeover has committed the old owner's
+//! = me AND epoch = …` and inserts a room's entries only if its row matched (one statement
+//! for 800 rooms' boundary, not 800): a takeover (which changes owner and epoch under the
+//! same row lock) and an append are serialized by PostgreSQL, so once a takeover has committed the old owner's
 //! appends store nothing and answer [`StoreError::Fenced`]. A takeover is a compare-and-swap
 //! on `(owner, epoch)`: when two nodes race, exactly one update matches.
 //!
